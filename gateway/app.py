@@ -1,0 +1,81 @@
+"""The FastAPI application: health, metrics, the Twilio webhook and media stream."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response, WebSocket
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.config import Settings
+from gateway.context import GatewayContext
+from gateway.services import Services, build_services
+from transports.twilio import webhook
+from transports.twilio.media import TwilioStream
+
+log = logging.getLogger(__name__)
+
+TWILIO_MEDIA_PATH = "/twilio/media"
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """`services` may be passed in so that tests share loaded models across apps."""
+    owned = services is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = services or build_services(settings)
+        await svc.start()
+        app.state.ctx = GatewayContext(settings=settings, services=svc)
+        log.info("gateway ready: agent=%s", settings.agent)
+        try:
+            yield
+        finally:
+            if owned:
+                svc.close()
+
+    app = FastAPI(title="Sluice", lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> dict:
+        ctx: GatewayContext = request.app.state.ctx
+        return {"status": "ok", "calls": ctx.active_calls, "max_calls": settings.max_calls}
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        ctx: GatewayContext = request.app.state.ctx
+        return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/twilio/voice")
+    async def twilio_voice(request: Request) -> Response:
+        ctx: GatewayContext = request.app.state.ctx
+        form = await request.form()
+        params = {k: str(v) for k, v in form.items()}
+        url = webhook.public_url(
+            str(request.url),
+            request.headers.get("x-forwarded-proto"),
+            request.headers.get("x-forwarded-host"),
+            settings.public_url,
+        )
+        if settings.twilio_auth_token:
+            signature = request.headers.get("x-twilio-signature", "")
+            if not webhook.signature_valid(settings.twilio_auth_token, url, params, signature):
+                ctx.metrics.protocol_errors.labels("twilio", "bad_signature").inc()
+                log.warning("webhook refused: bad or missing X-Twilio-Signature for %s", url)
+                return Response("invalid signature", status_code=403)
+        if not ctx.has_room():
+            twiml = '<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>'
+            return Response(twiml, media_type="application/xml")
+        assert ctx.tokens is not None
+        stream_url = webhook.media_stream_url(url, TWILIO_MEDIA_PATH)
+        parameters = {"call_sid": params.get("CallSid", "")}
+        twiml = webhook.stream_twiml(stream_url, ctx.tokens.issue(), parameters)
+        return Response(twiml, media_type="application/xml")
+
+    @app.websocket(TWILIO_MEDIA_PATH)
+    async def twilio_media(ws: WebSocket) -> None:
+        await TwilioStream(ws, ws.app.state.ctx).serve()
+
+    return app

@@ -1,0 +1,1 @@
+"""Audio formats and the conversions that happen at the edges."""

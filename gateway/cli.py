@@ -1,0 +1,50 @@
+"""`sluice serve`: run the gateway."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import uvicorn
+
+from gateway import logs
+from gateway.config import load_settings
+
+WS_MAX_MESSAGE_BYTES = 64 * 1024
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sluice", description="Sluice voice gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", type=Path, help="TOML file of settings")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--public-url", help="public https base URL Twilio reaches")
+    serve.add_argument("--agent", choices=["offline", "openai"])
+    serve.add_argument("--greeting")
+    serve.add_argument("--max-calls", type=int)
+    serve.add_argument("--stt-workers", type=int)
+    serve.add_argument("--log-level")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    settings = load_settings(args.config, **overrides)
+    logs.configure(settings.log_level)
+    from gateway.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Settings: defaults, then a TOML config file, then SLUICE_* environment, then flags."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.call import CallSettings
+from gateway.pipeline.segmenter import VadSettings
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = Field(
+        "", description="Public https base URL Twilio reaches, e.g. https://voice.example.com"
+    )
+    log_level: str = "INFO"
+    max_calls: int = Field(200, ge=1)
+
+    greeting: str = "Hello! This is Sluice. How can I help you today?"
+    agent: Literal["offline", "openai"] = "offline"
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_model: str = "gpt-4o-mini"
+    openai_api_key: str = ""
+    system_prompt: str = "You are a helpful voice assistant. Answer briefly, in plain speech."
+
+    stt_workers: int = Field(1, ge=1, le=16)
+    tts_voice: str = "en-us"
+    tts_rate_wpm: int = Field(175, ge=80, le=450)
+
+    vad_threshold: float = Field(0.5, gt=0, lt=1)
+    vad_min_speech_ms: int = Field(160, ge=32)
+    vad_min_silence_ms: int = Field(600, ge=100)
+    vad_energy_gate_dbfs: float = -60.0
+
+    output_queue_ms: int = Field(200, ge=20)
+    stall_timeout_s: float = Field(10.0, gt=0)
+
+    twilio_auth_token: str = ""
+    twilio_window_ms: int = Field(800, ge=100, le=5000)
+    twilio_mark_interval_ms: int = Field(160, ge=20, le=1000)
+    twilio_token_ttl_s: float = Field(120.0, gt=0)
+
+    def call_settings(self) -> CallSettings:
+        return CallSettings(
+            greeting=self.greeting,
+            output_queue_ms=self.output_queue_ms,
+            stall_timeout_s=self.stall_timeout_s,
+            vad=VadSettings(
+                threshold=self.vad_threshold,
+                min_speech_ms=self.vad_min_speech_ms,
+                min_silence_ms=self.vad_min_silence_ms,
+                energy_gate_dbfs=self.vad_energy_gate_dbfs,
+            ),
+        )
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """File values lose to the environment, and both lose to explicit overrides."""
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        with open(config_file, "rb") as f:
+            file_values = tomllib.load(f)
+    env_values = Settings().model_dump(exclude_unset=True)
+    merged = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
+    return Settings(**merged)

@@ -1,0 +1,35 @@
+"""What every endpoint of one gateway process shares."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from gateway.clock import Clock, MonotonicClock
+from gateway.config import Settings
+from gateway.metrics import GatewayMetrics
+from gateway.services import Services
+from transports.twilio.webhook import StreamTokens
+
+
+@dataclass
+class GatewayContext:
+    settings: Settings
+    services: Services
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    clock: Clock = field(default_factory=MonotonicClock)
+    tokens: StreamTokens | None = None
+    active_calls: int = 0
+    calls: dict = field(default_factory=dict)
+    """Live calls by id, for tests and introspection."""
+    _ids: itertools.count = field(default_factory=itertools.count)
+
+    def __post_init__(self) -> None:
+        if self.tokens is None:
+            self.tokens = StreamTokens(self.settings.twilio_token_ttl_s)
+
+    def next_call_id(self, prefix: str) -> str:
+        return f"{prefix}-{next(self._ids)}"
+
+    def has_room(self) -> bool:
+        return self.active_calls < self.settings.max_calls

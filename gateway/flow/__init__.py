@@ -1,0 +1,1 @@
+"""The sans-I/O flow-control core: no sockets, no sleeps, an injected clock."""

@@ -1,0 +1,179 @@
+"""Marks: named points in the outbound stream that the far end echoes once the
+audio before them has played (Twilio's `mark`). Echoes return credit and move
+the playout position; a clear voids every mark still pending.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from gateway.audio.frames import AudioChunk
+from gateway.clock import Clock
+from gateway.flow.credit import CreditWindow
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    name: str
+    turn_id: int
+    turn_pos_ms: int
+    """How far into its turn the listener is once this mark is echoed."""
+    covers_ms: int
+    """Audio sent between the previous mark and this one: the credit it returns."""
+
+
+@dataclass(frozen=True, slots=True)
+class Echo:
+    mark: Mark | None
+    returned_ms: int
+    voided: bool = False
+    """Echoed for audio a clear already dropped: no credit, no position."""
+
+    @property
+    def unknown(self) -> bool:
+        return self.mark is None and not self.voided
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared:
+    turn_id: int
+    dropped_ms: int
+    """Audio in flight when the far end was told to drop it."""
+    heard_ms: int
+    """Estimated playout position of the turn at the clear."""
+
+
+@dataclass(slots=True)
+class _TurnPlayout:
+    anchor_t: float
+    anchor_ms: int
+    confirmed_ms: int
+    sent_ms: int
+
+
+class MarkTracker:
+    """Places marks every `interval_ms` of sent audio and turns echoes into
+    credit and playout position.
+
+    Playout position of a turn = the position of its last echoed mark, plus the
+    time since that echo, capped at the next pending mark (or at what was sent).
+    Before the first echo the anchor is the turn's first send.
+    """
+
+    _TURNS_KEPT = 4
+
+    def __init__(self, window: CreditWindow, clock: Clock, interval_ms: int = 160) -> None:
+        if interval_ms <= 0:
+            raise ValueError("mark interval must be positive")
+        self.window = window
+        self.clock = clock
+        self.interval_ms = interval_ms
+        # Every pending mark covers at least one frame of in-flight audio, so
+        # the window bounds how many can be pending.
+        max_pending = window.limit_ms // 10 + 2
+        self._pending: deque[Mark] = deque(maxlen=max_pending)
+        self._voided: deque[str] = deque(maxlen=max_pending)
+        self._turns: OrderedDict[int, _TurnPlayout] = OrderedDict()
+        self._unmarked_ms = 0
+        self._unmarked_turn: int | None = None
+        self._seq = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def on_sent(self, chunk: AudioChunk) -> Mark | None:
+        """Record a chunk handed to the wire; returns a mark to send after it, if due."""
+        if self.needs_flush_before(chunk.turn_id):
+            # A mark names one turn; the old turn's tail needs its own mark first.
+            raise RuntimeError("flush() the previous turn's audio before sending a new turn")
+        mark = None
+        self.window.sent(chunk.duration_ms)
+        turn = self._turns.get(chunk.turn_id)
+        if turn is None:
+            now = self.clock.now()
+            turn = _TurnPlayout(anchor_t=now, anchor_ms=chunk.offset_ms, confirmed_ms=0, sent_ms=0)
+            self._turns[chunk.turn_id] = turn
+            while len(self._turns) > self._TURNS_KEPT:
+                self._turns.popitem(last=False)
+        turn.sent_ms = max(turn.sent_ms, chunk.end_ms)
+        self._unmarked_ms += chunk.duration_ms
+        self._unmarked_turn = chunk.turn_id
+        if self._unmarked_ms >= self.interval_ms:
+            mark = self.flush()
+        return mark
+
+    def needs_flush_before(self, turn_id: int) -> bool:
+        return self._unmarked_turn is not None and self._unmarked_turn != turn_id
+
+    def flush(self) -> Mark | None:
+        """Mark all audio sent since the last mark (idle, end of turn, turn change)."""
+        if self._unmarked_ms == 0 or self._unmarked_turn is None:
+            return None
+        self._seq += 1
+        turn_id = self._unmarked_turn
+        mark = Mark(
+            name=f"{turn_id}:{self._seq}",
+            turn_id=turn_id,
+            turn_pos_ms=self._turns[turn_id].sent_ms if turn_id in self._turns else 0,
+            covers_ms=self._unmarked_ms,
+        )
+        self._pending.append(mark)
+        self._unmarked_ms = 0
+        self._unmarked_turn = None
+        return mark
+
+    def on_echo(self, name: str) -> Echo:
+        if name in self._voided:
+            self._voided.remove(name)
+            return Echo(mark=None, returned_ms=0, voided=True)
+        if not any(m.name == name for m in self._pending):
+            return Echo(mark=None, returned_ms=0)
+        # Echoes come in order; an echo also confirms every mark before it.
+        returned = 0
+        while True:
+            mark = self._pending.popleft()
+            returned += self.window.returned(mark.covers_ms)
+            if mark.name == name:
+                break
+        turn = self._turns.get(mark.turn_id)
+        if turn is not None:
+            turn.anchor_t = self.clock.now()
+            turn.anchor_ms = mark.turn_pos_ms
+            turn.confirmed_ms = max(turn.confirmed_ms, mark.turn_pos_ms)
+        return Echo(mark=mark, returned_ms=returned)
+
+    def confirmed_ms(self, turn_id: int) -> int:
+        """Playout of the turn confirmed by echoes alone."""
+        turn = self._turns.get(turn_id)
+        return turn.confirmed_ms if turn else 0
+
+    def position_ms(self, turn_id: int) -> int:
+        """Estimated playout position of the turn now."""
+        turn = self._turns.get(turn_id)
+        if turn is None:
+            return 0
+        cap = turn.sent_ms
+        for mark in self._pending:
+            if mark.turn_id == turn_id and mark.turn_pos_ms > turn.anchor_ms:
+                cap = mark.turn_pos_ms
+                break
+        elapsed_ms = int((self.clock.now() - turn.anchor_t) * 1000)
+        return max(turn.anchor_ms, min(turn.anchor_ms + elapsed_ms, cap))
+
+    def clear(self, turn_id: int) -> Cleared:
+        """The far end is told to drop what it holds: void pending marks, return all credit."""
+        heard = self.position_ms(turn_id)
+        for mark in self._pending:
+            self._voided.append(mark.name)
+        self._pending.clear()
+        self._unmarked_ms = 0
+        self._unmarked_turn = None
+        dropped = self.window.reset()
+        turn = self._turns.get(turn_id)
+        if turn is not None:
+            turn.sent_ms = heard
+            turn.anchor_ms = heard
+            turn.anchor_t = self.clock.now()
+        return Cleared(turn_id=turn_id, dropped_ms=dropped, heard_ms=heard)

@@ -1,0 +1,27 @@
+"""What the outbound pump needs from a transport's flow control."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from gateway.audio.frames import AudioChunk
+from gateway.flow.credit import CreditWindow
+from gateway.flow.marks import Cleared, Echo, Mark
+
+
+class PlayoutFlow(Protocol):
+    window: CreditWindow
+
+    def needs_flush_before(self, turn_id: int) -> bool: ...
+
+    def on_sent(self, chunk: AudioChunk) -> Mark | None: ...
+
+    def flush(self) -> Mark | None: ...
+
+    def on_echo(self, name: str) -> Echo: ...
+
+    def confirmed_ms(self, turn_id: int) -> int: ...
+
+    def position_ms(self, turn_id: int) -> int: ...
+
+    def clear(self, turn_id: int) -> Cleared: ...

@@ -1,0 +1,1 @@
+"""The agent pipeline: VAD -> STT -> agent -> sentences -> TTS, transport-blind."""

@@ -1,0 +1,69 @@
+"""The agent: a conversation in, a stream of text out."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Literal["system", "user", "assistant"]
+    text: str
+
+
+class Agent(Protocol):
+    def reply(self, history: list[Message]) -> AsyncIterator[str]:
+        """Text deltas of the next assistant message. Cancelling stops generation."""
+        ...
+
+
+_STORY = (
+    "Once upon a time, in a harbour town at the edge of a cold grey sea, there lived a "
+    "lighthouse keeper named Ada. Every evening she climbed one hundred and twelve steps to "
+    "light the great lamp. The fishing boats watched for her light as they came home through "
+    "the fog. One winter the lamp's clockwork began to fail, slowing a little more each night. "
+    "Ada wrote to the city for a new part, but the roads were closed by snow. So she sat beside "
+    "the lamp through the long nights and turned the crank by hand. Her arms ached, and the "
+    "wind howled at the glass, but the light kept turning. When spring came, the captains "
+    "of the harbour climbed the steps together to thank her. They found her asleep beside the "
+    "lamp, one hand still on the crank. They carried her down, and for a week they took turns "
+    "keeping the light themselves. After that, nobody in the town ever forgot how much one "
+    "steady light matters in the dark. "
+)
+
+
+class OfflineAgent:
+    """A scripted agent good enough to demo the gateway with no network.
+
+    It answers every utterance: it says what it heard, answers a few topics,
+    and tells a long story on request so that interrupting can be tried.
+    """
+
+    def __init__(self, long_reply_repeats: int = 3, words_per_delta: int = 3) -> None:
+        self.long_reply_repeats = long_reply_repeats
+        self.words_per_delta = words_per_delta
+
+    def _compose(self, heard: str) -> str:
+        words = set(re.findall(r"[a-z']+", heard.lower()))
+        if not heard.strip():
+            return "Sorry, I did not catch that. Could you say it again?"
+        if words & {"story", "long", "tell", "talk"}:
+            return "Here is a story. " + _STORY * self.long_reply_repeats
+        if words & {"weather", "rain", "sunny"}:
+            return f"I heard you say: {heard}. I cannot see outside, but I hope it is sunny."
+        if words & {"pizza", "order", "food"}:
+            return f"I heard you say: {heard}. One large pizza is on its way, in my imagination."
+        if words & {"bye", "goodbye"}:
+            return "Goodbye, and thank you for calling."
+        return f"I heard you say: {heard}. Ask me for a story if you want to try interrupting me."
+
+    async def reply(self, history: list[Message]) -> AsyncIterator[str]:
+        heard = next((m.text for m in reversed(history) if m.role == "user"), "")
+        words = self._compose(heard).split(" ")
+        for i in range(0, len(words), self.words_per_delta):
+            yield " ".join(words[i : i + self.words_per_delta]) + " "
+            await asyncio.sleep(0)

@@ -1,0 +1,1 @@
+"""Faithful synthetic clients, shared by the tests, the benchmarks and comparison runs."""

@@ -1,0 +1,87 @@
+"""What a synthetic client played, on one clock: the listener's side of every metric."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Received:
+    """Audio as it arrived; `turn` is filled in when the mark after it arrives."""
+
+    turn: int | None = None
+
+
+@dataclass(slots=True)
+class PlayedFrame:
+    at: float
+    """Instant the frame started playing."""
+    ms: int
+    source: Received | None
+    """None for silence: nothing was buffered."""
+
+    @property
+    def turn(self) -> int | None:
+        return self.source.turn if self.source is not None else None
+
+
+@dataclass
+class PlayoutLog:
+    frames: list[PlayedFrame] = field(default_factory=list)
+    buffer_ms: list[tuple[float, float]] = field(default_factory=list)
+    limit: int = 180_000
+    """Frames kept: an hour of 20 ms frames; a test client must be bounded too."""
+
+    def add(self, frame: PlayedFrame, buffered_ms: float) -> None:
+        if len(self.frames) < self.limit:
+            self.frames.append(frame)
+            self.buffer_ms.append((frame.at, buffered_ms))
+
+    @property
+    def peak_buffer_ms(self) -> float:
+        return max((b for _, b in self.buffer_ms), default=0.0)
+
+    def played_ms(self, turn: int, after: float = float("-inf")) -> int:
+        """Milliseconds of the turn whose playout started at or after `after`."""
+        return sum(f.ms for f in self.frames if f.turn == turn and f.at + f.ms / 1000 > after)
+
+    def stale_ms(self, turn: int, interrupt_at: float) -> float:
+        """Milliseconds of the turn played after the interrupt instant (partial frames count)."""
+        total = 0.0
+        for f in self.frames:
+            if f.turn == turn:
+                end = f.at + f.ms / 1000
+                if end > interrupt_at:
+                    total += (end - max(f.at, interrupt_at)) * 1000
+        return total
+
+    def first_played(self, turn: int) -> float | None:
+        return next((f.at for f in self.frames if f.turn == turn), None)
+
+    def last_played_end(self, turn: int) -> float | None:
+        ends = [f.at + f.ms / 1000 for f in self.frames if f.turn == turn]
+        return max(ends) if ends else None
+
+    def underruns(self, turn: int | None = None) -> tuple[int, int]:
+        """Gaps inside a turn: silence between two frames of the same turn. (count, ms)"""
+        count = total = 0
+        last_turn: int | None = None
+        gap = 0
+        for f in self.frames:
+            if f.source is None:
+                if last_turn is not None:
+                    gap += f.ms
+                continue
+            if gap and f.turn == last_turn and (turn is None or f.turn == turn):
+                count += 1
+                total += gap
+            gap = 0
+            last_turn = f.turn
+        return count, total
+
+    def turns(self) -> list[int]:
+        seen: list[int] = []
+        for f in self.frames:
+            if f.turn is not None and f.turn not in seen:
+                seen.append(f.turn)
+        return seen

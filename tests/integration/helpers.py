@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+from gateway.call import Call
+from gateway.events import CallEvent
+from gateway.turns import TurnPhase
+
+
+async def wait_for(predicate, timeout: float, poll: float = 0.01) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(poll)
+
+
+async def only_call(ctx, timeout: float = 5.0) -> Call:
+    await wait_for(lambda: len(ctx.calls) == 1, timeout)
+    return next(iter(ctx.calls.values()))
+
+
+def record_events(call: Call) -> list[CallEvent]:
+    events: list[CallEvent] = []
+    call.listeners.append(events.append)
+    return events
+
+
+def listening_after(call: Call, turn_id: int):
+    return lambda: call.turns.turn_id >= turn_id and call.turns.phase is TurnPhase.LISTENING

@@ -1,0 +1,1 @@
+"""Transport adapters: each translates one wire to and from the shared call."""

@@ -1,0 +1,258 @@
+"""The Twilio Media Streams WebSocket endpoint: a translator between Twilio's
+JSON events and the shared call. Policy (credit, marks, barge-in) lives in the
+call and the flow core; this module only converts audio and messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import numpy as np
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from gateway import logs
+from gateway.audio import mulaw
+from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE, AudioChunk
+from gateway.audio.resample import StreamResampler
+from gateway.call import Call
+from gateway.context import GatewayContext
+from gateway.events import CallEvent
+from gateway.flow.credit import CreditWindow
+from gateway.flow.marks import Mark, MarkTracker
+from transports.twilio import protocol
+from transports.twilio.protocol import (
+    Connected,
+    DtmfDigit,
+    MarkEcho,
+    Media,
+    ProtocolError,
+    Start,
+    Stop,
+)
+from transports.twilio.webhook import TOKEN_PARAMETER
+
+log = logging.getLogger(__name__)
+
+TWILIO_RATE = 8000
+KIND = "twilio"
+ERROR_BUDGET = 20
+"""Recoverable protocol errors tolerated on one stream before it is closed."""
+
+CLOSE_NORMAL = 1000
+CLOSE_UNSUPPORTED = 1003
+CLOSE_INVALID = 1007
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_LATER = 1013
+
+
+class StreamRefused(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class TwilioTransport:
+    kind = KIND
+
+    def __init__(self, ws: WebSocket, stream_sid: str) -> None:
+        self.ws = ws
+        self.stream_sid = stream_sid
+        self._down = StreamResampler(INTERNAL_RATE, TWILIO_RATE)
+        self._turn = 0
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    async def _send(self, text: str) -> None:
+        if self.closed:
+            return
+        async with self._lock:
+            await self.ws.send_text(text)
+
+    async def send_audio(self, chunk: AudioChunk) -> None:
+        if chunk.turn_id != self._turn:
+            self._turn = chunk.turn_id
+            self._down.reset()
+        samples = self._down.process(np.frombuffer(chunk.pcm, dtype=np.int16))
+        if samples.size:
+            await self._send(protocol.media_message(self.stream_sid, mulaw.encode(samples)))
+
+    async def send_mark(self, mark: Mark) -> None:
+        await self._send(protocol.mark_message(self.stream_sid, mark.name))
+
+    async def send_clear(self, turn_id: int) -> None:
+        self._down.reset()
+        await self._send(protocol.clear_message(self.stream_sid))
+
+    def send_event(self, event: CallEvent) -> None:
+        """Twilio's wire carries no events for the caller; the call logs them."""
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.ws.application_state == WebSocketState.CONNECTED:
+            try:
+                await self.ws.close(code, reason[:120])
+            except (RuntimeError, WebSocketDisconnect):
+                pass  # the peer is already gone
+
+
+class _Inbound:
+    """Twilio's 8 kHz μ-law to whole 20 ms frames at the internal rate."""
+
+    def __init__(self) -> None:
+        self._up = StreamResampler(TWILIO_RATE, INTERNAL_RATE)
+        self._pending = b""
+
+    def convert(self, ulaw: bytes) -> bytes:
+        pcm = self._pending + self._up.process(mulaw.decode(ulaw)).tobytes()
+        whole = len(pcm) - len(pcm) % FRAME_BYTES
+        self._pending = pcm[whole:]
+        return pcm[:whole]
+
+
+class TwilioStream:
+    """One Media Streams connection, from `connected` to `stop`."""
+
+    def __init__(self, ws: WebSocket, ctx: GatewayContext) -> None:
+        self.ws = ws
+        self.ctx = ctx
+        self.errors = 0
+        self.call: Call | None = None
+        self.transport: TwilioTransport | None = None
+
+    def _error(self, kind: str, detail: str) -> None:
+        self.errors += 1
+        self.ctx.metrics.protocol_errors.labels(KIND, kind).inc()
+        log.warning("twilio protocol error %s: %s", kind, detail)
+
+    async def _receive(self) -> str | None:
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        if message.get("text") is not None:
+            return message["text"]
+        raise StreamRefused(CLOSE_UNSUPPORTED, "binary frames are not part of Media Streams")
+
+    async def _await_start(self) -> Start:
+        while True:
+            text = await self._receive()
+            if text is None:
+                raise WebSocketDisconnect(CLOSE_NORMAL)
+            try:
+                event = protocol.parse(text)
+            except ProtocolError as exc:
+                if exc.kind == "oversized":
+                    raise StreamRefused(CLOSE_TOO_BIG, exc.detail) from None
+                self._error(exc.kind, exc.detail)
+                if self.errors >= ERROR_BUDGET:
+                    raise StreamRefused(CLOSE_POLICY, "too many protocol errors") from None
+                continue
+            if isinstance(event, Connected):
+                continue
+            if isinstance(event, Start):
+                return event
+            raise StreamRefused(CLOSE_POLICY, f"{type(event).__name__.lower()} before start")
+
+    def _check_token(self, start: Start) -> None:
+        token = start.custom_parameters.get(TOKEN_PARAMETER)
+        if token is None:
+            if self.ctx.settings.twilio_auth_token:
+                raise StreamRefused(CLOSE_POLICY, "missing stream token")
+            return  # development mode: no auth token configured, no webhook required
+        assert self.ctx.tokens is not None
+        if not self.ctx.tokens.redeem(token):
+            raise StreamRefused(CLOSE_POLICY, "unknown or expired stream token")
+
+    async def serve(self) -> None:
+        await self.ws.accept()
+        try:
+            if not self.ctx.has_room():
+                raise StreamRefused(CLOSE_TRY_LATER, "gateway full; retry later")
+            start = await self._await_start()
+            self._check_token(start)
+        except StreamRefused as refused:
+            self._error("refused", refused.reason)
+            await self.ws.close(refused.code, refused.reason)
+            return
+        except WebSocketDisconnect:
+            return
+        await self._run_call(start)
+
+    async def _run_call(self, start: Start) -> None:
+        ctx = self.ctx
+        call_id = ctx.next_call_id("tw")
+        logs.call_id_var.set(call_id)
+        self.transport = TwilioTransport(self.ws, start.stream_sid)
+        window = CreditWindow(ctx.settings.twilio_window_ms)
+        flow = MarkTracker(window, ctx.clock, ctx.settings.twilio_mark_interval_ms)
+        self.call = Call(
+            call_id, self.transport, flow, ctx.services.voice(), ctx.services.vad_model(),
+            ctx.settings.call_settings(), ctx.clock, ctx.metrics,
+        )
+        ctx.active_calls += 1
+        ctx.calls[call_id] = self.call
+        log.info("twilio stream %s started for call %s", start.stream_sid, start.call_sid)
+        call_task = asyncio.create_task(self.call.run(), name=f"{call_id}:call")
+        receive_task = asyncio.create_task(self._receive_loop(), name=f"{call_id}:receive")
+        try:
+            done, _ = await asyncio.wait(
+                {call_task, receive_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if receive_task in done:
+                code, reason = receive_task.result()
+                self.call.end(reason)
+                await call_task
+            else:
+                reason = call_task.result()
+                code = {"playout stalled": CLOSE_POLICY, "internal error": CLOSE_INTERNAL}.get(
+                    reason, CLOSE_NORMAL
+                )
+                receive_task.cancel()
+                await asyncio.gather(receive_task, return_exceptions=True)
+            log.info("call ended: %s", self.call.end_reason)
+            await self.transport.close(code, self.call.end_reason or reason)
+        finally:
+            for task in (call_task, receive_task):
+                task.cancel()
+            await asyncio.gather(call_task, receive_task, return_exceptions=True)
+            ctx.active_calls -= 1
+            ctx.calls.pop(call_id, None)
+
+    async def _receive_loop(self) -> tuple[int, str]:
+        assert self.call is not None
+        inbound = _Inbound()
+        while True:
+            try:
+                text = await self._receive()
+            except StreamRefused as refused:
+                self._error("binary_frame", refused.reason)
+                return refused.code, refused.reason
+            except WebSocketDisconnect:
+                return CLOSE_NORMAL, "caller hung up"
+            if text is None:
+                return CLOSE_NORMAL, "caller hung up"
+            try:
+                event = protocol.parse(text)
+            except ProtocolError as exc:
+                self._error(exc.kind, exc.detail)
+                if exc.kind == "oversized":
+                    return CLOSE_TOO_BIG, exc.detail
+                if self.errors >= ERROR_BUDGET:
+                    return CLOSE_POLICY, "too many protocol errors"
+                continue
+            if isinstance(event, Media):
+                await self.call.on_audio(inbound.convert(event.payload))
+            elif isinstance(event, MarkEcho):
+                if not self.call.on_mark(event.name):
+                    self._error("unknown_mark", event.name[:60])
+            elif isinstance(event, DtmfDigit):
+                self.call.on_dtmf(event.digit)
+            elif isinstance(event, Stop):
+                return CLOSE_NORMAL, "stream stopped"
+            else:
+                self._error("unexpected", f"{type(event).__name__} after start")
