@@ -67,6 +67,9 @@ class TwilioCaller:
         self.close_reason: str = ""
         self.errors: list[str] = []
         self.received_media = 0
+        self.received_ms = 0.0
+        self.peak_buffered_ms = 0.0
+        """Largest buffer ever held, checked on every arrival, not only at play ticks."""
         self._buffer: deque[_Audio | _Mark] = deque()
         self._buffered_bytes = 0
         self._max_buffer_bytes = int(max_buffer_s * 8000)
@@ -213,6 +216,8 @@ class TwilioCaller:
         self._unattributed.append(source)
         self._buffer.append(_Audio(data, source))
         self._buffered_bytes += len(data)
+        self.received_ms += len(data) / 8
+        self.peak_buffered_ms = max(self.peak_buffered_ms, self._buffered_bytes / 8)
 
     def _on_mark(self, name: str) -> None:
         turn = int(name.split(":", 1)[0]) if ":" in name else None

@@ -49,9 +49,10 @@ CLOSE_TRY_LATER = 1013
 
 
 class StreamRefused(Exception):
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: int, kind: str, reason: str) -> None:
         super().__init__(reason)
         self.code = code
+        self.kind = kind
         self.reason = reason
 
 
@@ -136,7 +137,7 @@ class TwilioStream:
             return None
         if message.get("text") is not None:
             return message["text"]
-        raise StreamRefused(CLOSE_UNSUPPORTED, "binary frames are not part of Media Streams")
+        raise StreamRefused(CLOSE_UNSUPPORTED, "binary_frame", "binary frames are not part of Media Streams")
 
     async def _await_start(self) -> Start:
         while True:
@@ -147,36 +148,40 @@ class TwilioStream:
                 event = protocol.parse(text)
             except ProtocolError as exc:
                 if exc.kind == "oversized":
-                    raise StreamRefused(CLOSE_TOO_BIG, exc.detail) from None
+                    raise StreamRefused(CLOSE_TOO_BIG, "oversized", exc.detail) from None
                 self._error(exc.kind, exc.detail)
                 if self.errors >= ERROR_BUDGET:
-                    raise StreamRefused(CLOSE_POLICY, "too many protocol errors") from None
+                    raise StreamRefused(
+                        CLOSE_POLICY, "error_budget", "too many protocol errors"
+                    ) from None
                 continue
             if isinstance(event, Connected):
                 continue
             if isinstance(event, Start):
                 return event
-            raise StreamRefused(CLOSE_POLICY, f"{type(event).__name__.lower()} before start")
+            raise StreamRefused(
+                CLOSE_POLICY, "out_of_order", f"{type(event).__name__.lower()} before start"
+            )
 
     def _check_token(self, start: Start) -> None:
         token = start.custom_parameters.get(TOKEN_PARAMETER)
         if token is None:
             if self.ctx.settings.twilio_auth_token:
-                raise StreamRefused(CLOSE_POLICY, "missing stream token")
+                raise StreamRefused(CLOSE_POLICY, "bad_token", "missing stream token")
             return  # development mode: no auth token configured, no webhook required
         assert self.ctx.tokens is not None
         if not self.ctx.tokens.redeem(token):
-            raise StreamRefused(CLOSE_POLICY, "unknown or expired stream token")
+            raise StreamRefused(CLOSE_POLICY, "bad_token", "unknown or expired stream token")
 
     async def serve(self) -> None:
         await self.ws.accept()
         try:
             if not self.ctx.has_room():
-                raise StreamRefused(CLOSE_TRY_LATER, "gateway full; retry later")
+                raise StreamRefused(CLOSE_TRY_LATER, "full", "gateway full; retry later")
             start = await self._await_start()
             self._check_token(start)
         except StreamRefused as refused:
-            self._error("refused", refused.reason)
+            self._error(refused.kind, refused.reason)
             await self.ws.close(refused.code, refused.reason)
             return
         except WebSocketDisconnect:
@@ -230,7 +235,7 @@ class TwilioStream:
             try:
                 text = await self._receive()
             except StreamRefused as refused:
-                self._error("binary_frame", refused.reason)
+                self._error(refused.kind, refused.reason)
                 return refused.code, refused.reason
             except WebSocketDisconnect:
                 return CLOSE_NORMAL, "caller hung up"
