@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         host=settings.host,
         port=settings.port,
         ws_max_size=WS_MAX_MESSAGE_BYTES,
+        # Compressing base64 audio saves little and costs CPU on every frame.
+        ws_per_message_deflate=False,
         log_config=None,
         proxy_headers=True,
     )

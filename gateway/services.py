@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.config import Settings
 from gateway.pipeline.agent import Agent, OfflineAgent
 from gateway.pipeline.openai_chat import OpenAIChatAgent
 from gateway.pipeline.stt import PocketSphinxStt, SpeechToText
 from gateway.pipeline.tts import EspeakTts, TextToSpeech
-from gateway.pipeline.vad import SileroModel, VoiceModel
+from gateway.pipeline.vad import SileroPool
 from gateway.pipeline.voice import CascadeVoice, Voice
 
 
@@ -18,13 +18,11 @@ class Services:
     stt: SpeechToText
     tts: TextToSpeech
     agent: Agent
+    vad: SileroPool = field(default_factory=SileroPool)
+    """Silero is recurrent: each call holds its own stream, taken from this pool."""
 
     def voice(self) -> Voice:
         return CascadeVoice(self.stt, self.agent, self.tts)
-
-    def vad_model(self) -> VoiceModel:
-        # Silero is recurrent: each call needs its own stream state.
-        return SileroModel()
 
     async def start(self) -> None:
         await self.stt.warm_up()

@@ -47,15 +47,16 @@ class RunningGateway:
 async def gateway_factory(services: Services):
     servers: list[tuple[uvicorn.Server, asyncio.Task]] = []
 
-    async def start(**overrides) -> RunningGateway:
+    async def start(services_override: Services | None = None, **overrides) -> RunningGateway:
         settings = Settings(**{"vad_min_silence_ms": 500, **overrides})
-        app = create_app(settings, services=services)
+        app = create_app(settings, services=services_override or services)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         config = uvicorn.Config(
-            app, log_config=None, ws_max_size=64 * 1024, lifespan="on", ws_ping_interval=None
+            app, log_config=None, ws_max_size=64 * 1024, lifespan="on", ws_ping_interval=None,
+            ws_per_message_deflate=False,
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))

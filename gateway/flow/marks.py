@@ -159,7 +159,7 @@ class MarkTracker:
             if mark.turn_id == turn_id and mark.turn_pos_ms > turn.anchor_ms:
                 cap = mark.turn_pos_ms
                 break
-        elapsed_ms = int((self.clock.now() - turn.anchor_t) * 1000)
+        elapsed_ms = round((self.clock.now() - turn.anchor_t) * 1000)
         return max(turn.anchor_ms, min(turn.anchor_ms + elapsed_ms, cap))
 
     def clear(self, turn_id: int) -> Cleared:

@@ -15,6 +15,9 @@ class VadSettings:
     """Unvoiced audio that ends the caller's utterance."""
     energy_gate_dbfs: float = -60.0
     """Windows quieter than this skip the model and count as unvoiced."""
+    noise_margin_db: float = 6.0
+    """Outside speech, a window must be this much louder than the tracked noise
+    floor to reach the model; steady line noise never does."""
     preroll_ms: int = 300
     """Audio kept from before speech start, so STT hears the first syllable."""
     max_utterance_ms: int = 30_000
@@ -50,6 +53,11 @@ class SpeechSegmenter:
         self._run_ms = 0.0
         self._silence_ms = 0.0
         self._speech_ms = 0.0
+
+    @property
+    def active(self) -> bool:
+        """In speech, or in a voiced run that may become speech: every window matters."""
+        return self.speaking or self._run_ms > 0
 
     def push(self, probability: float, window_ms: float) -> VadEvent | None:
         s = self.settings

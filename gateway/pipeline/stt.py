@@ -96,4 +96,5 @@ class PocketSphinxStt:
         await asyncio.gather(*(self.decode(silence) for _ in range(self.workers)))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        # Join the workers: left running, they outlive the gateway holding its stdout.
+        self._pool.shutdown(wait=True, cancel_futures=True)

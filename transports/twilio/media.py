@@ -70,8 +70,12 @@ class TwilioTransport:
     async def _send(self, text: str) -> None:
         if self.closed:
             return
-        async with self._lock:
-            await self.ws.send_text(text)
+        try:
+            async with self._lock:
+                await self.ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError):
+            # The caller is gone; the receive loop sees the disconnect and ends the call.
+            self.closed = True
 
     async def send_audio(self, chunk: AudioChunk) -> None:
         if chunk.turn_id != self._turn:
@@ -195,8 +199,9 @@ class TwilioStream:
         self.transport = TwilioTransport(self.ws, start.stream_sid)
         window = CreditWindow(ctx.settings.twilio_window_ms)
         flow = MarkTracker(window, ctx.clock, ctx.settings.twilio_mark_interval_ms)
+        vad_model = await ctx.services.vad.acquire()
         self.call = Call(
-            call_id, self.transport, flow, ctx.services.voice(), ctx.services.vad_model(),
+            call_id, self.transport, flow, ctx.services.voice(), vad_model,
             ctx.settings.call_settings(), ctx.clock, ctx.metrics,
         )
         ctx.active_calls += 1
@@ -227,6 +232,7 @@ class TwilioStream:
             await asyncio.gather(call_task, receive_task, return_exceptions=True)
             ctx.active_calls -= 1
             ctx.calls.pop(call_id, None)
+            ctx.services.vad.release(vad_model)
 
     async def _receive_loop(self) -> tuple[int, str]:
         assert self.call is not None

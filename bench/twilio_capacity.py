@@ -1,0 +1,133 @@
+"""CPU per Twilio call with the whole pipeline, at a ladder of concurrent calls.
+
+Every call: caller audio in (comfort noise above the VAD's energy gate, so
+Silero runs on every window), continuous agent speech out (a greeting of
+several minutes, synthesized sentence by sentence as the window allows), marks
+echoed by a Twilio-faithful client that plays in real time.
+
+The gateway runs in its own process; the callers run in another, so the CPU
+figure is the gateway's alone (its STT worker processes included).
+
+    python -m bench.twilio_capacity [--ladder 1,10,50,100] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+from bench.common import GatewayProcess, start_gateway, write_json
+from gateway.pipeline.agent import _STORY
+
+NOISE_DBFS = -45.0
+
+
+async def _run_callers(url: str, calls: int, seconds: float, warmup: float) -> dict:
+    from gateway.testing.twilio_caller import TwilioCaller
+
+    callers = [TwilioCaller(url, noise_dbfs=NOISE_DBFS) for _ in range(calls)]
+    for caller in callers:
+        await caller.connect()
+        await asyncio.sleep(0.01)  # a ramp, not a thundering herd
+    await asyncio.sleep(warmup)
+    print("MEASURE", flush=True)
+    await asyncio.sleep(seconds)
+    print("DONE", flush=True)
+    for caller in callers:
+        await caller.hang_up()
+    per_call = []
+    for caller in callers:
+        count, ms = caller.log.underruns()
+        per_call.append({
+            "underruns": count,
+            "underrun_ms": ms,
+            "played_ms": caller.log.played_ms(1),
+            "peak_buffer_ms": caller.peak_buffered_ms,
+            "closed_early": caller.close_code is not None,
+        })
+    return {"calls": per_call}
+
+
+def client_main(url: str, calls: int, seconds: float, warmup: float) -> None:
+    result = asyncio.run(_run_callers(url, calls, seconds, warmup))
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def measure(gateway: GatewayProcess, calls: int, seconds: float, warmup: float) -> dict:
+    client = subprocess.Popen(
+        [sys.executable, "-m", "bench.twilio_capacity", "--client", str(calls),
+         "--url", gateway.ws_url + "/twilio/media", "--seconds", str(seconds),
+         "--warmup", str(warmup)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert client.stdout is not None
+    cpu0 = t0 = 0.0
+    rss0 = gateway.rss_mb()
+    result: dict = {}
+    for line in client.stdout:
+        if line.startswith("MEASURE"):
+            cpu0, t0, rss0 = gateway.cpu_seconds(), time.monotonic(), gateway.rss_mb()
+        elif line.startswith("DONE"):
+            cpu = gateway.cpu_seconds() - cpu0
+            elapsed = time.monotonic() - t0
+            rss = gateway.rss_mb()
+        elif line.startswith("RESULT "):
+            result = json.loads(line[7:])
+    client.wait()
+    per_call = result["calls"]
+    cpu_per_call = cpu / elapsed / calls
+    return {
+        "calls": calls,
+        "seconds": round(elapsed, 2),
+        "gateway_cpu_cores": round(cpu / elapsed, 3),
+        "cpu_per_call": round(cpu_per_call, 5),
+        "calls_per_core": round(1 / cpu_per_call, 1) if cpu_per_call else None,
+        "calls_with_underruns": sum(1 for c in per_call if c["underruns"]),
+        "underrun_ms_total": sum(c["underrun_ms"] for c in per_call),
+        "peak_client_buffer_ms": max(c["peak_buffer_ms"] for c in per_call),
+        "median_played_s": round(statistics.median(c["played_ms"] for c in per_call) / 1000, 1),
+        "closed_early": sum(1 for c in per_call if c["closed_early"]),
+        "gateway_rss_mb": round(rss, 1),
+        "rss_growth_mb_per_call": round((rss - rss0) / calls, 2) if rss0 else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ladder", default="1,10,50,100")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client_main(args.url, args.client, args.seconds, args.warmup)
+        return
+
+    rows = []
+    for calls in [int(n) for n in args.ladder.split(",")]:
+        # A fresh gateway per rung, so no rung inherits another's state.
+        gateway = start_gateway("--greeting", _STORY * 4, "--max-calls", "1000")
+        try:
+            row = measure(gateway, calls, args.seconds, args.warmup)
+        finally:
+            gateway.stop()
+        rows.append(row)
+        print(
+            f"{row['calls']:>4} calls  gateway {row['gateway_cpu_cores']:.3f} cores  "
+            f"{row['cpu_per_call'] * 100:.2f} % of a core per call  "
+            f"({row['calls_per_core']} calls/core)  underruns in {row['calls_with_underruns']} "
+            f"calls  peak client buffer {row['peak_client_buffer_ms']:.0f} ms",
+            flush=True,
+        )
+    path = write_json("twilio_capacity.json", {"benchmark": "twilio_capacity", "rows": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The offline engines themselves: eSpeak NG, PocketSphinx, Silero, on real audio."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE
+from gateway.pipeline.segmenter import SpeechEnded, SpeechStarted, VadSettings
+from gateway.pipeline.vad import SileroModel, VoiceDetector
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def test_espeak_makes_16_khz_speech_of_plausible_length(services):
+    pcm = await services.tts.synthesize("The quick brown fox jumps over the lazy dog.")
+    seconds = len(pcm) / 2 / INTERNAL_RATE
+    assert 1.5 < seconds < 5.0
+    samples = np.frombuffer(pcm, dtype=np.int16)
+    assert np.abs(samples).max() > 3000
+
+
+async def test_cancelling_synthesis_stops_the_work(services):
+    tts = services.tts
+    before = tts.cancelled
+    task = asyncio.create_task(tts.synthesize("word " * 400))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert tts.cancelled == before + 1
+    # The engine is still healthy for the next sentence.
+    assert len(await tts.synthesize("Still here.")) > 0
+
+
+async def test_pocketsphinx_recognises_synthesized_speech(services, speech):
+    stream = services.stt.open_stream()
+    stream.feed(await speech("I would like to order a pizza."))
+    text = await stream.finish()
+    assert "pizza" in text
+
+
+async def test_silero_finds_the_start_and_end_of_speech(speech):
+    pcm = bytes(FRAME_BYTES * 25) + await speech("Hello there, how are you?") + bytes(FRAME_BYTES * 50)
+    detector = VoiceDetector(SileroModel(), VadSettings(min_silence_ms=500))
+    events = []
+    for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES):
+        events += [(i // FRAME_BYTES * 20, e) for e in detector.feed(pcm[i : i + FRAME_BYTES])]
+    kinds = [type(e) for _, e in events]
+    assert kinds == [SpeechStarted, SpeechEnded]
+    started_ms = events[0][0]
+    assert 500 <= started_ms <= 500 + 400  # speech begins at 500 ms; detection needs 160 ms of it
+    assert detector.gated_windows > 0  # digital silence never reaches the model
+
+
+async def test_steady_line_noise_stays_away_from_the_model_but_speech_over_it_is_found(speech):
+    rng = np.random.default_rng(1)
+    amplitude = 32768 * 10 ** (-45 / 20)
+
+    def noise(frames: int) -> bytes:
+        return rng.normal(0, amplitude, frames * FRAME_BYTES // 2).astype(np.int16).tobytes()
+
+    voice = np.frombuffer(await speech("Hello there, how are you?"), dtype=np.int16)
+    noisy_voice = (voice + np.frombuffer(noise(len(voice) * 2 // FRAME_BYTES + 1), dtype=np.int16)[: voice.size]).astype(np.int16)
+    pcm = noise(250) + noisy_voice.tobytes() + noise(60)
+    detector = VoiceDetector(SileroModel(), VadSettings(min_silence_ms=500))
+    kinds = []
+    model_runs_in_noise = None
+    for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES):
+        kinds += [type(e) for e in detector.feed(pcm[i : i + FRAME_BYTES])]
+        if i // FRAME_BYTES == 249:
+            model_runs_in_noise = detector.model_windows
+    assert kinds == [SpeechStarted, SpeechEnded]
+    assert model_runs_in_noise is not None and model_runs_in_noise <= 10  # of ~156 noise windows

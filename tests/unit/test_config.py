@@ -1,0 +1,23 @@
+import pytest
+from pydantic import ValidationError
+
+from gateway.config import load_settings
+
+
+def test_file_then_environment_then_flags(tmp_path, monkeypatch):
+    config = tmp_path / "sluice.toml"
+    config.write_text('port = 9001\ngreeting = "From the file"\ntwilio_window_ms = 600\n')
+    monkeypatch.setenv("SLUICE_GREETING", "From the environment")
+    settings = load_settings(config, port=9002)
+    assert settings.port == 9002
+    assert settings.greeting == "From the environment"
+    assert settings.twilio_window_ms == 600
+
+
+def test_unknown_or_out_of_range_settings_are_refused(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("windw_ms = 600\n")
+    with pytest.raises(ValidationError):
+        load_settings(bad)
+    with pytest.raises(ValidationError):
+        load_settings(None, twilio_window_ms=50)
