@@ -58,8 +58,19 @@ class GatewayProcess:
 def start_gateway(*args: str, env: dict[str, str] | None = None) -> GatewayProcess:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "WARNING", *args],
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "WARNING",
+            *args,
+        ],
         env={**os.environ, **(env or {})},
     )
     deadline = time.monotonic() + 60

@@ -43,13 +43,15 @@ async def _run_callers(url: str, calls: int, seconds: float, warmup: float) -> d
     per_call = []
     for caller in callers:
         count, ms = caller.log.underruns()
-        per_call.append({
-            "underruns": count,
-            "underrun_ms": ms,
-            "played_ms": caller.log.played_ms(1),
-            "peak_buffer_ms": caller.peak_buffered_ms,
-            "closed_early": caller.close_code is not None,
-        })
+        per_call.append(
+            {
+                "underruns": count,
+                "underrun_ms": ms,
+                "played_ms": caller.log.played_ms(1),
+                "peak_buffer_ms": caller.peak_buffered_ms,
+                "closed_early": caller.close_code is not None,
+            }
+        )
     return {"calls": per_call}
 
 
@@ -60,10 +62,21 @@ def client_main(url: str, calls: int, seconds: float, warmup: float) -> None:
 
 def measure(gateway: GatewayProcess, calls: int, seconds: float, warmup: float) -> dict:
     client = subprocess.Popen(
-        [sys.executable, "-m", "bench.twilio_capacity", "--client", str(calls),
-         "--url", gateway.ws_url + "/twilio/media", "--seconds", str(seconds),
-         "--warmup", str(warmup)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "bench.twilio_capacity",
+            "--client",
+            str(calls),
+            "--url",
+            gateway.ws_url + "/twilio/media",
+            "--seconds",
+            str(seconds),
+            "--warmup",
+            str(warmup),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert client.stdout is not None
     cpu0 = t0 = 0.0

@@ -66,7 +66,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                 log.warning("webhook refused: bad or missing X-Twilio-Signature for %s", url)
                 return Response("invalid signature", status_code=403)
         if not ctx.has_room():
-            twiml = '<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>'
+            twiml = (
+                '<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>'
+            )
             return Response(twiml, media_type="application/xml")
         assert ctx.tokens is not None
         stream_url = webhook.media_stream_url(url, TWILIO_MEDIA_PATH)

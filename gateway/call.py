@@ -21,6 +21,7 @@ from gateway.events import (
     CallEvent,
     Dtmf,
     Interrupted,
+    PlayoutPosition,
     StateChanged,
     Transcript,
 )
@@ -92,8 +93,13 @@ class Call:
         self.interrupts: list[InterruptRecord] = []
         self.listeners: list[Callable[[CallEvent], None]] = []
         self.pump = OutboundPump(
-            self.queue, flow, transport, self.turns, settings.stall_timeout_s,
-            on_first_send=self._on_first_send, on_stale_drop=self._on_stale_drop,
+            self.queue,
+            flow,
+            transport,
+            self.turns,
+            settings.stall_timeout_s,
+            on_first_send=self._on_first_send,
+            on_stale_drop=self._on_stale_drop,
         )
         self._reply_task: asyncio.Task | None = None
         self._understand_task: asyncio.Task | None = None
@@ -243,6 +249,7 @@ class Call:
         if echo.returned_ms:
             self.pump.wake()
         if echo.mark is not None:
+            self.emit(PlayoutPosition(echo.mark.turn_id, echo.mark.turn_pos_ms))
             self._check_played_out(echo.mark.turn_id)
             if (
                 self.flow.window.in_flight_ms == 0
@@ -258,7 +265,7 @@ class Call:
     def _start_turn(self, speak, user_ended_at: float | None = None) -> None:
         turn_id = self.turns.begin_turn()
         self._emit_transition(self.turns.history[-1])
-        record = TurnRecord(turn_id, started_at=self.clock.now())
+        record = TurnRecord(turn_id, started_at=self.clock.now(), user_ended_at=user_ended_at)
         self.records[turn_id] = record
         for old in [t for t in self.records if t <= turn_id - _TURNS_KEPT]:
             del self.records[old]
@@ -296,6 +303,10 @@ class Call:
         record = self.records.get(chunk.turn_id)
         if record is not None and record.first_sent_at is None:
             record.first_sent_at = self.clock.now()
+            if record.user_ended_at is not None:
+                self.metrics.turn_latency.labels(self.kind, "first_audio_sent").observe(
+                    record.first_sent_at - record.user_ended_at
+                )
         self._emit_transition(self.turns.on_playout_started(chunk.turn_id))
 
     def _on_stale_drop(self, chunk: AudioChunk) -> None:
@@ -347,7 +358,10 @@ class Call:
         del self.interrupts[:-16]
         log.info(
             "barge-in on turn %d: heard %d ms, dropped %d ms queued and %d ms in flight",
-            turn_id, cleared.heard_ms, dropped_queue, cleared.dropped_ms,
+            turn_id,
+            cleared.heard_ms,
+            dropped_queue,
+            cleared.dropped_ms,
         )
         self.emit(Interrupted(turn_id, cleared.heard_ms, heard_text, cleared.dropped_ms))
         self._emit_transition(self.turns.on_cleared(turn_id))

@@ -33,7 +33,8 @@ class _WindowCollector(Collector):
             labels=["transport"],
         )
         credit = GaugeMetricFamily(
-            "sluice_credit_ms", "Credit available to send, summed over live calls",
+            "sluice_credit_ms",
+            "Credit available to send, summed over live calls",
             labels=["transport"],
         )
         sums: dict[str, list[int]] = {}
@@ -46,6 +47,7 @@ class _WindowCollector(Collector):
             credit.add_metric([kind], available)
         yield in_flight
         yield credit
+
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _MS_BUCKETS = (20, 60, 100, 200, 400, 600, 800, 1000, 1500, 2000, 5000)
@@ -65,8 +67,11 @@ class GatewayMetrics:
         self._calls: set[_WindowedCall] = set()
         r.register(_WindowCollector(self._calls))
         self.peak_in_flight_ms = Histogram(
-            "sluice_call_peak_in_flight_ms", "Peak in-flight audio per call", ["transport"],
-            buckets=_MS_BUCKETS, registry=r,
+            "sluice_call_peak_in_flight_ms",
+            "Peak in-flight audio per call",
+            ["transport"],
+            buckets=_MS_BUCKETS,
+            registry=r,
         )
         self.underruns = Counter(
             "sluice_underruns",
@@ -75,15 +80,19 @@ class GatewayMetrics:
             registry=r,
         )
         self.stalls = Counter(
-            "sluice_playout_stalls", "Calls ended because playout stopped being confirmed",
-            ["transport"], registry=r,
+            "sluice_playout_stalls",
+            "Calls ended because playout stopped being confirmed",
+            ["transport"],
+            registry=r,
         )
         self.interrupts = Counter(
             "sluice_interrupts", "Barge-ins that interrupted a turn", ["transport"], registry=r
         )
         self.stale_dropped_ms = Counter(
-            "sluice_stale_dropped_ms", "Audio of interrupted turns dropped before the wire",
-            ["transport"], registry=r,
+            "sluice_stale_dropped_ms",
+            "Audio of interrupted turns dropped before the wire",
+            ["transport"],
+            registry=r,
         )
         self.turn_latency = Histogram(
             "sluice_turn_latency_seconds",
@@ -96,7 +105,9 @@ class GatewayMetrics:
             "sluice_protocol_errors", "Bad input from a peer", ["transport", "kind"], registry=r
         )
         self.agent_errors = Counter(
-            "sluice_agent_errors", "Replies that failed in the agent, STT or TTS", ["transport"],
+            "sluice_agent_errors",
+            "Replies that failed in the agent, STT or TTS",
+            ["transport"],
             registry=r,
         )
 

@@ -22,6 +22,8 @@ class TurnRecord:
     """Production is over: every sentence is synthesized and queued."""
     cancelled: bool = False
     first_sent_at: float | None = None
+    user_ended_at: float | None = None
+    """End of the caller's speech this turn answers; None for the greeting."""
 
     def add(self, text: str, duration_ms: int) -> SpokenSpan:
         span = SpokenSpan(self.produced_ms, self.produced_ms + duration_ms, text)

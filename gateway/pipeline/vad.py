@@ -109,7 +109,9 @@ class VoiceDetector:
         events: list[SpeechStarted | SpeechEnded] = []
         while self._filled >= self._window:
             window = self._pending[: self._window].copy()
-            self._pending[: self._filled - self._window] = self._pending[self._window : self._filled]
+            self._pending[: self._filled - self._window] = self._pending[
+                self._window : self._filled
+            ]
             self._filled -= self._window
             if self._worth_a_model_run(window):
                 self.model_windows += 1

@@ -55,6 +55,14 @@ class PlayoutLog:
                     total += (end - max(f.at, interrupt_at)) * 1000
         return total
 
+    def played_before(self, turn: int, instant: float) -> float:
+        """Milliseconds of the turn played before `instant` (partial frames count)."""
+        total = 0.0
+        for f in self.frames:
+            if f.turn == turn and f.at < instant:
+                total += (min(f.at + f.ms / 1000, instant) - f.at) * 1000
+        return total
+
     def first_played(self, turn: int) -> float | None:
         return next((f.at for f in self.frames if f.turn == turn), None)
 

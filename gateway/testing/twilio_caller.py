@@ -76,6 +76,8 @@ class TwilioCaller:
         self._unattributed: list[Received] = []
         self._outgoing = bytearray()
         self._last_voiced_sent: float | None = None
+        self.first_voiced_sent: float | None = None
+        """When the first voiced frame of the latest `say` went out."""
         self._noise_rng = np.random.default_rng(7)
         self._noise_amp = 32768 * 10 ** (noise_dbfs / 20) if noise_dbfs is not None else 0.0
         self._ws: websockets.ClientConnection | None = None
@@ -143,6 +145,7 @@ class TwilioCaller:
     def say(self, pcm16k: bytes) -> None:
         """Queue speech; it goes out in real time, 20 ms per media message."""
         self._outgoing += to_ulaw(pcm16k)
+        self.first_voiced_sent = None
 
     @property
     def speaking(self) -> bool:
@@ -158,6 +161,8 @@ class TwilioCaller:
             del self._outgoing[:ULAW_FRAME]
             if np.abs(mulaw.decode(chunk).astype(np.int32)).max() > 300:
                 self._last_voiced_sent = time.monotonic()
+                if self.first_voiced_sent is None:
+                    self.first_voiced_sent = self._last_voiced_sent
             return chunk
         if self._noise_amp:
             noise = self._noise_rng.normal(0, self._noise_amp, ULAW_FRAME).astype(np.int16)
@@ -231,7 +236,9 @@ class TwilioCaller:
             return
         self.marks_echoed.append((time.monotonic(), name))
         try:
-            await self._ws.send(self._message("mark", streamSid=self.stream_sid, mark={"name": name}))
+            await self._ws.send(
+                self._message("mark", streamSid=self.stream_sid, mark={"name": name})
+            )
         except websockets.ConnectionClosed:
             pass
 
@@ -267,7 +274,7 @@ class TwilioCaller:
                 if len(take) == len(head.data):
                     self._buffer.popleft()
                 else:
-                    head.data = head.data[len(take):]
+                    head.data = head.data[len(take) :]
             played_ms = (ULAW_FRAME - need) // 8
             if played_ms:
                 self.log.add(PlayedFrame(now, played_ms, source), self._buffered_bytes / 8)

@@ -8,7 +8,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 
-def fake_chat_app(reply: str = "Hello from the fake model. It streams one word at a time.") -> FastAPI:
+def fake_chat_app(
+    reply: str = "Hello from the fake model. It streams one word at a time.",
+) -> FastAPI:
     app = FastAPI()
     app.state.requests = []
 

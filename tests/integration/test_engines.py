@@ -43,7 +43,11 @@ async def test_pocketsphinx_recognises_synthesized_speech(services, speech):
 
 
 async def test_silero_finds_the_start_and_end_of_speech(speech):
-    pcm = bytes(FRAME_BYTES * 25) + await speech("Hello there, how are you?") + bytes(FRAME_BYTES * 50)
+    pcm = (
+        bytes(FRAME_BYTES * 25)
+        + await speech("Hello there, how are you?")
+        + bytes(FRAME_BYTES * 50)
+    )
     detector = VoiceDetector(SileroModel(), VadSettings(min_silence_ms=500))
     events = []
     for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES):
@@ -63,7 +67,10 @@ async def test_steady_line_noise_stays_away_from_the_model_but_speech_over_it_is
         return rng.normal(0, amplitude, frames * FRAME_BYTES // 2).astype(np.int16).tobytes()
 
     voice = np.frombuffer(await speech("Hello there, how are you?"), dtype=np.int16)
-    noisy_voice = (voice + np.frombuffer(noise(len(voice) * 2 // FRAME_BYTES + 1), dtype=np.int16)[: voice.size]).astype(np.int16)
+    noisy_voice = (
+        voice
+        + np.frombuffer(noise(len(voice) * 2 // FRAME_BYTES + 1), dtype=np.int16)[: voice.size]
+    ).astype(np.int16)
     pcm = noise(250) + noisy_voice.tobytes() + noise(60)
     detector = VoiceDetector(SileroModel(), VadSettings(min_silence_ms=500))
     kinds = []

@@ -58,7 +58,9 @@ async def test_an_error_status_becomes_an_agent_error(fake_openai):
     await agent.aclose()
 
 
-async def test_a_call_speaks_what_the_hosted_model_streams(fake_openai, gateway_factory, services, speech):
+async def test_a_call_speaks_what_the_hosted_model_streams(
+    fake_openai, gateway_factory, services, speech
+):
     app, base = fake_openai
     agent = OpenAIChatAgent(base, "test-model")
     hosted = Services(stt=services.stt, tts=services.tts, agent=agent)

@@ -128,7 +128,9 @@ async def test_fatal_input_closes_with_a_fitting_code(busy_gateway, caplog, mess
     ],
     ids=["not-json", "unknown-event", "bad-base64", "unknown-mark", "malformed"],
 )
-async def test_recoverable_input_is_logged_and_the_call_goes_on(busy_gateway, caplog, message, kind):
+async def test_recoverable_input_is_logged_and_the_call_goes_on(
+    busy_gateway, caplog, message, kind
+):
     gw, caller = busy_gateway
     caplog.set_level(logging.WARNING)
     before = errors_of(gw, kind)
@@ -155,6 +157,8 @@ async def test_dtmf_reaches_the_call_as_an_event(gateway):
         await ws.send(start_with())
         call = await only_call(gateway.ctx)
         events = record_events(call)
-        await ws.send(json.dumps({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": "7"}}))
+        await ws.send(
+            json.dumps({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": "7"}})
+        )
         await wait_for(lambda: any(isinstance(e, Dtmf) for e in events), timeout=5)
     assert [e.digit for e in events if isinstance(e, Dtmf)] == ["7"]

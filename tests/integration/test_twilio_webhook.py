@@ -31,7 +31,9 @@ async def test_a_valid_signature_gets_twiml_with_a_stream_and_token(gateway_fact
     gw = await gateway_factory(twilio_auth_token=TOKEN)
     url = gw.base_url + "/twilio/voice"
     async with httpx.AsyncClient() as http:
-        response = await http.post(url, data=PARAMS, headers={"X-Twilio-Signature": sign(url, PARAMS)})
+        response = await http.post(
+            url, data=PARAMS, headers={"X-Twilio-Signature": sign(url, PARAMS)}
+        )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/xml")
     stream_url, params = stream_of(response.text)
@@ -78,12 +80,16 @@ async def test_the_token_from_the_webhook_opens_exactly_one_stream(gateway_facto
     gw = await gateway_factory(twilio_auth_token=TOKEN)
     url = gw.base_url + "/twilio/voice"
     async with httpx.AsyncClient() as http:
-        response = await http.post(url, data=PARAMS, headers={"X-Twilio-Signature": sign(url, PARAMS)})
+        response = await http.post(
+            url, data=PARAMS, headers={"X-Twilio-Signature": sign(url, PARAMS)}
+        )
     _, params = stream_of(response.text)
     async with TwilioCaller(gw.ws_url + "/twilio/media", token=params["sluice_token"]) as first:
         await only_call(gw.ctx)
         assert not first.closed
-        async with TwilioCaller(gw.ws_url + "/twilio/media", token=params["sluice_token"]) as replay:
+        async with TwilioCaller(
+            gw.ws_url + "/twilio/media", token=params["sluice_token"]
+        ) as replay:
             await replay.wait_until(lambda: replay.closed, timeout=5)
             assert replay.close_code == 1008
     async with TwilioCaller(gw.ws_url + "/twilio/media") as tokenless:

@@ -21,5 +21,11 @@ def test_the_store_is_bounded():
 def test_public_url_prefers_configuration_then_forwarded_headers():
     raw = "http://10.0.0.5:8080/twilio/voice?x=1"
     assert public_url(raw, None, None, "") == raw
-    assert public_url(raw, "https", "voice.example.com", "") == "https://voice.example.com/twilio/voice?x=1"
-    assert public_url(raw, "https", "ignored", "https://pub.example.com") == "https://pub.example.com/twilio/voice?x=1"
+    assert (
+        public_url(raw, "https", "voice.example.com", "")
+        == "https://voice.example.com/twilio/voice?x=1"
+    )
+    assert (
+        public_url(raw, "https", "ignored", "https://pub.example.com")
+        == "https://pub.example.com/twilio/voice?x=1"
+    )

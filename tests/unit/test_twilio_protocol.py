@@ -8,14 +8,23 @@ from transports.twilio.protocol import Media, ProtocolError, Start
 
 
 def start_message(**fmt) -> str:
-    return json.dumps({
-        "event": "start",
-        "start": {
-            "streamSid": "MZ1", "callSid": "CA1", "accountSid": "AC1",
-            "customParameters": {"k": "v"},
-            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1, **fmt},
-        },
-    })
+    return json.dumps(
+        {
+            "event": "start",
+            "start": {
+                "streamSid": "MZ1",
+                "callSid": "CA1",
+                "accountSid": "AC1",
+                "customParameters": {"k": "v"},
+                "mediaFormat": {
+                    "encoding": "audio/x-mulaw",
+                    "sampleRate": 8000,
+                    "channels": 1,
+                    **fmt,
+                },
+            },
+        }
+    )
 
 
 def test_start_carries_the_stream_and_custom_parameters():
@@ -26,9 +35,11 @@ def test_start_carries_the_stream_and_custom_parameters():
 
 def test_media_decodes_its_payload():
     payload = base64.b64encode(b"\x01\x02").decode()
-    event = protocol.parse(json.dumps(
-        {"event": "media", "media": {"payload": payload, "chunk": "3", "timestamp": "40"}}
-    ))
+    event = protocol.parse(
+        json.dumps(
+            {"event": "media", "media": {"payload": payload, "chunk": "3", "timestamp": "40"}}
+        )
+    )
     assert event == Media(b"\x01\x02", 3, 40, "inbound")
 
 
@@ -62,6 +73,8 @@ def test_outbound_messages_are_exactly_the_three_twilio_accepts():
     media = json.loads(protocol.media_message("MZ1", b"\xff\x7f"))
     assert media == {"event": "media", "streamSid": "MZ1", "media": {"payload": "/38="}}
     assert json.loads(protocol.mark_message("MZ1", "2:5")) == {
-        "event": "mark", "streamSid": "MZ1", "mark": {"name": "2:5"}
+        "event": "mark",
+        "streamSid": "MZ1",
+        "mark": {"name": "2:5"},
     }
     assert json.loads(protocol.clear_message("MZ1")) == {"event": "clear", "streamSid": "MZ1"}

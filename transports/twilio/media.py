@@ -141,7 +141,9 @@ class TwilioStream:
             return None
         if message.get("text") is not None:
             return message["text"]
-        raise StreamRefused(CLOSE_UNSUPPORTED, "binary_frame", "binary frames are not part of Media Streams")
+        raise StreamRefused(
+            CLOSE_UNSUPPORTED, "binary_frame", "binary frames are not part of Media Streams"
+        )
 
     async def _await_start(self) -> Start:
         while True:
@@ -201,8 +203,14 @@ class TwilioStream:
         flow = MarkTracker(window, ctx.clock, ctx.settings.twilio_mark_interval_ms)
         vad_model = await ctx.services.vad.acquire()
         self.call = Call(
-            call_id, self.transport, flow, ctx.services.voice(), vad_model,
-            ctx.settings.call_settings(), ctx.clock, ctx.metrics,
+            call_id,
+            self.transport,
+            flow,
+            ctx.services.voice(),
+            vad_model,
+            ctx.settings.call_settings(),
+            ctx.clock,
+            ctx.metrics,
         )
         ctx.active_calls += 1
         ctx.calls[call_id] = self.call

@@ -136,7 +136,9 @@ def _parse_mark(m: dict) -> MarkEcho:
 
 
 def _parse_stop(m: dict) -> Stop:
-    return Stop(str((m.get("stop") or {}).get("reason", "")) if isinstance(m.get("stop"), dict) else "")
+    return Stop(
+        str((m.get("stop") or {}).get("reason", "")) if isinstance(m.get("stop"), dict) else ""
+    )
 
 
 _PARSERS: dict[str, Callable[[dict], TwilioEvent]] = {
