@@ -12,6 +12,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.audio.frames import FRAME_BYTES, AudioChunk, split_frames
 from gateway.clock import Clock
@@ -79,7 +80,7 @@ class Call:
     ) -> None:
         self.call_id = call_id
         self.transport = transport
-        self.flow = flow
+        self.flow: Any = flow  # PlayoutFlow plus its wire's confirmation methods
         self.voice = voice
         self.settings = settings
         self.clock = clock
@@ -249,16 +250,31 @@ class Call:
         if echo.returned_ms:
             self.pump.wake()
         if echo.mark is not None:
-            self.emit(PlayoutPosition(echo.mark.turn_id, echo.mark.turn_pos_ms))
-            self._check_played_out(echo.mark.turn_id)
-            if (
-                self.flow.window.in_flight_ms == 0
-                and self.turns.is_live(echo.mark.turn_id)
-                and not self.records.get(echo.mark.turn_id, _FINISHED).finished
-                and self.queue.buffered_ms == 0
-            ):
-                self.metrics.underruns.labels(self.kind).inc()
+            self._after_confirmation(echo.mark.turn_id, echo.mark.turn_pos_ms)
         return True
+
+    def on_grant(self, ms: int, epoch: int) -> None:
+        """The far end made room for `ms` more; raises BadGrant for nonsense."""
+        if self.flow.on_grant(ms, epoch).returned_ms:
+            self.pump.wake()
+
+    def on_played(self, turn_id: int, position_ms: int) -> bool:
+        """The far end played the turn up to `position_ms`; False if impossible."""
+        if not self.flow.on_played(turn_id, position_ms):
+            return False
+        self._after_confirmation(turn_id, position_ms)
+        return True
+
+    def _after_confirmation(self, turn_id: int, position_ms: int) -> None:
+        self.emit(PlayoutPosition(turn_id, position_ms))
+        self._check_played_out(turn_id)
+        if (
+            self.flow.window.in_flight_ms == 0
+            and self.turns.is_live(turn_id)
+            and not self.records.get(turn_id, _FINISHED).finished
+            and self.queue.buffered_ms == 0
+        ):
+            self.metrics.underruns.labels(self.kind).inc()
 
     # ---- outbound --------------------------------------------------------
 
@@ -338,7 +354,7 @@ class Call:
         # 3. Tell the far end to drop what it holds; its pending marks are void.
         cleared = self.flow.clear(turn_id)
         if interrupt.phase is TurnPhase.SPEAKING or cleared.dropped_ms:
-            await self.transport.send_clear(turn_id)
+            await self.transport.send_clear(cleared)
         self.pump.wake()
         record = self.records.get(turn_id)
         heard_text = record.heard_text(cleared.heard_ms) if record else ""

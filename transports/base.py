@@ -6,7 +6,7 @@ from typing import Protocol
 
 from gateway.audio.frames import AudioChunk
 from gateway.events import CallEvent
-from gateway.flow.marks import Mark
+from gateway.flow.marks import Cleared, Mark
 
 
 class Transport(Protocol):
@@ -21,8 +21,8 @@ class Transport(Protocol):
         """Ask the far end to confirm when everything sent so far has played."""
         ...
 
-    async def send_clear(self, turn_id: int) -> None:
-        """Tell the far end to drop the audio it holds."""
+    async def send_clear(self, cleared: Cleared) -> None:
+        """Tell the far end to drop the audio it holds of `cleared.turn_id`."""
         ...
 
     def send_event(self, event: CallEvent) -> None:

@@ -5,12 +5,13 @@ the playout position; a clear voids every mark still pending.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 
 from gateway.audio.frames import AudioChunk
 from gateway.clock import Clock
 from gateway.flow.credit import CreditWindow
+from gateway.flow.position import TurnPositions
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,24 +45,13 @@ class Cleared:
     """Estimated playout position of the turn at the clear."""
 
 
-@dataclass(slots=True)
-class _TurnPlayout:
-    anchor_t: float
-    anchor_ms: int
-    confirmed_ms: int
-    sent_ms: int
-
-
 class MarkTracker:
     """Places marks every `interval_ms` of sent audio and turns echoes into
     credit and playout position.
 
     Playout position of a turn = the position of its last echoed mark, plus the
     time since that echo, capped at the next pending mark (or at what was sent).
-    Before the first echo the anchor is the turn's first send.
     """
-
-    _TURNS_KEPT = 4
 
     def __init__(self, window: CreditWindow, clock: Clock, interval_ms: int = 160) -> None:
         if interval_ms <= 0:
@@ -74,7 +64,7 @@ class MarkTracker:
         max_pending = window.limit_ms // 10 + 2
         self._pending: deque[Mark] = deque(maxlen=max_pending)
         self._voided: deque[str] = deque(maxlen=max_pending)
-        self._turns: OrderedDict[int, _TurnPlayout] = OrderedDict()
+        self.positions = TurnPositions(clock)
         self._unmarked_ms = 0
         self._unmarked_turn: int | None = None
         self._seq = 0
@@ -90,14 +80,7 @@ class MarkTracker:
             raise RuntimeError("flush() the previous turn's audio before sending a new turn")
         mark = None
         self.window.sent(chunk.duration_ms)
-        turn = self._turns.get(chunk.turn_id)
-        if turn is None:
-            now = self.clock.now()
-            turn = _TurnPlayout(anchor_t=now, anchor_ms=chunk.offset_ms, confirmed_ms=0, sent_ms=0)
-            self._turns[chunk.turn_id] = turn
-            while len(self._turns) > self._TURNS_KEPT:
-                self._turns.popitem(last=False)
-        turn.sent_ms = max(turn.sent_ms, chunk.end_ms)
+        self.positions.on_sent(chunk.turn_id, chunk.offset_ms, chunk.end_ms)
         self._unmarked_ms += chunk.duration_ms
         self._unmarked_turn = chunk.turn_id
         if self._unmarked_ms >= self.interval_ms:
@@ -116,7 +99,7 @@ class MarkTracker:
         mark = Mark(
             name=f"{turn_id}:{self._seq}",
             turn_id=turn_id,
-            turn_pos_ms=self._turns[turn_id].sent_ms if turn_id in self._turns else 0,
+            turn_pos_ms=self.positions.sent_ms(turn_id),
             covers_ms=self._unmarked_ms,
         )
         self._pending.append(mark)
@@ -137,30 +120,25 @@ class MarkTracker:
             returned += self.window.returned(mark.covers_ms)
             if mark.name == name:
                 break
-        turn = self._turns.get(mark.turn_id)
-        if turn is not None:
-            turn.anchor_t = self.clock.now()
-            turn.anchor_ms = mark.turn_pos_ms
-            turn.confirmed_ms = max(turn.confirmed_ms, mark.turn_pos_ms)
+        self.positions.confirm(mark.turn_id, mark.turn_pos_ms)
         return Echo(mark=mark, returned_ms=returned)
 
     def confirmed_ms(self, turn_id: int) -> int:
         """Playout of the turn confirmed by echoes alone."""
-        turn = self._turns.get(turn_id)
-        return turn.confirmed_ms if turn else 0
+        return self.positions.confirmed_ms(turn_id)
 
     def position_ms(self, turn_id: int) -> int:
         """Estimated playout position of the turn now."""
-        turn = self._turns.get(turn_id)
-        if turn is None:
-            return 0
-        cap = turn.sent_ms
-        for mark in self._pending:
-            if mark.turn_id == turn_id and mark.turn_pos_ms > turn.anchor_ms:
-                cap = mark.turn_pos_ms
-                break
-        elapsed_ms = round((self.clock.now() - turn.anchor_t) * 1000)
-        return max(turn.anchor_ms, min(turn.anchor_ms + elapsed_ms, cap))
+        anchor = self.positions.anchor_ms(turn_id)
+        cap = next(
+            (
+                m.turn_pos_ms
+                for m in self._pending
+                if m.turn_id == turn_id and m.turn_pos_ms > anchor
+            ),
+            None,
+        )
+        return self.positions.position_ms(turn_id, cap)
 
     def clear(self, turn_id: int) -> Cleared:
         """The far end is told to drop what it holds: void pending marks, return all credit."""
@@ -171,9 +149,5 @@ class MarkTracker:
         self._unmarked_ms = 0
         self._unmarked_turn = None
         dropped = self.window.reset()
-        turn = self._turns.get(turn_id)
-        if turn is not None:
-            turn.sent_ms = heard
-            turn.anchor_ms = heard
-            turn.anchor_t = self.clock.now()
+        self.positions.truncate(turn_id, heard)
         return Cleared(turn_id=turn_id, dropped_ms=dropped, heard_ms=heard)

@@ -1,4 +1,10 @@
-"""What the outbound pump needs from a transport's flow control."""
+"""What the outbound pump needs from a transport's flow control.
+
+Two implementations: `MarkTracker` (Twilio: marks echoed after playout) and
+`GrantTracker` (browser WebSocket: grants and played acks). How confirmations
+arrive differs per wire (`on_echo`, or `on_grant` and `on_played`); the call
+forwards each to its flow.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from typing import Protocol
 
 from gateway.audio.frames import AudioChunk
 from gateway.flow.credit import CreditWindow
-from gateway.flow.marks import Cleared, Echo, Mark
+from gateway.flow.marks import Cleared, Mark
 
 
 class PlayoutFlow(Protocol):
@@ -17,8 +23,6 @@ class PlayoutFlow(Protocol):
     def on_sent(self, chunk: AudioChunk) -> Mark | None: ...
 
     def flush(self) -> Mark | None: ...
-
-    def on_echo(self, name: str) -> Echo: ...
 
     def confirmed_ms(self, turn_id: int) -> int: ...
 

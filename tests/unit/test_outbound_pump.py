@@ -27,8 +27,8 @@ class RecordingTransport:
     async def send_mark(self, mark):
         self.wire.append(("mark", mark.name))
 
-    async def send_clear(self, turn_id):
-        self.wire.append(("clear", turn_id))
+    async def send_clear(self, cleared):
+        self.wire.append(("clear", cleared.turn_id))
 
     def send_event(self, event):
         pass

@@ -11,7 +11,6 @@ import logging
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from gateway import logs
 from gateway.audio import mulaw
 from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE, AudioChunk
 from gateway.audio.resample import StreamResampler
@@ -19,7 +18,9 @@ from gateway.call import Call
 from gateway.context import GatewayContext
 from gateway.events import CallEvent
 from gateway.flow.credit import CreditWindow
-from gateway.flow.marks import Mark, MarkTracker
+from gateway.flow.marks import Cleared, Mark, MarkTracker
+from transports import close_codes
+from transports.call_runner import run_call
 from transports.twilio import protocol
 from transports.twilio.protocol import (
     Connected,
@@ -39,13 +40,11 @@ KIND = "twilio"
 ERROR_BUDGET = 20
 """Recoverable protocol errors tolerated on one stream before it is closed."""
 
-CLOSE_NORMAL = 1000
-CLOSE_UNSUPPORTED = 1003
-CLOSE_INVALID = 1007
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_INTERNAL = 1011
-CLOSE_TRY_LATER = 1013
+CLOSE_NORMAL = close_codes.NORMAL
+CLOSE_UNSUPPORTED = close_codes.UNSUPPORTED
+CLOSE_POLICY = close_codes.POLICY
+CLOSE_TOO_BIG = close_codes.TOO_BIG
+CLOSE_TRY_LATER = close_codes.TRY_LATER
 
 
 class StreamRefused(Exception):
@@ -88,7 +87,7 @@ class TwilioTransport:
     async def send_mark(self, mark: Mark) -> None:
         await self._send(protocol.mark_message(self.stream_sid, mark.name))
 
-    async def send_clear(self, turn_id: int) -> None:
+    async def send_clear(self, cleared: Cleared) -> None:
         self._down.reset()
         await self._send(protocol.clear_message(self.stream_sid))
 
@@ -196,54 +195,18 @@ class TwilioStream:
 
     async def _run_call(self, start: Start) -> None:
         ctx = self.ctx
-        call_id = ctx.next_call_id("tw")
-        logs.call_id_var.set(call_id)
         self.transport = TwilioTransport(self.ws, start.stream_sid)
         window = CreditWindow(ctx.settings.twilio_window_ms)
         flow = MarkTracker(window, ctx.clock, ctx.settings.twilio_mark_interval_ms)
-        vad_model = await ctx.services.vad.acquire()
-        self.call = Call(
-            call_id,
-            self.transport,
-            flow,
-            ctx.services.voice(),
-            vad_model,
-            ctx.settings.call_settings(),
-            ctx.clock,
-            ctx.metrics,
-        )
-        ctx.active_calls += 1
-        ctx.calls[call_id] = self.call
         log.info("twilio stream %s started for call %s", start.stream_sid, start.call_sid)
-        call_task = asyncio.create_task(self.call.run(), name=f"{call_id}:call")
-        receive_task = asyncio.create_task(self._receive_loop(), name=f"{call_id}:receive")
-        try:
-            done, _ = await asyncio.wait(
-                {call_task, receive_task}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if receive_task in done:
-                code, reason = receive_task.result()
-                self.call.end(reason)
-                await call_task
-            else:
-                reason = call_task.result()
-                code = {"playout stalled": CLOSE_POLICY, "internal error": CLOSE_INTERNAL}.get(
-                    reason, CLOSE_NORMAL
-                )
-                receive_task.cancel()
-                await asyncio.gather(receive_task, return_exceptions=True)
-            log.info("call ended: %s", self.call.end_reason)
-            await self.transport.close(code, self.call.end_reason or reason)
-        finally:
-            for task in (call_task, receive_task):
-                task.cancel()
-            await asyncio.gather(call_task, receive_task, return_exceptions=True)
-            ctx.active_calls -= 1
-            ctx.calls.pop(call_id, None)
-            ctx.services.vad.release(vad_model)
+        await run_call(
+            ctx, ctx.next_call_id("tw"), self.transport, flow, self._receive_loop, self._bind
+        )
 
-    async def _receive_loop(self) -> tuple[int, str]:
-        assert self.call is not None
+    def _bind(self, call: Call) -> None:
+        self.call = call
+
+    async def _receive_loop(self, call: Call) -> tuple[int, str]:
         inbound = _Inbound()
         while True:
             try:
@@ -265,12 +228,12 @@ class TwilioStream:
                     return CLOSE_POLICY, "too many protocol errors"
                 continue
             if isinstance(event, Media):
-                await self.call.on_audio(inbound.convert(event.payload))
+                await call.on_audio(inbound.convert(event.payload))
             elif isinstance(event, MarkEcho):
-                if not self.call.on_mark(event.name):
+                if not call.on_mark(event.name):
                     self._error("unknown_mark", event.name[:60])
             elif isinstance(event, DtmfDigit):
-                self.call.on_dtmf(event.digit)
+                call.on_dtmf(event.digit)
             elif isinstance(event, Stop):
                 return CLOSE_NORMAL, "stream stopped"
             else:

@@ -1,0 +1,76 @@
+"""Playout position per turn: confirmed points plus elapsed time, capped."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from gateway.clock import Clock
+
+
+@dataclass(slots=True)
+class _Turn:
+    anchor_t: float
+    anchor_ms: int
+    confirmed_ms: int
+    sent_ms: int
+
+
+class TurnPositions:
+    """The far end confirms points ("everything up to here has played"); between
+    confirmations playout runs in real time, but never past what was sent (or a
+    tighter cap the caller knows, such as the next pending mark). Before the
+    first confirmation of a turn the anchor is its first send.
+    """
+
+    def __init__(self, clock: Clock, kept: int = 4) -> None:
+        self.clock = clock
+        self.kept = kept
+        self._turns: OrderedDict[int, _Turn] = OrderedDict()
+
+    def on_sent(self, turn_id: int, offset_ms: int, end_ms: int) -> None:
+        turn = self._turns.get(turn_id)
+        if turn is None:
+            turn = _Turn(self.clock.now(), offset_ms, 0, 0)
+            self._turns[turn_id] = turn
+            while len(self._turns) > self.kept:
+                self._turns.popitem(last=False)
+        turn.sent_ms = max(turn.sent_ms, end_ms)
+
+    def sent_ms(self, turn_id: int) -> int:
+        turn = self._turns.get(turn_id)
+        return turn.sent_ms if turn else 0
+
+    def confirm(self, turn_id: int, position_ms: int) -> bool:
+        """Returns False for a turn never sent or a position beyond what was sent."""
+        turn = self._turns.get(turn_id)
+        if turn is None or position_ms > turn.sent_ms or position_ms < 0:
+            return False
+        turn.anchor_t = self.clock.now()
+        turn.anchor_ms = position_ms
+        turn.confirmed_ms = max(turn.confirmed_ms, position_ms)
+        return True
+
+    def confirmed_ms(self, turn_id: int) -> int:
+        turn = self._turns.get(turn_id)
+        return turn.confirmed_ms if turn else 0
+
+    def anchor_ms(self, turn_id: int) -> int:
+        turn = self._turns.get(turn_id)
+        return turn.anchor_ms if turn else 0
+
+    def position_ms(self, turn_id: int, cap_ms: int | None = None) -> int:
+        turn = self._turns.get(turn_id)
+        if turn is None:
+            return 0
+        cap = turn.sent_ms if cap_ms is None else min(cap_ms, turn.sent_ms)
+        elapsed_ms = round((self.clock.now() - turn.anchor_t) * 1000)
+        return max(turn.anchor_ms, min(turn.anchor_ms + elapsed_ms, cap))
+
+    def truncate(self, turn_id: int, heard_ms: int) -> None:
+        """After a clear: nothing past `heard_ms` of the turn will ever play."""
+        turn = self._turns.get(turn_id)
+        if turn is not None:
+            turn.sent_ms = heard_ms
+            turn.anchor_ms = heard_ms
+            turn.anchor_t = self.clock.now()

@@ -1,0 +1,12 @@
+"""WebSocket close codes the adapters use (RFC 6455, section 7.4.1)."""
+
+NORMAL = 1000
+UNSUPPORTED = 1003
+INVALID = 1007
+POLICY = 1008
+TOO_BIG = 1009
+INTERNAL = 1011
+TRY_LATER = 1013
+
+FOR_END_REASON = {"playout stalled": POLICY, "internal error": INTERNAL, "peer not reading": POLICY}
+"""How a call that ends itself closes its connection."""

@@ -1,0 +1,1 @@
+"""The browser WebSocket protocol (sluice.browser v1): credit grants and played acks."""
