@@ -14,10 +14,12 @@ from gateway.context import GatewayContext
 from gateway.services import Services, build_services
 from transports.twilio import webhook
 from transports.twilio.media import TwilioStream
+from transports.websocket.media import BrowserStream
 
 log = logging.getLogger(__name__)
 
 TWILIO_MEDIA_PATH = "/twilio/media"
+BROWSER_WS_PATH = "/browser/ws"
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -79,5 +81,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @app.websocket(TWILIO_MEDIA_PATH)
     async def twilio_media(ws: WebSocket) -> None:
         await TwilioStream(ws, ws.app.state.ctx).serve()
+
+    @app.websocket(BROWSER_WS_PATH)
+    async def browser_ws(ws: WebSocket) -> None:
+        await BrowserStream(ws, ws.app.state.ctx).serve()
 
     return app

@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     output_queue_ms: int = Field(200, ge=20)
     stall_timeout_s: float = Field(10.0, gt=0)
 
+    browser_token: str = Field("", description="When set, browser calls must present it")
+    browser_origins: str = Field(
+        "", description="Comma-separated allowed Origins; empty: same host only; * for any"
+    )
+    browser_window_ms: int = Field(800, ge=100, le=5000)
+    browser_window_min_ms: int = Field(300, ge=100, le=5000)
+    browser_window_max_ms: int = Field(2000, ge=100, le=10000)
+    browser_hello_timeout_s: float = Field(5.0, gt=0)
+    retry_after_s: int = Field(5, ge=1)
+
     twilio_auth_token: str = ""
     twilio_window_ms: int = Field(800, ge=100, le=5000)
     twilio_mark_interval_ms: int = Field(160, ge=20, le=1000)

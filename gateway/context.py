@@ -33,3 +33,13 @@ class GatewayContext:
 
     def has_room(self) -> bool:
         return self.active_calls < self.settings.max_calls
+
+    def take_slot(self) -> bool:
+        """Reserve room for a call from the moment its connection is accepted."""
+        if not self.has_room():
+            return False
+        self.active_calls += 1
+        return True
+
+    def give_slot(self) -> None:
+        self.active_calls -= 1

@@ -104,6 +104,12 @@ class GatewayMetrics:
         self.protocol_errors = Counter(
             "sluice_protocol_errors", "Bad input from a peer", ["transport", "kind"], registry=r
         )
+        self.send_buffer_warnings = Counter(
+            "sluice_send_buffer_warnings",
+            "Connections whose queued, unwritten bytes passed the warning level",
+            ["transport"],
+            registry=r,
+        )
         self.agent_errors = Counter(
             "sluice_agent_errors",
             "Replies that failed in the agent, STT or TTS",

@@ -1,5 +1,6 @@
 """The life of one call on one connection, shared by every WebSocket adapter:
-take a Silero stream, start the call, run the adapter's receive loop beside
+the adapter holds the call's slot (`ctx.take_slot`) from accept to close;
+this takes a Silero stream, starts the call, run the adapter's receive loop beside
 it, and end both when either ends."""
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ async def run_call(
     )
     if on_call is not None:
         on_call(call)
-    ctx.active_calls += 1
     ctx.calls[call_id] = call
     call_task = asyncio.create_task(call.run(), name=f"{call_id}:call")
     receive_task = asyncio.create_task(receive(call), name=f"{call_id}:receive")
@@ -64,7 +64,6 @@ async def run_call(
         for task in (call_task, receive_task):
             task.cancel()
         await asyncio.gather(call_task, receive_task, return_exceptions=True)
-        ctx.active_calls -= 1
         ctx.calls.pop(call_id, None)
         ctx.services.vad.release(vad_model)
     return call

@@ -1,14 +1,13 @@
 """A client that behaves like Twilio Media Streams, for tests and benchmarks.
 
 It sends `media` every 20 ms in real time, plays what it receives in real time
-from an unbounded-looking buffer (as Twilio does), echoes each mark only once
-the audio before it has played, and on `clear` drops its buffer and echoes
-every pending mark at once. Everything it plays is logged on the monotonic clock.
+from a buffer as deep as Twilio's, echoes each mark only once the audio before
+it has played, and on `clear` drops its buffer and echoes every pending mark at
+once. Everything it plays is logged on the monotonic clock.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import secrets
@@ -21,12 +20,11 @@ import websockets
 
 from gateway.audio import mulaw
 from gateway.audio.frames import INTERNAL_RATE
-from gateway.audio.resample import resample_once
-from gateway.testing.playout import PlayedFrame, PlayoutLog, Received
+from gateway.audio.resample import StreamResampler
+from gateway.testing.playout import Received
+from gateway.testing.realtime_caller import RealtimeCaller
 
-FRAME_S = 0.020
 ULAW_FRAME = 160
-_ULAW_SILENCE = mulaw.encode(np.zeros(ULAW_FRAME, dtype=np.int16))
 
 
 @dataclass(slots=True)
@@ -40,12 +38,7 @@ class _Mark:
     name: str
 
 
-def to_ulaw(pcm16k: bytes) -> bytes:
-    samples = np.frombuffer(pcm16k, dtype=np.int16)
-    return mulaw.encode(resample_once(samples, INTERNAL_RATE, 8000))
-
-
-class TwilioCaller:
+class TwilioCaller(RealtimeCaller):
     def __init__(
         self,
         url: str,
@@ -55,38 +48,24 @@ class TwilioCaller:
         noise_dbfs: float | None = None,
         max_buffer_s: float = 600.0,
     ) -> None:
+        super().__init__(noise_dbfs=noise_dbfs)
         self.url = url
         self.token = token
         self.echo_marks = echo_marks
         self.stream_sid = "MZ" + secrets.token_hex(16)
         self.call_sid = "CA" + secrets.token_hex(16)
-        self.log = PlayoutLog()
         self.marks_echoed: list[tuple[float, str]] = []
         self.clears: list[float] = []
-        self.close_code: int | None = None
-        self.close_reason: str = ""
-        self.errors: list[str] = []
         self.received_media = 0
-        self.received_ms = 0.0
-        self.peak_buffered_ms = 0.0
-        """Largest buffer ever held, checked on every arrival, not only at play ticks."""
-        self._buffer: deque[_Audio | _Mark] = deque()
+        # Twilio buffers up to ten minutes; so does this client.
+        self._buffer: deque[_Audio | _Mark] = deque(maxlen=int(max_buffer_s * 50) * 2)
         self._buffered_bytes = 0
         self._max_buffer_bytes = int(max_buffer_s * 8000)
         self._unattributed: list[Received] = []
-        self._outgoing = bytearray()
-        self._last_voiced_sent: float | None = None
-        self.first_voiced_sent: float | None = None
-        """When the first voiced frame of the latest `say` went out."""
-        self._noise_rng = np.random.default_rng(7)
-        self._noise_amp = 32768 * 10 ** (noise_dbfs / 20) if noise_dbfs is not None else 0.0
+        self._down = StreamResampler(INTERNAL_RATE, 8000)
         self._ws: websockets.ClientConnection | None = None
-        self._tasks: list[asyncio.Task] = []
         self._sequence = 0
         self._chunk = 0
-        self.started_at = 0.0
-
-    # ---- connection --------------------------------------------------------
 
     async def __aenter__(self) -> TwilioCaller:
         await self.connect()
@@ -103,26 +82,16 @@ class TwilioCaller:
         self._ws = await websockets.connect(self.url, max_size=2**20)
         await self._ws.send(self._message("connected", protocol="Call", version="1.0.0"))
         params = {"sluice_token": self.token} if self.token else {}
-        await self._ws.send(
-            self._message(
-                "start",
-                streamSid=self.stream_sid,
-                start={
-                    "accountSid": "AC" + "0" * 32,
-                    "callSid": self.call_sid,
-                    "streamSid": self.stream_sid,
-                    "tracks": ["inbound"],
-                    "customParameters": params,
-                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                },
-            )
-        )
-        self.started_at = time.monotonic()
-        self._tasks = [
-            asyncio.create_task(self._send_loop()),
-            asyncio.create_task(self._play_loop()),
-            asyncio.create_task(self._receive_loop()),
-        ]
+        start = {
+            "accountSid": "AC" + "0" * 32,
+            "callSid": self.call_sid,
+            "streamSid": self.stream_sid,
+            "tracks": ["inbound"],
+            "customParameters": params,
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        }
+        await self._ws.send(self._message("start", streamSid=self.stream_sid, start=start))
+        self._start_loops(self._receive_loop)
 
     async def hang_up(self) -> None:
         if self._ws is not None and self.close_code is None:
@@ -130,66 +99,24 @@ class TwilioCaller:
                 await self._ws.send(self._message("stop", stop={"callSid": self.call_sid}))
             except websockets.ConnectionClosed:
                 pass
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stop_loops()
         if self._ws is not None:
             await self._ws.close()
 
-    @property
-    def closed(self) -> bool:
-        return self.close_code is not None
-
-    # ---- caller speech ----------------------------------------------------
-
-    def say(self, pcm16k: bytes) -> None:
-        """Queue speech; it goes out in real time, 20 ms per media message."""
-        self._outgoing += to_ulaw(pcm16k)
-        self.first_voiced_sent = None
-
-    @property
-    def speaking(self) -> bool:
-        return len(self._outgoing) > 0
-
-    @property
-    def last_voiced_sent(self) -> float | None:
-        return self._last_voiced_sent
-
-    def _next_outgoing(self) -> bytes:
-        if self._outgoing:
-            chunk = bytes(self._outgoing[:ULAW_FRAME]).ljust(ULAW_FRAME, _ULAW_SILENCE[:1])
-            del self._outgoing[:ULAW_FRAME]
-            if np.abs(mulaw.decode(chunk).astype(np.int32)).max() > 300:
-                self._last_voiced_sent = time.monotonic()
-                if self.first_voiced_sent is None:
-                    self.first_voiced_sent = self._last_voiced_sent
-            return chunk
-        if self._noise_amp:
-            noise = self._noise_rng.normal(0, self._noise_amp, ULAW_FRAME).astype(np.int16)
-            return mulaw.encode(noise)
-        return _ULAW_SILENCE
-
-    async def _send_loop(self) -> None:
+    async def _send_mic(self, samples: np.ndarray) -> None:
         assert self._ws is not None
-        start = time.monotonic()
-        n = 0
-        while True:
-            self._chunk += 1
-            payload = base64.b64encode(self._next_outgoing()).decode()
-            media = {
-                "track": "inbound",
-                "chunk": str(self._chunk),
-                "timestamp": str(n * 20),
-                "payload": payload,
-            }
-            try:
-                await self._ws.send(self._message("media", streamSid=self.stream_sid, media=media))
-            except websockets.ConnectionClosed:
-                return
-            n += 1
-            await asyncio.sleep(max(0.0, start + n * FRAME_S - time.monotonic()))
-
-    # ---- agent audio ------------------------------------------------------
+        self._chunk += 1
+        ulaw = mulaw.encode(self._down.process(samples))
+        media = {
+            "track": "inbound",
+            "chunk": str(self._chunk),
+            "timestamp": str((self._chunk - 1) * 20),
+            "payload": base64.b64encode(ulaw).decode(),
+        }
+        try:
+            await self._ws.send(self._message("media", streamSid=self.stream_sid, media=media))
+        except websockets.ConnectionClosed:
+            pass
 
     async def _receive_loop(self) -> None:
         assert self._ws is not None
@@ -221,8 +148,7 @@ class TwilioCaller:
         self._unattributed.append(source)
         self._buffer.append(_Audio(data, source))
         self._buffered_bytes += len(data)
-        self.received_ms += len(data) / 8
-        self.peak_buffered_ms = max(self.peak_buffered_ms, self._buffered_bytes / 8)
+        self._arrived(len(data) / 8)
 
     def _on_mark(self, name: str) -> None:
         turn = int(name.split(":", 1)[0]) if ":" in name else None
@@ -250,46 +176,29 @@ class TwilioCaller:
         for name in pending:
             await self._echo(name)
 
-    async def _play_loop(self) -> None:
-        start = time.monotonic()
-        n = 0
-        while True:
-            # Marks at the head: everything before them has finished playing.
-            while self._buffer and isinstance(self._buffer[0], _Mark):
-                await self._echo(self._buffer.popleft().name)
-            now = start + n * FRAME_S
-            source = None
-            need = ULAW_FRAME
-            while need and self._buffer:
-                head = self._buffer[0]
-                if isinstance(head, _Mark):
-                    # Reached inside this frame: the audio before it is playing out now.
-                    self._buffer.popleft()
-                    await self._echo(head.name)
-                    continue
-                source = source or head.source
-                take = head.data[:need]
-                need -= len(take)
-                self._buffered_bytes -= len(take)
-                if len(take) == len(head.data):
-                    self._buffer.popleft()
-                else:
-                    head.data = head.data[len(take) :]
-            played_ms = (ULAW_FRAME - need) // 8
-            if played_ms:
-                self.log.add(PlayedFrame(now, played_ms, source), self._buffered_bytes / 8)
+    async def _take_frame(self) -> tuple[int, Received | None]:
+        # Marks at the head: everything before them has finished playing.
+        while self._buffer and isinstance(self._buffer[0], _Mark):
+            await self._echo(self._buffer.popleft().name)
+        source = None
+        need = ULAW_FRAME
+        while need and self._buffer:
+            head = self._buffer[0]
+            if isinstance(head, _Mark):
+                # Reached inside this frame: the audio before it is playing out now.
+                self._buffer.popleft()
+                await self._echo(head.name)
+                continue
+            source = source or head.source
+            take = head.data[:need]
+            need -= len(take)
+            self._buffered_bytes -= len(take)
+            if len(take) == len(head.data):
+                self._buffer.popleft()
             else:
-                self.log.add(PlayedFrame(now, 20, None), 0.0)
-            n += 1
-            await asyncio.sleep(max(0.0, start + n * FRAME_S - time.monotonic()))
+                head.data = head.data[len(take) :]
+        return (ULAW_FRAME - need) // 8, source
 
     @property
     def buffered_ms(self) -> float:
         return self._buffered_bytes / 8
-
-    async def wait_until(self, predicate, timeout: float, poll: float = 0.02) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise TimeoutError("condition not met in time")
-            await asyncio.sleep(poll)

@@ -180,18 +180,26 @@ class TwilioStream:
 
     async def serve(self) -> None:
         await self.ws.accept()
+        if not self.ctx.take_slot():
+            await self._refuse(StreamRefused(CLOSE_TRY_LATER, "full", "gateway full; retry later"))
+            return
         try:
-            if not self.ctx.has_room():
-                raise StreamRefused(CLOSE_TRY_LATER, "full", "gateway full; retry later")
             start = await self._await_start()
             self._check_token(start)
+            await self._run_call(start)
         except StreamRefused as refused:
-            self._error(refused.kind, refused.reason)
-            await self.ws.close(refused.code, refused.reason)
-            return
+            await self._refuse(refused)
         except WebSocketDisconnect:
-            return
-        await self._run_call(start)
+            pass
+        finally:
+            self.ctx.give_slot()
+
+    async def _refuse(self, refused: StreamRefused) -> None:
+        self._error(refused.kind, refused.reason)
+        try:
+            await self.ws.close(refused.code, refused.reason)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
 
     async def _run_call(self, start: Start) -> None:
         ctx = self.ctx

@@ -1,0 +1,279 @@
+"""The browser WebSocket endpoint (sluice.browser v1): a translator between the
+wire and the shared call. Credit and positions live in GrantTracker; this
+module parses, converts and writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from urllib.parse import urlsplit
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from gateway.audio.frames import AudioChunk
+from gateway.call import Call
+from gateway.context import GatewayContext
+from gateway.events import CallEvent
+from gateway.flow.credit import CreditWindow
+from gateway.flow.grants import BadGrant, GrantTracker
+from gateway.flow.marks import Cleared, Mark
+from transports import close_codes
+from transports.call_runner import run_call
+from transports.websocket import protocol
+from transports.websocket.protocol import Bye, GrantMsg, Hello, Ping, Played, ProtocolError
+from transports.websocket.send_queue import Outgoing, SendQueue
+
+log = logging.getLogger(__name__)
+
+KIND = "websocket"
+ERROR_BUDGET = 20
+
+
+class Refused(Exception):
+    def __init__(self, code: int, kind: str, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.kind = kind
+        self.detail = detail
+        self.extra = extra
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: str) -> bool:
+    """Browsers always send Origin; other clients may not, and are not browsers to protect."""
+    if origin is None:
+        return True
+    entries = [a.strip() for a in allowed.split(",") if a.strip()]
+    if "*" in entries:
+        return True
+    if entries:
+        return origin in entries
+    return urlsplit(origin).netloc == (host or "")
+
+
+class BrowserTransport:
+    kind = KIND
+
+    def __init__(self, ws: WebSocket, flow: GrantTracker, ctx: GatewayContext) -> None:
+        self.ws = ws
+        self.flow = flow
+        self.ctx = ctx
+        self.queue = SendQueue()
+        self.closed = False
+        self.broken = asyncio.Event()
+        """Set when the peer stopped reading past the send limit."""
+        self._writer: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop(), name="ws-writer")
+
+    def _enqueue(self, item: Outgoing) -> None:
+        if self.closed:
+            return
+        if not self.queue.put(item):
+            log.warning("peer not reading: %d bytes queued; closing", self.queue.queued_bytes)
+            self.broken.set()
+            return
+        if self.queue.over_warning and not self.queue.warned:
+            self.queue.warned = True
+            self.ctx.metrics.send_buffer_warnings.labels(KIND).inc()
+            log.warning("send buffer past %d bytes on one connection", self.queue.warn_bytes)
+
+    async def _write_loop(self) -> None:
+        while True:
+            item = await self.queue.get()
+            try:
+                if isinstance(item.data, bytes):
+                    await self.ws.send_bytes(item.data)
+                else:
+                    await self.ws.send_text(item.data)
+            except (WebSocketDisconnect, RuntimeError):
+                self.closed = True
+                return
+
+    async def send_audio(self, chunk: AudioChunk) -> None:
+        self._enqueue(Outgoing(protocol.audio_frame(chunk), chunk.turn_id))
+
+    async def send_mark(self, mark: Mark) -> None:
+        """Browser playout is confirmed by `played` acks; no marks on this wire."""
+
+    async def send_clear(self, cleared: Cleared) -> None:
+        self.queue.drop_turn(cleared.turn_id)
+        self._enqueue(Outgoing(protocol.clear(cleared.turn_id, self.flow.epoch, cleared.heard_ms)))
+
+    def send_event(self, event: CallEvent) -> None:
+        self._enqueue(Outgoing(protocol.message(event.type, **_fields(event))))
+
+    def send_text(self, text: str) -> None:
+        self._enqueue(Outgoing(text))
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._writer is not None:
+            # Let queued control messages (the error that explains the close) go first.
+            try:
+                await asyncio.wait_for(self._drain(), 0.5)
+            except TimeoutError:
+                pass
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        if self.ws.application_state == WebSocketState.CONNECTED:
+            try:
+                await self.ws.close(code, reason[:120])
+            except (RuntimeError, WebSocketDisconnect):
+                pass
+
+    async def _drain(self) -> None:
+        while self.queue.queued_bytes and not self._writer.done():
+            await asyncio.sleep(0.005)
+
+
+def _fields(event: CallEvent) -> dict:
+    fields = event.to_dict()
+    fields.pop("type")
+    return fields
+
+
+class BrowserStream:
+    """One browser connection: hello, welcome, then audio and control both ways."""
+
+    def __init__(self, ws: WebSocket, ctx: GatewayContext) -> None:
+        self.ws = ws
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.errors = 0
+
+    def _error(self, kind: str, detail: str) -> None:
+        self.errors += 1
+        self.ctx.metrics.protocol_errors.labels(KIND, kind).inc()
+        log.warning("browser protocol error %s: %s", kind, detail)
+
+    async def serve(self) -> None:
+        origin = self.ws.headers.get("origin")
+        if not origin_allowed(origin, self.ws.headers.get("host"), self.settings.browser_origins):
+            self._error("bad_origin", f"origin {origin!r} not allowed")
+            await self.ws.close(close_codes.POLICY)  # before accept: the client sees HTTP 403
+            return
+        await self.ws.accept()
+        if not self.ctx.take_slot():
+            await self._refuse(
+                Refused(
+                    close_codes.TRY_LATER,
+                    "full",
+                    "gateway full; retry later",
+                    retry_after_s=self.settings.retry_after_s,
+                )
+            )
+            return
+        try:
+            hello = await self._await_hello()
+            await self._run(hello)
+        except Refused as refused:
+            await self._refuse(refused)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self.ctx.give_slot()
+
+    async def _refuse(self, refused: Refused) -> None:
+        self._error(refused.kind, refused.detail)
+        try:
+            await self.ws.send_text(
+                protocol.error(refused.kind, refused.detail, True, **refused.extra)
+            )
+            await self.ws.close(refused.code, refused.detail)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+
+    async def _await_hello(self) -> Hello:
+        try:
+            message = await asyncio.wait_for(
+                self.ws.receive(), self.settings.browser_hello_timeout_s
+            )
+        except TimeoutError:
+            raise Refused(close_codes.POLICY, "no_hello", "expected hello") from None
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(close_codes.NORMAL)
+        text = message.get("text")
+        if text is None:
+            raise Refused(close_codes.POLICY, "no_hello", "the first message must be a hello")
+        try:
+            hello = protocol.parse_text(text)
+        except ProtocolError as exc:
+            raise Refused(close_codes.POLICY, exc.kind, exc.detail) from None
+        if not isinstance(hello, Hello):
+            raise Refused(close_codes.POLICY, "no_hello", "the first message must be a hello")
+        token = self.settings.browser_token
+        if token and not hmac.compare_digest(hello.token.encode(), token.encode()):
+            raise Refused(close_codes.POLICY, "bad_token", "missing or wrong access token")
+        return hello
+
+    async def _run(self, hello: Hello) -> None:
+        s = self.settings
+        window_ms = min(max(hello.window_ms, s.browser_window_min_ms), s.browser_window_max_ms)
+        flow = GrantTracker(CreditWindow(window_ms), self.ctx.clock)
+        transport = BrowserTransport(self.ws, flow, self.ctx)
+        call_id = self.ctx.next_call_id("ws")
+        transport.send_text(protocol.welcome(call_id, window_ms, flow.epoch))
+        transport.start()
+        log.info("browser call %s: window %d ms via %s", call_id, window_ms, hello.client_transport)
+        await run_call(
+            self.ctx, call_id, transport, flow, lambda call: self._receive(call, transport)
+        )
+
+    async def _receive(self, call: Call, transport: BrowserTransport) -> tuple[int, str]:
+        receiving = asyncio.ensure_future(self.ws.receive())
+        broken = asyncio.ensure_future(transport.broken.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {receiving, broken}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if broken in done:
+                    return close_codes.POLICY, "peer not reading"
+                message = receiving.result()
+                if message["type"] == "websocket.disconnect":
+                    return close_codes.NORMAL, "caller hung up"
+                outcome = await self._handle(call, transport, message)
+                if outcome is not None:
+                    return outcome
+                receiving = asyncio.ensure_future(self.ws.receive())
+        finally:
+            receiving.cancel()
+            broken.cancel()
+
+    async def _handle(
+        self, call: Call, transport: BrowserTransport, message: dict
+    ) -> tuple[int, str] | None:
+        try:
+            data = message.get("bytes")
+            if data is not None:
+                await call.on_audio(protocol.check_audio(data))
+                return None
+            event = protocol.parse_text(message.get("text") or "")
+            match event:
+                case GrantMsg(ms=ms, epoch=epoch):
+                    call.on_grant(ms, epoch)
+                case Played(turn=turn, position_ms=position):
+                    if not call.on_played(turn, position):
+                        detail = f"turn {turn} was never sent up to {position} ms"
+                        self._error("bad_played", detail)
+                        transport.send_text(protocol.error("bad_played", detail))
+                case Ping(t=t):
+                    transport.send_text(protocol.message("pong", t=t))
+                case Bye():
+                    return close_codes.NORMAL, "caller hung up"
+                case Hello():
+                    self._error("out_of_order", "hello after the call started")
+        except ProtocolError as exc:
+            self._error(exc.kind, exc.detail)
+            transport.send_text(protocol.error(exc.kind, exc.detail))
+        except BadGrant as exc:
+            self._error("bad_grant", str(exc))
+            transport.send_text(protocol.error("bad_grant", str(exc)))
+        if self.errors >= ERROR_BUDGET:
+            return close_codes.POLICY, "too many protocol errors"
+        return None
