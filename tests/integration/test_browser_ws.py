@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
-import websockets
 
 from gateway.pipeline.agent import _STORY
 from gateway.testing.browser_caller import BrowserCaller
