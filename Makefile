@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: serve test install install-test bench lint clean
+.PHONY: serve test install install-test install-browser bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,17 +17,28 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
+# Browser tests drive Debian's Chromium with Playwright (never `playwright install`,
+# which downloads a browser). As root the setup installs it; otherwise those tests skip.
+install-browser:
+	@if [ -x /usr/lib/chromium/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else echo "not root: browser tests will be skipped (apt-get install chromium to run them)"; fi
+
 serve: install
 	$(BIN)/sluice serve --host $(HOST) --port $(PORT)
 
-test: install-test
+test: install-test install-browser
+	$(BIN)/ruff check gateway transports tests bench
 	$(BIN)/python -m pytest
 
 lint: install-test
 	$(BIN)/ruff check gateway transports tests bench
 
 bench: install-test
-	$(BIN)/python -m bench.twilio_capacity
+	$(BIN)/python -m bench.capacity --transport twilio
+	$(BIN)/python -m bench.capacity --transport websocket
+	$(BIN)/python -m bench.twilio_turns
 
 clean:
 	rm -rf $(VENV) results bench/results

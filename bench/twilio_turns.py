@@ -3,7 +3,7 @@ reaction, stale audio after an interrupt, and the gateway's heard-position error
 
 Figures follow ../shared/metrics.md, measured on one monotonic clock with the
 Twilio-faithful client on loopback. The gateway runs in this process (its
-interrupt instant is read directly); use twilio_capacity for CPU figures.
+interrupt instant is read directly); use bench.capacity for CPU figures.
 
     python -m bench.twilio_turns [--trials 5]
 """

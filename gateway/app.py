@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.config import Settings
@@ -20,6 +22,7 @@ log = logging.getLogger(__name__)
 
 TWILIO_MEDIA_PATH = "/twilio/media"
 BROWSER_WS_PATH = "/browser/ws"
+WEB_ROOT = Path(__file__).parent / "web"
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -86,4 +89,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     async def browser_ws(ws: WebSocket) -> None:
         await BrowserStream(ws, ws.app.state.ctx).serve()
 
+    # The page, last: routes above take precedence over files.
+    app.mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web")
     return app

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import ctypes
+import os
+import subprocess
 from collections.abc import AsyncIterator
 
 import pytest
@@ -7,6 +10,26 @@ import pytest
 from gateway.config import Settings
 from gateway.services import Services, build_services
 from gateway.testing.inprocess import RunningGateway, start_gateway
+
+_CLONE_NEWNET = 0x40000000
+NETWORK_ISOLATED = False
+"""True when this test process runs in a network namespace holding only loopback."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests may only send traffic to loopback. As root, move the whole test run
+    into a fresh network namespace whose only interface is `lo`, while the
+    process is still single-threaded (unshare refuses otherwise). Browsers left
+    alone pick the machine's other interfaces; in here there are none.
+    """
+    global NETWORK_ISOLATED
+    if os.geteuid() != 0 or os.environ.get("SLUICE_TEST_NETNS", "1") == "0":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNET) != 0:
+        raise RuntimeError(f"unshare(CLONE_NEWNET) failed: {os.strerror(ctypes.get_errno())}")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    NETWORK_ISOLATED = True
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""CPU per Twilio call with the whole pipeline, at a ladder of concurrent calls.
+"""CPU per call with the whole pipeline, per transport, at a ladder of concurrent calls.
 
 Every call: caller audio in (comfort noise above the VAD's energy gate, so
 Silero runs on every window), continuous agent speech out (a greeting of
@@ -8,7 +8,7 @@ echoed by a Twilio-faithful client that plays in real time.
 The gateway runs in its own process; the callers run in another, so the CPU
 figure is the gateway's alone (its STT worker processes included).
 
-    python -m bench.twilio_capacity [--ladder 1,10,50,100] [--seconds 20]
+    python -m bench.capacity --transport twilio|websocket [--ladder 1,10,50,100] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -27,10 +27,21 @@ from gateway.pipeline.agent import _STORY
 NOISE_DBFS = -45.0
 
 
-async def _run_callers(url: str, calls: int, seconds: float, warmup: float) -> dict:
-    from gateway.testing.twilio_caller import TwilioCaller
+PATHS = {"twilio": "/twilio/media", "websocket": "/browser/ws"}
 
-    callers = [TwilioCaller(url, noise_dbfs=NOISE_DBFS) for _ in range(calls)]
+
+def _caller(transport: str, url: str):
+    if transport == "twilio":
+        from gateway.testing.twilio_caller import TwilioCaller
+
+        return TwilioCaller(url, noise_dbfs=NOISE_DBFS)
+    from gateway.testing.browser_caller import BrowserCaller
+
+    return BrowserCaller(url, noise_dbfs=NOISE_DBFS)
+
+
+async def _run_callers(transport: str, url: str, calls: int, seconds: float, warmup: float) -> dict:
+    callers = [_caller(transport, url) for _ in range(calls)]
     for caller in callers:
         await caller.connect()
         await asyncio.sleep(0.01)  # a ramp, not a thundering herd
@@ -55,32 +66,23 @@ async def _run_callers(url: str, calls: int, seconds: float, warmup: float) -> d
     return {"calls": per_call}
 
 
-def client_main(url: str, calls: int, seconds: float, warmup: float) -> None:
-    result = asyncio.run(_run_callers(url, calls, seconds, warmup))
+def client_main(transport: str, url: str, calls: int, seconds: float, warmup: float) -> None:
+    result = asyncio.run(_run_callers(transport, url, calls, seconds, warmup))
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def measure(gateway: GatewayProcess, calls: int, seconds: float, warmup: float) -> dict:
-    client = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.twilio_capacity",
-            "--client",
-            str(calls),
-            "--url",
-            gateway.ws_url + "/twilio/media",
-            "--seconds",
-            str(seconds),
-            "--warmup",
-            str(warmup),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def measure(
+    gateway: GatewayProcess, transport: str, calls: int, seconds: float, warmup: float
+) -> dict:
+    command = [
+        sys.executable, "-m", "bench.capacity", "--client", str(calls),
+        "--transport", transport, "--url", gateway.ws_url + PATHS[transport],
+        "--seconds", str(seconds), "--warmup", str(warmup),
+    ]  # fmt: skip
+    client = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert client.stdout is not None
-    cpu0 = t0 = 0.0
-    rss0 = gateway.rss_mb()
+    cpu0 = t0 = rss0 = 0.0
+    idle_rss = gateway.rss_mb()
     result: dict = {}
     for line in client.stdout:
         if line.startswith("MEASURE"):
@@ -106,12 +108,14 @@ def measure(gateway: GatewayProcess, calls: int, seconds: float, warmup: float) 
         "median_played_s": round(statistics.median(c["played_ms"] for c in per_call) / 1000, 1),
         "closed_early": sum(1 for c in per_call if c["closed_early"]),
         "gateway_rss_mb": round(rss, 1),
-        "rss_growth_mb_per_call": round((rss - rss0) / calls, 2) if rss0 else None,
+        "rss_mb_per_call": round((rss - idle_rss) / calls, 2),
+        "rss_growth_mb_while_measuring": round(rss - rss0, 1),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transport", choices=sorted(PATHS), default="twilio")
     parser.add_argument("--ladder", default="1,10,50,100")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=5.0)
@@ -119,7 +123,7 @@ def main() -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        client_main(args.url, args.client, args.seconds, args.warmup)
+        client_main(args.transport, args.url, args.client, args.seconds, args.warmup)
         return
 
     rows = []
@@ -127,7 +131,7 @@ def main() -> None:
         # A fresh gateway per rung, so no rung inherits another's state.
         gateway = start_gateway("--greeting", _STORY * 4, "--max-calls", "1000")
         try:
-            row = measure(gateway, calls, args.seconds, args.warmup)
+            row = measure(gateway, args.transport, calls, args.seconds, args.warmup)
         finally:
             gateway.stop()
         rows.append(row)
@@ -138,7 +142,10 @@ def main() -> None:
             f"calls  peak client buffer {row['peak_client_buffer_ms']:.0f} ms",
             flush=True,
         )
-    path = write_json("twilio_capacity.json", {"benchmark": "twilio_capacity", "rows": rows})
+    name = f"capacity_{args.transport}"
+    path = write_json(
+        f"{name}.json", {"benchmark": name, "transport": args.transport, "rows": rows}
+    )
     print(f"wrote {path}")
 
 

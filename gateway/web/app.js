@@ -1,0 +1,174 @@
+// The Sluice page: one call at a time, live figures, the conversation.
+import { WsCall } from "./ws-call.js";
+
+const RATE = 16000;
+const RING_MS = 4000;
+const GRANT_EVERY_MS = 100;
+const $ = (id) => document.getElementById(id);
+
+// Everything the page measures, readable by people and by tests.
+const stats = {
+  state: "idle", wire: "", bufferedMs: 0, creditMs: null, rttMs: null, staleMs: null,
+  underruns: 0, underrunMs: 0, clears: 0, lastClear: null, playedByTurn: {},
+  transcripts: [], agentText: [], events: [], closeCode: null, closeReason: "", micDropped: 0,
+  receivedMs: 0, grantedMs: 0, windowMs: null,
+};
+window.sluice = { stats, call: startCall, hangUp };
+
+let session = null;
+
+function render() {
+  $("f-state").textContent = stats.state;
+  $("f-wire").textContent = stats.wire || "–";
+  $("f-buffered").textContent = Math.round(stats.bufferedMs);
+  $("f-credit").textContent = stats.creditMs === null ? "–" : Math.round(stats.creditMs);
+  $("f-rtt").textContent = stats.rttMs === null ? "–" : stats.rttMs.toFixed(1);
+  $("f-stale").textContent = stats.staleMs === null ? "–" : Math.round(stats.staleMs);
+  $("f-underruns").textContent = stats.underruns;
+}
+
+function say(who, text) {
+  const li = document.createElement("li");
+  li.className = who;
+  li.textContent = text;
+  $("transcript").append(li);
+  li.scrollIntoView({ block: "nearest" });
+}
+
+function gatewayUrl() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/browser/ws`;
+}
+
+async function startCall({ useStream = true, token = $("token").value } = {}) {
+  if (session) return;
+  const ctx = new AudioContext({ sampleRate: RATE });
+  await ctx.audioWorklet.addModule("worklets/mic.js");
+  await ctx.audioWorklet.addModule("worklets/player.js");
+  const media = await navigator.mediaDevices.getUserMedia({
+    audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+  });
+  const mic = new AudioWorkletNode(ctx, "mic");
+  const player = new AudioWorkletNode(ctx, "player", {
+    outputChannelCount: [1], processorOptions: { capacityMs: RING_MS },
+  });
+  const source = ctx.createMediaStreamSource(media);
+  const sink = ctx.createGain();
+  sink.gain.value = 0; // the mic node must be pulled by the graph to run
+  source.connect(mic).connect(sink).connect(ctx.destination);
+  player.connect(ctx.destination);
+  await ctx.resume();
+
+  let roomWaiters = [];
+  const hasRoom = () => stats.bufferedMs < RING_MS - 500
+    ? Promise.resolve() : new Promise((resolve) => roomWaiters.push(resolve));
+  const call = new WsCall(gatewayUrl(), { token, useStream, hasRoom });
+  session = { ctx, media, call, player, pendingGrantMs: 0, pinger: null };
+  stats.wire = call.wire;
+
+  call.onAudio = (turn, offset, pcm) => {
+    stats.receivedMs += pcm.byteLength / 32;
+    player.port.postMessage({ type: "push", turn, offset, pcm }, [pcm]);
+  };
+  call.onControl = (msg) => onControl(msg, player);
+  call.onClosed = (code, reason) => {
+    stats.closeCode = code;
+    stats.closeReason = reason;
+    teardown();
+  };
+  player.port.onmessage = (e) => {
+    const m = e.data;
+    if (m.type === "stats") {
+      Object.assign(stats, {
+        bufferedMs: m.bufferedMs, underruns: m.underruns, underrunMs: m.underrunMs,
+        playedByTurn: m.playedByTurn,
+      });
+      session.pendingGrantMs += m.playedMs;
+      if (session.pendingGrantMs >= GRANT_EVERY_MS || (m.playedMs && m.bufferedMs === 0)) {
+        call.grant(session.pendingGrantMs, m.turn, m.positionMs);
+        stats.grantedMs += session.pendingGrantMs;
+        session.pendingGrantMs = 0;
+      }
+      if (stats.windowMs !== null) {
+        stats.creditMs = stats.windowMs - (stats.receivedMs - stats.grantedMs - session.pendingGrantMs);
+      }
+      if (stats.bufferedMs < RING_MS - 500) { roomWaiters.forEach((r) => r()); roomWaiters = []; }
+    } else if (m.type === "cleared") {
+      stats.lastClear = { ...m, at: performance.now() };
+      stats.bufferedMs = m.bufferedMs;
+      const heard = stats.lastClearHeardMs ?? m.positionMs;
+      stats.staleMs = Math.max(0, m.positionMs - heard);
+    }
+    render();
+  };
+  mic.port.onmessage = (e) => call.sendAudio(e.data);
+
+  await call.open();
+  session.pinger = setInterval(() => call.sendJson({ type: "ping", t: performance.now() }), 2000);
+  $("call").textContent = "Hang up";
+  $("call").classList.add("hangup");
+}
+
+function onControl(msg, player) {
+  stats.events.push(msg);
+  if (stats.events.length > 500) stats.events.splice(0, 250);
+  switch (msg.type) {
+    case "welcome":
+      stats.windowMs = msg.window_ms;
+      stats.creditMs = msg.window_ms;
+      stats.state = "connected";
+      break;
+    case "clear":
+      // Drop the turn's audio at once: stale audio never plays out.
+      stats.clears++;
+      stats.lastClearHeardMs = msg.heard_ms;
+      stats.receivedMs = stats.grantedMs + session.pendingGrantMs; // the ring is empty of it
+      player.port.postMessage({ type: "clear", turn: msg.turn });
+      break;
+    case "pong":
+      stats.rttMs = performance.now() - msg.t;
+      break;
+    case "state":
+      stats.state = msg.state;
+      break;
+    case "transcript":
+      stats.transcripts.push(msg.text);
+      say("you", msg.text);
+      break;
+    case "agent_text":
+      stats.agentText.push(msg);
+      say("agent", msg.text);
+      break;
+    case "interrupted":
+      say("cut", `(interrupted; you heard: “${msg.heard_text}”)`);
+      break;
+    case "error":
+      say("cut", `error: ${msg.code}: ${msg.message}`);
+      break;
+  }
+  render();
+}
+
+function teardown() {
+  if (!session) return;
+  clearInterval(session.pinger);
+  session.media.getTracks().forEach((t) => t.stop());
+  session.ctx.close();
+  stats.micDropped = session.call.micDropped;
+  session = null;
+  stats.state = "idle";
+  $("call").textContent = "Call";
+  $("call").classList.remove("hangup");
+  render();
+}
+
+function hangUp() {
+  if (session) session.call.close();
+  teardown();
+}
+
+$("call").addEventListener("click", () => (session ? hangUp() : startCall().catch((err) => {
+  say("cut", `could not start the call: ${err.message}`);
+  teardown();
+})));
+render();

@@ -1,0 +1,87 @@
+"""Headless Chromium (Debian's package) driven by Playwright, on loopback only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gateway.audio.resample import resample_once
+from tests import conftest as root
+
+CHROMIUM = "/usr/lib/chromium/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--allow-loopback-in-peer-connection",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    reason = None
+    if not root.NETWORK_ISOLATED:
+        reason = "browser tests need root for a loopback-only network namespace"
+    elif not os.path.exists(CHROMIUM):
+        reason = f"no Chromium at {CHROMIUM} (make test installs it with apt)"
+    if reason:
+        for item in items:
+            if "tests/browser" in str(item.fspath):
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def write_wav(path: Path, pcm16k: np.ndarray) -> Path:
+    """Chromium's fake microphone wants 48 kHz mono s16."""
+    pcm48 = resample_once(pcm16k, 16_000, 48_000)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48_000)
+        w.writeframes(pcm48.astype(np.int16).tobytes())
+    return path
+
+
+@pytest.fixture(scope="session")
+def mic_wav(services, tmp_path_factory) -> Path:
+    """Silence while the greeting plays, a question, silence while the answer
+    plays, an interruption, and trailing silence: with %noloop Chromium repeats
+    the file's last 10 ms forever, so the file must end in silence."""
+
+    def silence(seconds: float) -> np.ndarray:
+        return np.zeros(int(seconds * 16_000), dtype=np.int16)
+
+    def speak(text: str) -> np.ndarray:
+        # A session fixture runs outside any test's event loop.
+        return np.frombuffer(asyncio.run(services.tts.synthesize(text)), dtype=np.int16)
+
+    question = speak("Please tell me a long story.")
+    stop = speak("Stop. Wait a moment.")
+    pcm = np.concatenate([silence(4.5), question, silence(5.0), stop, silence(3.0)])
+    return write_wav(tmp_path_factory.mktemp("mic") / "mic.wav", pcm)
+
+
+@pytest.fixture
+async def browser(mic_wav):
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[*FLAGS, f"--use-file-for-fake-audio-capture={mic_wav}%noloop"],
+            ignore_default_args=["--mute-audio"],
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
