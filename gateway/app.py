@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,8 @@ from gateway.context import GatewayContext
 from gateway.services import Services, build_services
 from transports.twilio import webhook
 from transports.twilio.media import TwilioStream
+from transports.webrtc import signalling as webrtc_signalling
+from transports.webrtc.aiortc_workarounds import advertise_host_addresses
 from transports.websocket.media import BrowserStream
 
 log = logging.getLogger(__name__)
@@ -33,11 +36,19 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or build_services(settings)
         await svc.start()
+        advertise_host_addresses(
+            [a.strip() for a in settings.webrtc_host_addresses.split(",") if a.strip()]
+        )
         app.state.ctx = GatewayContext(settings=settings, services=svc)
         log.info("gateway ready: agent=%s", settings.agent)
         try:
             yield
         finally:
+            ctx = app.state.ctx
+            for session in list(ctx.webrtc_sessions.values()):
+                session.end("gateway shutting down")
+            tasks = [s.task for s in ctx.webrtc_sessions.values() if s.task]
+            await asyncio.gather(*tasks, return_exceptions=True)
             if owned:
                 svc.close()
 
@@ -88,6 +99,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @app.websocket(BROWSER_WS_PATH)
     async def browser_ws(ws: WebSocket) -> None:
         await BrowserStream(ws, ws.app.state.ctx).serve()
+
+    app.include_router(webrtc_signalling.router())
 
     # The page, last: routes above take precedence over files.
     app.mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web")

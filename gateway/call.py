@@ -113,6 +113,7 @@ class Call:
         self._tasks: set[asyncio.Task] = set()
         self._closed = asyncio.Event()
         self.end_reason: str | None = None
+        self.starved_frames = 0
         self._started = False
 
     @property
@@ -264,6 +265,15 @@ class Call:
             return False
         self._after_confirmation(turn_id, position_ms)
         return True
+
+    def note_starved(self) -> None:
+        """The output ran dry (a pacer sent silence): an underrun if the turn had more to say."""
+        turn_id = self.turns.turn_id
+        record = self.records.get(turn_id)
+        if self.turns.is_live(turn_id) and record is not None and record.first_sent_at is not None:
+            if not record.finished or self.queue.buffered_ms > 0:
+                self.metrics.underruns.labels(self.kind).inc()
+                self.starved_frames += 1
 
     def _after_confirmation(self, turn_id: int, position_ms: int) -> None:
         self.emit(PlayoutPosition(turn_id, position_ms))

@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     browser_hello_timeout_s: float = Field(5.0, gt=0)
     retry_after_s: int = Field(5, ge=1)
 
+    webrtc_host_addresses: str = Field(
+        "", description="Comma-separated addresses to advertise as ICE host candidates"
+    )
+    webrtc_stun_url: str = ""
+    webrtc_turn_url: str = ""
+    webrtc_turn_username: str = ""
+    webrtc_turn_credential: str = ""
+    webrtc_cushion_ms: int = Field(60, ge=20, le=1000)
+    webrtc_playout_delay_ms: int = Field(60, ge=0, le=2000)
+    webrtc_media_timeout_s: float = Field(10.0, gt=0)
+
     twilio_auth_token: str = ""
     twilio_window_ms: int = Field(800, ge=100, le=5000)
     twilio_mark_interval_ms: int = Field(160, ge=20, le=1000)

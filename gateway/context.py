@@ -22,6 +22,8 @@ class GatewayContext:
     active_calls: int = 0
     calls: dict = field(default_factory=dict)
     """Live calls by id, for tests and introspection."""
+    webrtc_sessions: dict = field(default_factory=dict)
+    """WebRTC sessions by resource id, for hang-up by DELETE."""
     _ids: itertools.count = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:

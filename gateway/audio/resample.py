@@ -26,10 +26,12 @@ class StreamResampler:
     two milliseconds instead of smearing them into the next turn's first frame.
     """
 
-    def __init__(self, in_rate: int, out_rate: int) -> None:
+    def __init__(self, in_rate: int, out_rate: int, band_limited: bool = True) -> None:
+        """`band_limited`: upsampled input (telephony, caller audio) may take soxr's
+        quick filter; agent speech going out to a listener is resampled properly."""
         self.in_rate = in_rate
         self.out_rate = out_rate
-        self._up = out_rate > in_rate
+        self._up = out_rate > in_rate and band_limited
         self._resampler = self._new()
         # Refilling one input frame per size costs about half of building a
         # new frame from an array each time (17 µs against 30 µs a frame).

@@ -1,0 +1,178 @@
+"""A WebRTC caller built on aiortc, for tests and benchmarks.
+
+It sends a microphone track in real time and plays what it receives in real
+time, the way a browser does on a clean path: frames leave its jitter buffer in
+order as soon as they arrive (the same low-latency buffer the gateway uses),
+and playout starts two frames behind, about the 30 to 50 ms a browser's
+jitter buffer holds on loopback. The gateway's audio carries no turn ids over RTP, so frames are
+attributed by loudness: a played frame is voiced when its peak passes a
+threshold. Between an interrupt and the next reply the only voiced audio the
+gateway can send is the interrupted turn's, which is what stale audio needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import time
+from collections import deque
+
+import av
+import httpx
+import numpy as np
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+from gateway.audio.frames import FRAME_SAMPLES, INTERNAL_RATE
+from gateway.testing.playout import PlayedFrame, PlayoutLog, Received
+from gateway.testing.realtime_caller import FRAME_S
+from transports.webrtc.aiortc_workarounds import tap_audio_receiver
+
+VOICED_PEAK = 500
+
+
+class _MicTrack(MediaStreamTrack):
+    kind = "audio"
+
+    def __init__(self, caller: WebRtcCaller) -> None:
+        super().__init__()
+        self.caller = caller
+        self._start: float | None = None
+        self._n = 0
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._n * FRAME_S - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        samples = self.caller._next_mic_frame()
+        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        frame.planes[0].update(samples.tobytes())
+        frame.pts = self._n * FRAME_SAMPLES
+        frame.sample_rate = INTERNAL_RATE
+        frame.time_base = fractions.Fraction(1, INTERNAL_RATE)
+        self._n += 1
+        return frame
+
+
+class WebRtcCaller:
+    def __init__(self, base_url: str, *, playout_delay_frames: int = 2) -> None:
+        self.base_url = base_url
+        self.log = PlayoutLog()
+        self.events: list[dict] = []
+        self.first_voiced_sent: float | None = None
+        self.last_voiced_sent: float | None = None
+        self.resource: str | None = None
+        self.playout_delay_frames = playout_delay_frames
+        self._mic = np.zeros(0, dtype=np.int16)
+        self._decoder = av.CodecContext.create("opus", "r")
+        self._to_16k = av.AudioResampler(format="s16", layout="mono", rate=INTERNAL_RATE)
+        self._queue: deque[np.ndarray] = deque(maxlen=500)
+        self._arrived = asyncio.Event()
+        self._last_arrival: float | None = None
+        self.dropped = 0
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._channel = self._pc.createDataChannel("sluice")
+        self._channel.on("message", lambda m: self.events.append(json.loads(m)))
+        self._pc.addTrack(_MicTrack(self))
+        self._tasks: list[asyncio.Task] = []
+        self.received_frames = 0
+        self.max_gap_ms = 0.0
+
+    async def __aenter__(self) -> WebRtcCaller:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.hang_up()
+
+    async def connect(self) -> None:
+        await self._pc.setLocalDescription(await self._pc.createOffer())
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                self.base_url + "/webrtc/offer",
+                json={"sdp": self._pc.localDescription.sdp, "type": "offer"},
+            )
+        response.raise_for_status()
+        answer = response.json()
+        self.resource = answer["resource"]
+        await self._pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        receiver = self._pc.getTransceivers()[0].receiver
+        tap_audio_receiver(receiver, self._on_payload)
+        self._tasks.append(asyncio.create_task(self._play()))
+
+    def _on_payload(self, payload: bytes) -> None:
+        now = time.monotonic()
+        if self._last_arrival is not None:
+            self.max_gap_ms = max(self.max_gap_ms, (now - self._last_arrival) * 1000)
+        self._last_arrival = now
+        self.received_frames += 1
+        pcm = b""
+        for frame in self._decoder.decode(av.Packet(payload)):
+            for out in self._to_16k.resample(frame):
+                pcm += bytes(out.planes[0])[: out.samples * 2]
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+        self._queue.append(np.frombuffer(pcm, dtype=np.int16))
+        self._arrived.set()
+
+    async def _play(self) -> None:
+        """Play one 20 ms frame per tick, starting a small cushion after the first arrival."""
+        await self._arrived.wait()
+        await asyncio.sleep(self.playout_delay_frames * FRAME_S)
+        start = time.monotonic()
+        n = 0
+        while True:
+            at = start + n * FRAME_S
+            if self._queue:
+                samples = self._queue.popleft()
+                voiced = samples.size and int(np.abs(samples.astype(np.int32)).max()) > VOICED_PEAK
+                self.log.add(
+                    PlayedFrame(at, 20, Received(1) if voiced else None), len(self._queue) * 20.0
+                )
+            else:
+                self.log.add(PlayedFrame(at, 20, None), 0.0)
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * FRAME_S - time.monotonic()))
+
+    @property
+    def connected(self) -> bool:
+        return self._pc.connectionState == "connected"
+
+    def say(self, pcm16k: bytes) -> None:
+        self._mic = np.concatenate([self._mic, np.frombuffer(pcm16k, dtype=np.int16)])
+        self.first_voiced_sent = None
+
+    def _next_mic_frame(self) -> np.ndarray:
+        if self._mic.size:
+            frame = self._mic[:FRAME_SAMPLES]
+            self._mic = self._mic[FRAME_SAMPLES:]
+            if frame.size < FRAME_SAMPLES:
+                frame = np.pad(frame, (0, FRAME_SAMPLES - frame.size))
+            if np.abs(frame.astype(np.int32)).max() > 300:
+                self.last_voiced_sent = time.monotonic()
+                if self.first_voiced_sent is None:
+                    self.first_voiced_sent = self.last_voiced_sent
+            return frame
+        return np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+    def voiced_after(self, instant: float) -> float:
+        """Voiced milliseconds played after `instant` (the gateway's interrupt instant)."""
+        return self.log.stale_ms(1, instant)
+
+    def last_voiced_end(self) -> float | None:
+        return self.log.last_played_end(1)
+
+    async def hang_up(self, delete: bool = True) -> None:
+        if delete and self.resource:
+            async with httpx.AsyncClient() as http:
+                await http.delete(self.base_url + self.resource)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._pc.close()

@@ -1,0 +1,135 @@
+"""WebRTC with a real aiortc peer on loopback: pacing, cushion, barge-in, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+
+from gateway.testing.webrtc_caller import WebRtcCaller
+from gateway.turns import TurnPhase
+from tests.integration.helpers import only_call, wait_for
+
+pytestmark = pytest.mark.timeout(60)
+
+LOOPBACK = {"webrtc_host_addresses": "127.0.0.1", "vad_min_silence_ms": 500}
+
+
+async def test_agent_audio_arrives_at_real_time_pace_and_the_cushion_holds(gateway_factory):
+    gw = await gateway_factory(**LOOPBACK)
+    async with WebRtcCaller(gw.base_url) as caller:
+        call = await only_call(gw.ctx, timeout=10)
+        await wait_for(lambda: call.turns.phase is TurnPhase.SPEAKING, timeout=10)
+        await asyncio.sleep(2.0)
+        frames_2s_start = caller.received_frames
+        await asyncio.sleep(1.0)
+        rate = caller.received_frames - frames_2s_start
+        session = next(iter(gw.ctx.webrtc_sessions.values()))
+        assert session.pacer.buffered_ms <= gw.settings.webrtc_cushion_ms
+    assert 45 <= rate <= 55, f"{rate} frames in one second"
+    assert call.flow.window.peak_in_flight_ms <= gw.settings.webrtc_cushion_ms
+    assert caller.max_gap_ms < 100
+    assert caller.log.played_ms(1) > 1500
+
+
+async def test_barge_in_stops_the_old_turn_fast(gateway_factory, speech):
+    gw = await gateway_factory(**LOOPBACK)
+    async with WebRtcCaller(gw.base_url) as caller:
+        call = await only_call(gw.ctx, timeout=10)
+        await wait_for(
+            lambda: call.turns.turn_id == 1 and call.turns.phase is TurnPhase.LISTENING, 15
+        )
+        caller.say(await speech("Please tell me a long story."))
+        await wait_for(lambda: call.turns.turn_id == 2, timeout=15)
+        await wait_for(lambda: call.turns.phase is TurnPhase.SPEAKING, timeout=10)
+        await asyncio.sleep(1.5)
+        caller.say(await speech("Stop. Wait a moment."))
+        await wait_for(lambda: bool(call.interrupts), timeout=10)
+        interrupt = call.interrupts[-1]
+        await asyncio.sleep(0.6)
+    stale = caller.voiced_after(interrupt.at)
+    talk_over = (caller.last_voiced_end() - caller.first_voiced_sent) * 1000
+    assert interrupt.cancelled_work
+    assert stale < 150, f"{stale:.0f} ms of the old turn played after the interrupt"
+    reaction = (interrupt.at - caller.first_voiced_sent) * 1000
+    assert talk_over < 300, f"talk-over {talk_over:.0f} ms (barge-in reaction {reaction:.0f} ms)"
+
+
+async def test_a_malformed_offer_gets_400_and_no_slot_is_lost(gateway_factory):
+    gw = await gateway_factory(**LOOPBACK)
+    async with httpx.AsyncClient() as http:
+        for body in ["v=0\r\nthis is not sdp", "", "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" * 50]:
+            r = await http.post(gw.base_url + "/webrtc/offer", json={"sdp": body, "type": "offer"})
+            assert r.status_code == 400 and r.json()["error"] == "bad_offer"
+        r = await http.post(gw.base_url + "/webrtc/offer", content=b"{nope")
+        assert r.status_code == 400
+        r = await http.post(
+            gw.base_url + "/webrtc/whip",
+            content=b"\xff\xfe",
+            headers={"content-type": "application/sdp"},
+        )
+        assert r.status_code == 400
+    assert gw.ctx.active_calls == 0
+
+
+async def test_an_offer_without_audio_is_refused(gateway_factory):
+    gw = await gateway_factory(**LOOPBACK)
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.createDataChannel("only-data")
+    await pc.setLocalDescription(await pc.createOffer())
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            gw.base_url + "/webrtc/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"}
+        )
+    await pc.close()
+    assert r.status_code == 400 and "no audio" in r.json()["detail"]
+    assert gw.ctx.active_calls == 0
+
+
+async def test_whip_offer_answer_and_delete(gateway_factory):
+    gw = await gateway_factory(**LOOPBACK)
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("audio", direction="sendrecv")
+    await pc.setLocalDescription(await pc.createOffer())
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            gw.base_url + "/webrtc/whip",
+            content=pc.localDescription.sdp,
+            headers={"content-type": "application/sdp"},
+        )
+        assert r.status_code == 201 and r.headers["content-type"].startswith("application/sdp")
+        assert "a=candidate" in r.text and "127.0.0.1" in r.text
+        resource = r.headers["location"]
+        assert (await http.delete(gw.base_url + resource)).status_code == 200
+        await wait_for(lambda: not gw.ctx.webrtc_sessions, timeout=5)
+        assert (await http.delete(gw.base_url + resource)).status_code == 404
+        assert (await http.delete(gw.base_url + "/webrtc/whip/nope")).status_code == 404
+    await pc.close()
+    assert gw.ctx.active_calls == 0
+
+
+async def test_peers_that_vanish_are_cleaned_up_with_no_leak(gateway_factory):
+    gw = await gateway_factory(**LOOPBACK, webrtc_media_timeout_s=1.0)
+    baseline = len(asyncio.all_tasks())
+    gateway_pcs = []
+    for _ in range(50 // 10):
+        callers = [WebRtcCaller(gw.base_url) for _ in range(10)]
+        await asyncio.gather(*(c.connect() for c in callers))
+        await wait_for(lambda: len(gw.ctx.calls) == 10, timeout=10)
+        # Mid-call (connected), then gone: no DELETE, no bye, no ICE goodbye.
+        await wait_for(lambda: all(c.connected for c in callers), timeout=10)
+        gateway_pcs += [s.pc for s in gw.ctx.webrtc_sessions.values()]
+        await asyncio.gather(*(c.hang_up(delete=False) for c in callers))
+        await wait_for(lambda: not gw.ctx.webrtc_sessions and not gw.ctx.calls, timeout=10)
+    assert gw.ctx.active_calls == 0
+    assert len(gateway_pcs) == 50 and all(pc.connectionState == "closed" for pc in gateway_pcs)
+
+    def leftover() -> list[asyncio.Task]:
+        return [t for t in asyncio.all_tasks() if not t.done()]
+
+    try:
+        await wait_for(lambda: len(leftover()) <= baseline + 2, timeout=5)
+    except TimeoutError:
+        pytest.fail(f"tasks leaked: {sorted({str(t.get_coro())[:70] for t in leftover()})}")

@@ -1,0 +1,1 @@
+"""WebRTC (aiortc): a paced, bounded output track and a low-latency inbound path."""

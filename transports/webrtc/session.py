@@ -1,0 +1,248 @@
+"""One WebRTC call: a peer connection, the paced track, the tapped receiver, a
+data channel for events, and the shared call behind them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+
+import av
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+
+from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE, AudioChunk
+from gateway.call import Call
+from gateway.config import Settings
+from gateway.context import GatewayContext
+from gateway.events import CallEvent
+from gateway.flow.credit import CreditWindow
+from gateway.flow.grants import GrantTracker
+from gateway.flow.marks import Cleared, Mark
+from gateway.flow.pacer import Pacer
+from transports.call_runner import run_call
+from transports.webrtc.aiortc_workarounds import tap_audio_receiver
+from transports.webrtc.track import PacedAudioTrack
+
+log = logging.getLogger(__name__)
+
+KIND = "webrtc"
+INBOUND_FRAMES = 50
+"""Decoded caller frames waiting for the call (1 s); beyond that the oldest go."""
+DATA_CHANNEL_LIMIT = 256 * 1024
+CONFIRM_EVERY = 5
+"""Frames between playout confirmations (100 ms)."""
+
+
+class OfferRejected(ValueError):
+    """The offer cannot start a call: bad SDP, no audio, no common codec."""
+
+
+def rtc_configuration(settings: Settings) -> RTCConfiguration:
+    servers = []
+    if settings.webrtc_stun_url:
+        servers.append(RTCIceServer(urls=settings.webrtc_stun_url))
+    if settings.webrtc_turn_url:
+        servers.append(
+            RTCIceServer(
+                urls=settings.webrtc_turn_url,
+                username=settings.webrtc_turn_username,
+                credential=settings.webrtc_turn_credential,
+            )
+        )
+    # An explicit empty list: otherwise aiortc falls back to a public STUN server.
+    return RTCConfiguration(iceServers=servers)
+
+
+class WebRtcTransport:
+    kind = KIND
+
+    def __init__(self, session: WebRtcSession) -> None:
+        self.session = session
+
+    async def send_audio(self, chunk: AudioChunk) -> None:
+        self.session.pacer.push(chunk)
+
+    async def send_mark(self, mark: Mark) -> None:
+        """The pacer confirms playout itself; no marks on this wire."""
+
+    async def send_clear(self, cleared: Cleared) -> None:
+        # The far end's jitter buffer still plays what it holds; it cannot be recalled.
+        self.session.track.flush(cleared.turn_id)
+        self.session.send_json(
+            {"type": "clear", "turn": cleared.turn_id, "heard_ms": cleared.heard_ms}
+        )
+
+    def send_event(self, event: CallEvent) -> None:
+        self.session.send_json(event.to_dict())
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.session.close()
+
+
+class WebRtcSession:
+    def __init__(self, session_id: str, ctx: GatewayContext) -> None:
+        self.id = session_id
+        self.ctx = ctx
+        settings = ctx.settings
+        self.pc = RTCPeerConnection(rtc_configuration(settings))
+        self.flow = GrantTracker(CreditWindow(settings.webrtc_cushion_ms), ctx.clock)
+        self.pacer = Pacer(ctx.clock, settings.webrtc_cushion_ms)
+        self.track = PacedAudioTrack(self.pacer, self._on_emit)
+        self.playout_delay_s = settings.webrtc_playout_delay_ms / 1000
+        self.call: Call | None = None
+        self.channel = None
+        self.ended = asyncio.Event()
+        self.end_reason = "caller hung up"
+        self._inbound: deque[bytes] = deque(maxlen=INBOUND_FRAMES)
+        self._inbound_ready = asyncio.Event()
+        self._decoder = av.CodecContext.create("opus", "r")
+        self._to_pipeline = av.AudioResampler(format="s16", layout="mono", rate=INTERNAL_RATE)
+        self._pending_pcm = b""
+        self.last_packet_at = time.monotonic()
+        self.inbound_dropped = 0
+        self.jitter = None
+        self._last_confirmed: tuple[int, int] | None = None
+        self._closed = False
+        self.task: asyncio.Task | None = None
+        self.pc.on("datachannel", self._on_datachannel)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    # ---- signalling ----------------------------------------------------
+
+    async def answer(self, sdp: str, kind: str = "offer") -> str:
+        try:
+            offer = RTCSessionDescription(sdp=sdp, type=kind)
+            await self.pc.setRemoteDescription(offer)
+        except Exception as exc:  # aiortc raises ValueError, KeyError, … on hostile SDP
+            raise OfferRejected(f"cannot use this offer: {exc}") from None
+        audio = [t for t in self.pc.getTransceivers() if t.kind == "audio"]
+        if not audio:
+            raise OfferRejected("the offer has no audio")
+        transceiver = audio[0]
+        opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.name == "opus"]
+        transceiver.setCodecPreferences(opus)
+        transceiver.direction = "sendrecv"
+        transceiver.sender.replaceTrack(self.track)
+        self.jitter = tap_audio_receiver(transceiver.receiver, self._on_payload)
+        try:
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+        except Exception as exc:
+            raise OfferRejected(f"cannot answer this offer: {exc}") from None
+        return self.pc.localDescription.sdp
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            self.end(f"connection {self.pc.connectionState}")
+
+    def _on_datachannel(self, channel) -> None:
+        self.channel = channel
+        channel.on("message", self._on_channel_message)
+
+    def _on_channel_message(self, message) -> None:
+        if not isinstance(message, str) or len(message) > 4096:
+            return
+        try:
+            data = json.loads(message)
+        except ValueError:
+            self.ctx.metrics.protocol_errors.labels(KIND, "not_json").inc()
+            return
+        if not isinstance(data, dict):
+            return
+        if data.get("type") == "stats":
+            # The browser's jitter buffer delay is most of the playout delay on a LAN.
+            delay = data.get("jitter_buffer_ms")
+            if isinstance(delay, int | float) and 0 <= delay < 2000:
+                self.playout_delay_s = delay / 1000
+        elif data.get("type") == "bye":
+            self.end("caller hung up")
+
+    def send_json(self, message: dict) -> None:
+        channel = self.channel
+        if channel is None or channel.readyState != "open":
+            return
+        if channel.bufferedAmount > DATA_CHANNEL_LIMIT:
+            self.ctx.metrics.send_buffer_warnings.labels(KIND).inc()
+            return  # events are advisory; audio never waits for them
+        channel.send(json.dumps(message, separators=(",", ":")))
+
+    # ---- media ---------------------------------------------------------
+
+    def _on_payload(self, payload: bytes) -> None:
+        """A caller frame, in order, from the tapped receiver (on the event loop)."""
+        self.last_packet_at = time.monotonic()
+        try:
+            frames = self._decoder.decode(av.Packet(payload))
+        except av.FFmpegError:
+            self.ctx.metrics.protocol_errors.labels(KIND, "bad_opus").inc()
+            return
+        pcm = self._pending_pcm
+        for frame in frames:
+            for out in self._to_pipeline.resample(frame):
+                pcm += bytes(out.planes[0])[: out.samples * 2]
+        whole = len(pcm) - len(pcm) % FRAME_BYTES
+        self._pending_pcm = pcm[whole:]
+        if whole:
+            if len(self._inbound) == self._inbound.maxlen:
+                self.inbound_dropped += 1
+            self._inbound.append(pcm[:whole])
+            self._inbound_ready.set()
+
+    def _on_emit(self, chunk: AudioChunk | None) -> None:
+        call = self.call
+        if call is None:
+            return
+        if chunk is not None:
+            call.on_grant(chunk.duration_ms, self.flow.epoch)
+        else:
+            call.note_starved()
+        if self.pacer.frames_emitted % CONFIRM_EVERY == 0:
+            heard = self.pacer.heard_position(self.playout_delay_s)
+            if heard is not None and heard != self._last_confirmed:
+                self._last_confirmed = heard
+                call.on_played(*heard)
+
+    async def receive(self, call: Call) -> tuple[int, str]:
+        """Feeds caller audio to the call until the peer goes away."""
+        timeout = self.ctx.settings.webrtc_media_timeout_s
+        ended = asyncio.ensure_future(self.ended.wait())
+        try:
+            while not self.ended.is_set():
+                while self._inbound:
+                    await call.on_audio(self._inbound.popleft())
+                self._inbound_ready.clear()
+                ready = asyncio.ensure_future(self._inbound_ready.wait())
+                await asyncio.wait({ready, ended}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                ready.cancel()
+                if time.monotonic() - self.last_packet_at > timeout:
+                    self.end_reason = f"no media for {timeout:g} s"
+                    break
+            return 1000, self.end_reason
+        finally:
+            ended.cancel()
+
+    def bind(self, call: Call) -> None:
+        self.call = call
+
+    async def run(self) -> None:
+        await run_call(self.ctx, self.id, WebRtcTransport(self), self.flow, self.receive, self.bind)
+
+    def end(self, reason: str) -> None:
+        if not self.ended.is_set():
+            self.end_reason = reason
+            self.ended.set()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.end(self.end_reason)
+        self.track.stop()
+        await self.pc.close()
