@@ -119,7 +119,7 @@ async def test_peers_that_vanish_are_cleaned_up_with_no_leak(gateway_factory):
         await asyncio.gather(*(c.connect() for c in callers))
         await wait_for(lambda: len(gw.ctx.calls) == 10, timeout=10)
         # Mid-call (connected), then gone: no DELETE, no bye, no ICE goodbye.
-        await wait_for(lambda: all(c.connected for c in callers), timeout=10)
+        await wait_for(lambda cs=callers: all(c.connected for c in cs), timeout=10)
         gateway_pcs += [s.pc for s in gw.ctx.webrtc_sessions.values()]
         await asyncio.gather(*(c.hang_up(delete=False) for c in callers))
         await wait_for(lambda: not gw.ctx.webrtc_sessions and not gw.ctx.calls, timeout=10)
