@@ -28,8 +28,11 @@ BROWSER_WS_PATH = "/browser/ws"
 WEB_ROOT = Path(__file__).parent / "web"
 
 
-def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
-    """`services` may be passed in so that tests share loaded models across apps."""
+def create_app(
+    settings: Settings, services: Services | None = None, worker: dict | None = None
+) -> FastAPI:
+    """`services` may be passed in so that tests share loaded models across apps;
+    `worker` is this process's place among several (see gateway/workers.py)."""
     owned = services is None
 
     @asynccontextmanager
@@ -40,6 +43,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             [a.strip() for a in settings.webrtc_host_addresses.split(",") if a.strip()]
         )
         app.state.ctx = GatewayContext(settings=settings, services=svc)
+        if worker is not None:
+            app.state.ctx.worker_index = worker["index"]
+            app.state.ctx.worker_ports = worker["private_ports"]
         log.info("gateway ready: agent=%s", settings.agent)
         try:
             yield

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import socket
+import sys
 from pathlib import Path
 
 import uvicorn
 
-from gateway import logs
+from gateway import logs, workers
 from gateway.config import load_settings
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -26,18 +29,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-calls", type=int)
     serve.add_argument("--stt-workers", type=int)
     serve.add_argument("--log-level")
+    serve.add_argument("--workers", type=int, help="worker processes behind the port")
+    serve.add_argument("--webrtc-host-addresses", help="ICE host addresses to advertise")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     settings = load_settings(args.config, **overrides)
     logs.configure(settings.log_level)
+    spec = workers.worker_spec()
+    if settings.workers > 1 and spec is None:
+        sys.exit(workers.supervise(settings, argv))
     from gateway.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
+    config = uvicorn.Config(
+        create_app(settings, worker=spec),
         host=settings.host,
         port=settings.port,
         ws_max_size=WS_MAX_MESSAGE_BYTES,
@@ -46,6 +55,15 @@ def main(argv: list[str] | None = None) -> None:
         log_config=None,
         proxy_headers=True,
     )
+    server = uvicorn.Server(config)
+    if spec is None:
+        server.run()
+        return
+    sockets = [
+        socket.socket(fileno=spec["public_fd"]),
+        socket.socket(fileno=spec["private_fd"]),
+    ]
+    asyncio.run(server.serve(sockets=sockets))
 
 
 if __name__ == "__main__":

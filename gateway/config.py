@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     max_calls: int = Field(200, ge=1)
+    workers: int = Field(1, ge=1, le=64)
 
     greeting: str = "Hello! This is Sluice. How can I help you today?"
     agent: Literal["offline", "openai"] = "offline"

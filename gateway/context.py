@@ -24,6 +24,9 @@ class GatewayContext:
     """Live calls by id, for tests and introspection."""
     webrtc_sessions: dict = field(default_factory=dict)
     """WebRTC sessions by resource id, for hang-up by DELETE."""
+    worker_index: int = 0
+    worker_ports: list[int] = field(default_factory=list)
+    """Private loopback ports of every worker, when several share the public port."""
     _ids: itertools.count = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:

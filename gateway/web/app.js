@@ -1,4 +1,5 @@
 // The Sluice page: one call at a time, live figures, the conversation.
+import { RtcCall } from "./rtc-call.js";
 import { WsCall } from "./ws-call.js";
 
 const RATE = 16000;
@@ -12,6 +13,8 @@ const stats = {
   underruns: 0, underrunMs: 0, clears: 0, lastClear: null, playedByTurn: {},
   transcripts: [], agentText: [], events: [], closeCode: null, closeReason: "", micDropped: 0,
   receivedMs: 0, grantedMs: 0, windowMs: null,
+  // WebRTC: the browser's jitter buffer owns playout; the page meters what it played.
+  voicedMs: 0, voicedAtClear: null, jitterBufferMs: null, packetsLost: null, concealedSamples: null,
 };
 window.sluice = { stats, call: startCall, hangUp };
 
@@ -40,42 +43,52 @@ function gatewayUrl() {
   return `${scheme}//${location.host}/browser/ws`;
 }
 
-async function startCall({ useStream = true, token = $("token").value } = {}) {
-  if (session) return;
+async function openAudio() {
   const ctx = new AudioContext({ sampleRate: RATE });
   await ctx.audioWorklet.addModule("worklets/mic.js");
   await ctx.audioWorklet.addModule("worklets/player.js");
+  await ctx.audioWorklet.addModule("worklets/meter.js");
   const media = await navigator.mediaDevices.getUserMedia({
     audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
   });
+  return { ctx, media };
+}
+
+async function startCall({ transport = $("transport").value, useStream = true, token = $("token").value } = {}) {
+  if (session) return;
+  const { ctx, media } = await openAudio();
+  session = { ctx, media, call: null, pinger: null };
+  if (transport === "webrtc") await startWebRtc(ctx, media);
+  else await startWebSocket(ctx, media, { useStream, token });
+  await ctx.resume();
+  stats.wire = session.call.wire;
+  $("call").textContent = "Hang up";
+  $("call").classList.add("hangup");
+  render();
+}
+
+async function startWebSocket(ctx, media, { useStream, token }) {
   const mic = new AudioWorkletNode(ctx, "mic");
   const player = new AudioWorkletNode(ctx, "player", {
     outputChannelCount: [1], processorOptions: { capacityMs: RING_MS },
   });
-  const source = ctx.createMediaStreamSource(media);
   const sink = ctx.createGain();
   sink.gain.value = 0; // the mic node must be pulled by the graph to run
-  source.connect(mic).connect(sink).connect(ctx.destination);
+  ctx.createMediaStreamSource(media).connect(mic).connect(sink).connect(ctx.destination);
   player.connect(ctx.destination);
-  await ctx.resume();
 
   let roomWaiters = [];
   const hasRoom = () => stats.bufferedMs < RING_MS - 500
     ? Promise.resolve() : new Promise((resolve) => roomWaiters.push(resolve));
   const call = new WsCall(gatewayUrl(), { token, useStream, hasRoom });
-  session = { ctx, media, call, player, pendingGrantMs: 0, pinger: null };
-  stats.wire = call.wire;
+  Object.assign(session, { call, player, pendingGrantMs: 0 });
 
   call.onAudio = (turn, offset, pcm) => {
     stats.receivedMs += pcm.byteLength / 32;
     player.port.postMessage({ type: "push", turn, offset, pcm }, [pcm]);
   };
-  call.onControl = (msg) => onControl(msg, player);
-  call.onClosed = (code, reason) => {
-    stats.closeCode = code;
-    stats.closeReason = reason;
-    teardown();
-  };
+  call.onControl = (msg) => onControl(msg);
+  call.onClosed = onClosed;
   player.port.onmessage = (e) => {
     const m = e.data;
     if (m.type === "stats") {
@@ -102,14 +115,47 @@ async function startCall({ useStream = true, token = $("token").value } = {}) {
     render();
   };
   mic.port.onmessage = (e) => call.sendAudio(e.data);
-
   await call.open();
   session.pinger = setInterval(() => call.sendJson({ type: "ping", t: performance.now() }), 2000);
-  $("call").textContent = "Hang up";
-  $("call").classList.add("hangup");
 }
 
-function onControl(msg, player) {
+async function startWebRtc(ctx, media) {
+  const call = new RtcCall(media);
+  session.call = call;
+  call.onTrack = (stream) => {
+    // Chrome only feeds remote WebRTC audio to Web Audio while an element plays it too.
+    const element = new Audio();
+    element.muted = true;
+    element.srcObject = stream;
+    element.play().catch(() => {});
+    session.element = element;
+    const meter = new AudioWorkletNode(ctx, "meter");
+    ctx.createMediaStreamSource(stream).connect(meter).connect(ctx.destination);
+    meter.port.onmessage = (e) => { stats.voicedMs = e.data.voicedMs; };
+  };
+  call.onStats = (s) => {
+    stats.jitterBufferMs = s.jitterBufferMs ?? null;
+    stats.bufferedMs = s.jitterBufferMs ?? 0;
+    stats.packetsLost = s.packetsLost ?? null;
+    stats.concealedSamples = s.concealedSamples ?? null;
+    if (s.rttMs !== undefined) stats.rttMs = s.rttMs;
+    if (stats.voicedAtClear !== null && stats.clears > 0) {
+      stats.staleMs = stats.voicedMs - stats.voicedAtClear;
+    }
+    render();
+  };
+  call.onControl = (msg) => onControl(msg);
+  call.onClosed = onClosed;
+  await call.open();
+}
+
+function onClosed(code, reason) {
+  stats.closeCode = code;
+  stats.closeReason = reason;
+  teardown();
+}
+
+function onControl(msg) {
   stats.events.push(msg);
   if (stats.events.length > 500) stats.events.splice(0, 250);
   switch (msg.type) {
@@ -122,8 +168,12 @@ function onControl(msg, player) {
       // Drop the turn's audio at once: stale audio never plays out.
       stats.clears++;
       stats.lastClearHeardMs = msg.heard_ms;
-      stats.receivedMs = stats.grantedMs + session.pendingGrantMs; // the ring is empty of it
-      player.port.postMessage({ type: "clear", turn: msg.turn });
+      if (session.player) {
+        stats.receivedMs = stats.grantedMs + session.pendingGrantMs; // the ring is empty of it
+        session.player.port.postMessage({ type: "clear", turn: msg.turn });
+      } else {
+        stats.voicedAtClear = stats.voicedMs; // WebRTC: what plays from here on is stale
+      }
       break;
     case "pong":
       stats.rttMs = performance.now() - msg.t;
@@ -154,7 +204,8 @@ function teardown() {
   clearInterval(session.pinger);
   session.media.getTracks().forEach((t) => t.stop());
   session.ctx.close();
-  stats.micDropped = session.call.micDropped;
+  if (session.element) session.element.srcObject = null;
+  stats.micDropped = session.call.micDropped || 0;
   session = null;
   stats.state = "idle";
   $("call").textContent = "Call";

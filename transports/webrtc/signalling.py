@@ -8,6 +8,7 @@ import asyncio
 import logging
 import secrets
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -32,7 +33,9 @@ async def _start(ctx: GatewayContext, sdp: str) -> WebRtcSession | JSONResponse:
         return _problem(ctx, 413, "oversized", f"an offer of {len(sdp)} bytes")
     if not ctx.take_slot():
         return _problem(ctx, 503, "full", "gateway full; retry later")
-    session = WebRtcSession(ctx.next_call_id("rtc") + "-" + secrets.token_hex(4), ctx)
+    # The id names the worker, so that any worker can route a hang-up to it.
+    session_id = f"rtc{ctx.worker_index}-{ctx.next_call_id('c')}-{secrets.token_hex(4)}"
+    session = WebRtcSession(session_id, ctx)
     try:
         await session.answer(sdp)
     except OfferRejected as exc:
@@ -50,6 +53,23 @@ async def _start(ctx: GatewayContext, sdp: str) -> WebRtcSession | JSONResponse:
 
     session.task = asyncio.create_task(lifetime(), name=f"{session.id}:session")
     return session
+
+
+FORWARDED = "x-sluice-forwarded"
+
+
+def _owner(session_id: str) -> int | None:
+    head = session_id.split("-", 1)[0]
+    return int(head[3:]) if head.startswith("rtc") and head[3:].isdigit() else None
+
+
+async def _forward_delete(port: int, session_id: str) -> Response:
+    async with httpx.AsyncClient(timeout=5) as http:
+        response = await http.delete(
+            f"http://127.0.0.1:{port}{WHIP_PATH}/{session_id}", headers={FORWARDED: "1"}
+        )
+    return Response(response.content, status_code=response.status_code,
+                    media_type=response.headers.get("content-type"))  # fmt: skip
 
 
 def router() -> APIRouter:
@@ -80,6 +100,10 @@ def router() -> APIRouter:
         ctx: GatewayContext = request.app.state.ctx
         session = ctx.webrtc_sessions.get(session_id)
         if session is None:
+            owner = _owner(session_id)
+            if owner is not None and owner != ctx.worker_index and owner < len(ctx.worker_ports):
+                if not request.headers.get(FORWARDED):
+                    return await _forward_delete(ctx.worker_ports[owner], session_id)
             return _problem(ctx, 404, "unknown_session", "no such call")
         session.end("caller hung up")
         return Response(status_code=200)

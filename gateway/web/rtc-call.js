@@ -1,0 +1,84 @@
+// One call over WebRTC: the microphone track out, the agent's track in, a data
+// channel for the gateway's events and the page's playout statistics.
+// Non-trickle: the offer goes out with every candidate.
+
+export class RtcCall {
+  constructor(media) {
+    this.media = media;
+    this.onTrack = () => {};
+    this.onControl = () => {};
+    this.onStats = () => {};
+    this.onClosed = () => {};
+    this.closed = false;
+    this.resource = null;
+  }
+
+  get wire() {
+    return "WebRTC";
+  }
+
+  async open() {
+    this.pc = new RTCPeerConnection({ iceServers: [] });
+    this.media.getAudioTracks().forEach((t) => this.pc.addTrack(t, this.media));
+    this.channel = this.pc.createDataChannel("sluice");
+    this.channel.onmessage = (e) => this.onControl(JSON.parse(e.data));
+    this.pc.ontrack = (e) => this.onTrack(e.streams[0]);
+    this.pc.onconnectionstatechange = () => {
+      if (["failed", "closed"].includes(this.pc.connectionState)) this.finish(this.pc.connectionState);
+    };
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    await new Promise((resolve) => {
+      if (this.pc.iceGatheringState === "complete") return resolve();
+      this.pc.onicegatheringstatechange = () => this.pc.iceGatheringState === "complete" && resolve();
+    });
+    const response = await fetch("/webrtc/offer", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ sdp: this.pc.localDescription.sdp, type: "offer" }),
+    });
+    if (!response.ok) throw new Error(`offer refused: ${response.status} ${await response.text()}`);
+    const answer = await response.json();
+    this.resource = answer.resource;
+    await this.pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    this.statsTimer = setInterval(() => this.reportStats(), 500);
+  }
+
+  async reportStats() {
+    const report = await this.pc.getStats();
+    const stats = {};
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "audio") {
+        stats.jitterBufferMs = s.jitterBufferEmittedCount
+          ? (s.jitterBufferDelay / s.jitterBufferEmittedCount) * 1000 : null;
+        stats.packetsLost = s.packetsLost;
+        stats.concealedSamples = s.concealedSamples;
+        stats.samplesReceived = s.totalSamplesReceived;
+      }
+      if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) {
+        stats.rttMs = s.currentRoundTripTime * 1000;
+      }
+    });
+    this.onStats(stats);
+    if (this.channel.readyState === "open" && stats.jitterBufferMs !== undefined) {
+      this.channel.send(JSON.stringify({
+        type: "stats", jitter_buffer_ms: stats.jitterBufferMs, packets_lost: stats.packetsLost,
+        concealed_samples: stats.concealedSamples, samples_received: stats.samplesReceived,
+      }));
+    }
+  }
+
+  close() {
+    if (this.closed) return;
+    if (this.channel && this.channel.readyState === "open") this.channel.send(JSON.stringify({ type: "bye" }));
+    if (this.resource) fetch(this.resource, { method: "DELETE" }).catch(() => {});
+    this.finish("bye");
+  }
+
+  finish(reason) {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.statsTimer);
+    this.pc.close();
+    this.onClosed(1000, reason);
+  }
+}

@@ -1,0 +1,45 @@
+"""The real page in headless Chromium calls over WebRTC: heard, answered, interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.integration.helpers import only_call
+
+pytestmark = pytest.mark.timeout(90)
+
+STATS = "window.sluice.stats"
+
+
+async def test_the_page_calls_over_webrtc_and_a_barge_in_stops_the_old_turn(
+    browser, gateway_factory
+):
+    gw = await gateway_factory(webrtc_host_addresses="127.0.0.1", vad_min_silence_ms=500)
+    context = await browser.new_context()
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await page.goto(gw.base_url + "/")
+    await page.select_option("#transport", "webrtc")
+    await page.click("#call")
+    call = await only_call(gw.ctx, timeout=15)
+    assert await page.evaluate(f"{STATS}.wire") == "WebRTC"
+
+    await page.wait_for_function(f"{STATS}.transcripts.length > 0", timeout=25_000)
+    await page.wait_for_function(f"{STATS}.agentText.some(t => t.turn_id === 2)", timeout=15_000)
+    await page.wait_for_function(f"{STATS}.clears > 0", timeout=25_000)
+    assert call.interrupts and call.interrupts[-1].turn_id == 2
+    at_clear = await page.evaluate(f"{STATS}.voicedAtClear")
+    await asyncio.sleep(0.8)
+    figures = await page.evaluate(STATS)
+    stale = figures["voicedMs"] - at_clear
+    assert at_clear > 2000  # the greeting and the start of the story were heard
+    # The browser's jitter buffer still plays what it held; nothing after that.
+    assert stale < 250, f"{stale:.0f} ms of the old turn played after the clear"
+    assert figures["packetsLost"] == 0
+    assert figures["jitterBufferMs"] is not None and figures["jitterBufferMs"] < 200
+    assert errors == []
+    await page.evaluate("window.sluice.hangUp()")
+    await context.close()
