@@ -21,16 +21,24 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
 from bench.common import GatewayProcess, start_gateway, write_json
 from gateway.pipeline.agent import _STORY
 
 NOISE_DBFS = -45.0
 
 
-PATHS = {"twilio": "/twilio/media", "websocket": "/browser/ws"}
+PATHS = {"twilio": "/twilio/media", "websocket": "/browser/ws", "webrtc": ""}
+LATE_MS = 40
+"""A WebRTC frame later than the client's 40 ms playout cushion is an underrun."""
 
 
 def _caller(transport: str, url: str):
+    if transport == "webrtc":
+        from gateway.testing.webrtc_caller import WebRtcCaller
+
+        return WebRtcCaller(url, noise_dbfs=NOISE_DBFS)
     if transport == "twilio":
         from gateway.testing.twilio_caller import TwilioCaller
 
@@ -40,35 +48,69 @@ def _caller(transport: str, url: str):
     return BrowserCaller(url, noise_dbfs=NOISE_DBFS)
 
 
+def _webrtc_figures(caller, since: float) -> dict:
+    delays = caller.frame_delays_ms(since)
+    late = int((delays > LATE_MS).sum()) if delays.size else 0
+    return {
+        "underruns": late,
+        "underrun_ms": late * 20,
+        "played_ms": caller.log.played_ms(1),
+        "peak_buffer_ms": None,
+        "p95_frame_delay_ms": round(float(np.percentile(delays, 95)), 1) if delays.size else None,
+        "frames": int(delays.size),
+        "closed_early": False,
+    }
+
+
+def _stream_figures(caller) -> dict:
+    count, ms = caller.log.underruns()
+    return {
+        "underruns": count,
+        "underrun_ms": ms,
+        "played_ms": caller.log.played_ms(1),
+        "peak_buffer_ms": caller.peak_buffered_ms,
+        "closed_early": caller.close_code is not None,
+    }
+
+
 async def _run_callers(transport: str, url: str, calls: int, seconds: float, warmup: float) -> dict:
     callers = [_caller(transport, url) for _ in range(calls)]
     for caller in callers:
         await caller.connect()
-        await asyncio.sleep(0.01)  # a ramp, not a thundering herd
+        await asyncio.sleep(0.02)  # a ramp, not a thundering herd
     await asyncio.sleep(warmup)
+    since = time.monotonic()
     print("MEASURE", flush=True)
     await asyncio.sleep(seconds)
     print("DONE", flush=True)
+    if transport == "webrtc":
+        per_call = [_webrtc_figures(c, since) for c in callers]
+    else:
+        per_call = [_stream_figures(c) for c in callers]
     for caller in callers:
         await caller.hang_up()
-    per_call = []
-    for caller in callers:
-        count, ms = caller.log.underruns()
-        per_call.append(
-            {
-                "underruns": count,
-                "underrun_ms": ms,
-                "played_ms": caller.log.played_ms(1),
-                "peak_buffer_ms": caller.peak_buffered_ms,
-                "closed_early": caller.close_code is not None,
-            }
-        )
     return {"calls": per_call}
 
 
 def client_main(transport: str, url: str, calls: int, seconds: float, warmup: float) -> None:
+    if transport == "webrtc":
+        from transports.webrtc.aiortc_workarounds import advertise_host_addresses
+
+        advertise_host_addresses(["127.0.0.1"])  # loopback only
     result = asyncio.run(_run_callers(transport, url, calls, seconds, warmup))
     print("RESULT " + json.dumps(result), flush=True)
+
+
+def _p95_over_calls(per_call: list[dict]) -> float | None:
+    """The worst call's p95 frame delay: capacity needs every call under the bound."""
+    values = [c["p95_frame_delay_ms"] for c in per_call if c.get("p95_frame_delay_ms") is not None]
+    return max(values) if values else None
+
+
+def _url(gateway: GatewayProcess, transport: str) -> str:
+    if transport == "webrtc":
+        return f"http://127.0.0.1:{gateway.port}"
+    return gateway.ws_url + PATHS[transport]
 
 
 def measure(
@@ -76,7 +118,7 @@ def measure(
 ) -> dict:
     command = [
         sys.executable, "-m", "bench.capacity", "--client", str(calls),
-        "--transport", transport, "--url", gateway.ws_url + PATHS[transport],
+        "--transport", transport, "--url", _url(gateway, transport),
         "--seconds", str(seconds), "--warmup", str(warmup),
     ]  # fmt: skip
     client = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -104,7 +146,8 @@ def measure(
         "calls_per_core": round(1 / cpu_per_call, 1) if cpu_per_call else None,
         "calls_with_underruns": sum(1 for c in per_call if c["underruns"]),
         "underrun_ms_total": sum(c["underrun_ms"] for c in per_call),
-        "peak_client_buffer_ms": max(c["peak_buffer_ms"] for c in per_call),
+        "peak_client_buffer_ms": max((c["peak_buffer_ms"] or 0) for c in per_call),
+        "p95_frame_delay_ms": _p95_over_calls(per_call),
         "median_played_s": round(statistics.median(c["played_ms"] for c in per_call) / 1000, 1),
         "closed_early": sum(1 for c in per_call if c["closed_early"]),
         "gateway_rss_mb": round(rss, 1),
@@ -119,6 +162,7 @@ def main() -> None:
     parser.add_argument("--ladder", default="1,10,50,100")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -129,7 +173,10 @@ def main() -> None:
     rows = []
     for calls in [int(n) for n in args.ladder.split(",")]:
         # A fresh gateway per rung, so no rung inherits another's state.
-        gateway = start_gateway("--greeting", _STORY * 4, "--max-calls", "1000")
+        gateway = start_gateway(
+            "--greeting", _STORY * 4, "--max-calls", "1000", "--workers", str(args.workers),
+            "--webrtc-host-addresses", "127.0.0.1",
+        )  # fmt: skip
         try:
             row = measure(gateway, args.transport, calls, args.seconds, args.warmup)
         finally:
@@ -139,12 +186,14 @@ def main() -> None:
             f"{row['calls']:>4} calls  gateway {row['gateway_cpu_cores']:.3f} cores  "
             f"{row['cpu_per_call'] * 100:.2f} % of a core per call  "
             f"({row['calls_per_core']} calls/core)  underruns in {row['calls_with_underruns']} "
-            f"calls  peak client buffer {row['peak_client_buffer_ms']:.0f} ms",
+            f"calls  peak client buffer {row['peak_client_buffer_ms']:.0f} ms  "
+            f"p95 frame delay {row['p95_frame_delay_ms']} ms",
             flush=True,
         )
-    name = f"capacity_{args.transport}"
+    name = f"capacity_{args.transport}" + (f"_{args.workers}w" if args.workers > 1 else "")
     path = write_json(
-        f"{name}.json", {"benchmark": name, "transport": args.transport, "rows": rows}
+        f"{name}.json",
+        {"benchmark": name, "transport": args.transport, "workers": args.workers, "rows": rows},
     )
     print(f"wrote {path}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -45,14 +46,28 @@ class GatewayProcess:
         return total
 
     def rss_mb(self) -> float:
-        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
+        """RSS of the gateway and its worker processes."""
+        process = psutil.Process(self.proc.pid)
+        total = 0
+        for p in [process, *process.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return total / 2**20
 
     def stop(self) -> None:
-        self.proc.terminate()
+        """Stop the gateway and every process it started (workers, STT pool)."""
+        group = os.getpgid(self.proc.pid)
+        os.killpg(group, signal.SIGTERM)
         try:
-            self.proc.wait(10)
+            self.proc.wait(20)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            pass
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def start_gateway(*args: str, env: dict[str, str] | None = None) -> GatewayProcess:
@@ -72,6 +87,7 @@ def start_gateway(*args: str, env: dict[str, str] | None = None) -> GatewayProce
             *args,
         ],
         env={**os.environ, **(env or {})},
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while True:

@@ -11,6 +11,7 @@ another worker is forwarded to the right one over loopback.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -91,4 +92,16 @@ def supervise(settings: Settings, argv: list[str]) -> int:
 
 def worker_spec() -> dict | None:
     raw = os.environ.get(ENV_WORKER)
-    return json.loads(raw) if raw else None
+    if not raw:
+        return None
+    _die_with_parent()
+    return json.loads(raw)
+
+
+def _die_with_parent() -> None:
+    """A worker whose supervisor is killed must not live on holding the port."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the supervisor's own shutdown still stops its workers

@@ -13,7 +13,6 @@ gateway can send is the interrupted turn's, which is what stale audio needs.
 from __future__ import annotations
 
 import asyncio
-import fractions
 import json
 import time
 from collections import deque
@@ -29,11 +28,15 @@ from gateway.audio.frames import FRAME_SAMPLES, INTERNAL_RATE
 from gateway.testing.playout import PlayedFrame, PlayoutLog, Received
 from gateway.testing.realtime_caller import FRAME_S
 from transports.webrtc.aiortc_workarounds import tap_audio_receiver
+from transports.webrtc.track import TIME_BASE, opus_encoder
 
 VOICED_PEAK = 500
 
 
 class _MicTrack(MediaStreamTrack):
+    """The caller's microphone, paced in real time and encoded like the gateway's
+    own track (Opus from 16 kHz), so that many callers fit in one process."""
+
     kind = "audio"
 
     def __init__(self, caller: WebRtcCaller) -> None:
@@ -41,27 +44,35 @@ class _MicTrack(MediaStreamTrack):
         self.caller = caller
         self._start: float | None = None
         self._n = 0
+        self._encoder = opus_encoder()
+        self._frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        self._frame.sample_rate = INTERNAL_RATE
+        self._frame.time_base = TIME_BASE
 
-    async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        wait = self._start + self._n * FRAME_S - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        samples = self.caller._next_mic_frame()
-        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(samples.tobytes())
-        frame.pts = self._n * FRAME_SAMPLES
-        frame.sample_rate = INTERNAL_RATE
-        frame.time_base = fractions.Fraction(1, INTERNAL_RATE)
-        self._n += 1
-        return frame
+    async def recv(self) -> av.Packet:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            if self._start is None:
+                self._start = time.monotonic()
+            wait = self._start + self._n * FRAME_S - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._frame.planes[0].update(self.caller._next_mic_frame().tobytes())
+            self._frame.pts = self._n * FRAME_SAMPLES
+            packets = self._encoder.encode(self._frame)
+            self._n += 1
+            if packets:
+                packet = packets[-1]
+                packet.pts = (self._n - 1) * FRAME_SAMPLES
+                packet.time_base = TIME_BASE
+                return packet
 
 
 class WebRtcCaller:
-    def __init__(self, base_url: str, *, playout_delay_frames: int = 2) -> None:
+    def __init__(
+        self, base_url: str, *, playout_delay_frames: int = 2, noise_dbfs: float | None = None
+    ) -> None:
         self.base_url = base_url
         self.log = PlayoutLog()
         self.events: list[dict] = []
@@ -76,6 +87,10 @@ class WebRtcCaller:
         self._arrived = asyncio.Event()
         self._last_arrival: float | None = None
         self.dropped = 0
+        self.arrivals: deque[float] = deque(maxlen=30_000)
+        """Arrival instant of every received frame (10 minutes' worth at most)."""
+        self._noise_rng = np.random.default_rng(11)
+        self._noise_amp = 32768 * 10 ** (noise_dbfs / 20) if noise_dbfs is not None else 0.0
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._channel = self._pc.createDataChannel("sluice")
         self._channel.on("message", lambda m: self.events.append(json.loads(m)))
@@ -111,6 +126,7 @@ class WebRtcCaller:
         if self._last_arrival is not None:
             self.max_gap_ms = max(self.max_gap_ms, (now - self._last_arrival) * 1000)
         self._last_arrival = now
+        self.arrivals.append(now)
         self.received_frames += 1
         pcm = b""
         for frame in self._decoder.decode(av.Packet(payload)):
@@ -159,7 +175,18 @@ class WebRtcCaller:
                 if self.first_voiced_sent is None:
                     self.first_voiced_sent = self.last_voiced_sent
             return frame
+        if self._noise_amp:
+            return self._noise_rng.normal(0, self._noise_amp, FRAME_SAMPLES).astype(np.int16)
         return np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+    def frame_delays_ms(self, since: float = 0.0) -> np.ndarray:
+        """Each frame's lateness against a perfect 20 ms clock anchored on the
+        earliest frame: 0 for the best-timed frame, larger for later ones."""
+        times = np.array([t for t in self.arrivals if t >= since])
+        if times.size == 0:
+            return times
+        drift = times - np.arange(times.size) * FRAME_S
+        return (drift - drift.min()) * 1000
 
     def voiced_after(self, instant: float) -> float:
         """Voiced milliseconds played after `instant` (the gateway's interrupt instant)."""

@@ -133,3 +133,60 @@ async def test_peers_that_vanish_are_cleaned_up_with_no_leak(gateway_factory):
         await wait_for(lambda: len(leftover()) <= baseline + 2, timeout=5)
     except TimeoutError:
         pytest.fail(f"tasks leaked: {sorted({str(t.get_coro())[:70] for t in leftover()})}")
+
+
+def record_loud_arrivals(call) -> list[float]:
+    """Wrap the call's inbound audio to see when voiced caller frames reach the VAD."""
+    import time
+
+    import numpy as np
+
+    arrivals: list[float] = []
+    original = call.on_audio
+
+    async def on_audio(pcm: bytes) -> None:
+        if np.abs(np.frombuffer(pcm, dtype=np.int16).astype(np.int32)).max() > 300:
+            arrivals.append(time.monotonic())
+        await original(pcm)
+
+    call.on_audio = on_audio
+    return arrivals
+
+
+async def test_mic_to_vad_delay_is_small_and_returns_to_normal_after_loss(gateway_factory, speech):
+    gw = await gateway_factory(**LOOPBACK)
+    async with WebRtcCaller(gw.base_url) as caller:
+        call = await only_call(gw.ctx, timeout=10)
+        await wait_for(lambda: caller.connected, timeout=10)
+        session = next(iter(gw.ctx.webrtc_sessions.values()))
+        arrivals = record_loud_arrivals(call)
+        word = await speech("Hello.")
+
+        async def delay_of_one_word() -> float:
+            arrivals.clear()
+            caller.say(word)
+            await wait_for(lambda: bool(arrivals) and caller.first_voiced_sent, timeout=5)
+            delay = (arrivals[0] - caller.first_voiced_sent) * 1000
+            await asyncio.sleep(1.0)
+            return delay
+
+        clean = await delay_of_one_word()
+        # Lose one packet on the way in, as a bad network would.
+        jitter = session.jitter
+        original_add = jitter.add
+        dropped = []
+
+        def lossy_add(sequence, payload):
+            if not dropped:
+                dropped.append(sequence)
+                return []
+            return original_add(sequence, payload)
+
+        jitter.add = lossy_add
+        await asyncio.sleep(0.5)
+        assert dropped and jitter.lost >= 1
+        after_loss = await delay_of_one_word()
+    # aiortc's own buffer would hold every frame 80 ms, and about 280 ms after a loss.
+    assert clean < 60, f"mic to VAD {clean:.0f} ms on a clean path"
+    assert after_loss < 60, f"mic to VAD {after_loss:.0f} ms after a loss"
+    assert jitter.held == 0

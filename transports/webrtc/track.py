@@ -1,4 +1,13 @@
-"""The paced output track: what aiortc's sender pulls, one 20 ms frame per deadline."""
+"""The paced output track: what aiortc's sender pulls, one 20 ms frame per deadline.
+
+The track encodes Opus itself, straight from the pipeline's 16 kHz, and hands
+aiortc ready packets (which its sender supports: a track may return encoded
+packets). Measured on ten calls, that removes a 16 to 48 kHz resample here,
+aiortc's own resample to 48 kHz stereo, a thread-pool hop per frame, and
+aiortc's per-frame audio level computed in pure Python (about 7 % of the
+gateway's time on its own). Opus is rate-agnostic on the wire: the RTP clock
+stays 48 kHz and any receiver decodes these packets.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +16,34 @@ import fractions
 import logging
 from collections.abc import Callable
 
-import numpy as np
+import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
 
-from gateway.audio.frames import INTERNAL_RATE, AudioChunk
-from gateway.audio.resample import StreamResampler
+from gateway.audio.frames import FRAME_BYTES, FRAME_SAMPLES, INTERNAL_RATE, AudioChunk
 from gateway.flow.pacer import Pacer
 
-WIRE_RATE = 48_000
-"""aiortc's Opus encoder works at 48 kHz; feeding it 48 kHz saves a resampler's delay."""
-SAMPLES = WIRE_RATE // 50
-TIME_BASE = fractions.Fraction(1, WIRE_RATE)
+TIME_BASE = fractions.Fraction(1, INTERNAL_RATE)
+OPUS_BITRATE = 32_000
+"""Mono speech from TTS: 32 kbit/s is transparent for it."""
+_SILENCE = bytes(FRAME_BYTES)
 log = logging.getLogger(__name__)
 
 
+def opus_encoder() -> av.CodecContext:
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate = INTERNAL_RATE
+    encoder.layout = "mono"
+    encoder.format = "s16"
+    encoder.bit_rate = OPUS_BITRATE
+    encoder.time_base = TIME_BASE
+    encoder.options = {"application": "voip", "compression_level": "5"}
+    return encoder
+
+
 class PacedAudioTrack(MediaStreamTrack):
-    """recv() sleeps to an absolute deadline, then returns the pacer's frame or
-    silence. It never blocks beyond the deadline and never raises while live:
-    any exception out of recv() ends aiortc's sender for good.
+    """recv() sleeps to an absolute deadline, then returns the pacer's frame (or
+    silence) as one Opus packet. It never blocks beyond the deadline and never
+    raises while live: any exception out of recv() ends aiortc's sender for good.
     """
 
     kind = "audio"
@@ -34,48 +52,40 @@ class PacedAudioTrack(MediaStreamTrack):
         super().__init__()
         self.pacer = pacer
         self._on_emit = on_emit
-        self._up = StreamResampler(INTERNAL_RATE, WIRE_RATE, band_limited=False)
-        self._fifo = np.zeros(0, dtype=np.int16)
-        self._turn = 0
-        self._pts = 0
+        self._encoder = opus_encoder()
+        self._frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        self._frame.sample_rate = INTERNAL_RATE
+        self._frame.time_base = TIME_BASE
+        self._n = 0
 
     def flush(self, turn_id: int) -> int:
-        dropped = self.pacer.flush(turn_id)
-        if self._turn == turn_id:
-            self._fifo = np.zeros(0, dtype=np.int16)
-            self._up.reset()
-        return dropped
+        return self.pacer.flush(turn_id)
 
-    def _samples(self, chunk: AudioChunk | None) -> np.ndarray:
-        if chunk is not None:
-            if chunk.turn_id != self._turn:
-                self._turn = chunk.turn_id
-                self._up.reset()
-            up = self._up.process(np.frombuffer(chunk.pcm, dtype=np.int16))
-            self._fifo = np.concatenate([self._fifo, up])
-        if self._fifo.size >= SAMPLES:
-            out, self._fifo = self._fifo[:SAMPLES], self._fifo[SAMPLES:]
-            return out
-        out = np.zeros(SAMPLES, dtype=np.int16)
-        out[: self._fifo.size] = self._fifo
-        self._fifo = np.zeros(0, dtype=np.int16)
-        return out
+    def _encode(self, pcm: bytes) -> av.Packet | None:
+        self._frame.planes[0].update(pcm)
+        self._frame.pts = self._n * FRAME_SAMPLES
+        packets = self._encoder.encode(self._frame)
+        if not packets:
+            return None
+        packet = packets[-1]
+        # Our own clock, not the encoder's pre-skip-shifted one: monotonic from 0.
+        packet.pts = self._n * FRAME_SAMPLES
+        packet.time_base = TIME_BASE
+        return packet
 
-    async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        wait = self.pacer.next_deadline() - self.pacer.clock.now()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        chunk = self.pacer.emit()
-        try:
-            self._on_emit(chunk)
-        except Exception:  # an error here must not end the sender
-            log.exception("on_emit failed")
-        frame = AudioFrame(format="s16", layout="mono", samples=SAMPLES)
-        frame.planes[0].update(self._samples(chunk).tobytes())
-        frame.pts = self._pts
-        frame.sample_rate = WIRE_RATE
-        frame.time_base = TIME_BASE
-        self._pts += SAMPLES
-        return frame
+    async def recv(self) -> av.Packet:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            wait = self.pacer.next_deadline() - self.pacer.clock.now()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            chunk = self.pacer.emit()
+            try:
+                self._on_emit(chunk)
+            except Exception:  # an error here must not end the sender
+                log.exception("on_emit failed")
+            packet = self._encode(chunk.pcm if chunk is not None else _SILENCE)
+            self._n += 1
+            if packet is not None:
+                return packet
