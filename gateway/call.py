@@ -26,6 +26,7 @@ from gateway.events import (
     StateChanged,
     Transcript,
 )
+from gateway.flow.marks import Cleared
 from gateway.flow.playout import PlayoutFlow
 from gateway.metrics import GatewayMetrics
 from gateway.outbound import OutboundPump, PlayoutStalled
@@ -51,6 +52,8 @@ class CallSettings:
     greeting: str = "Hello! This is Sluice. How can I help you today?"
     output_queue_ms: int = 200
     stall_timeout_s: float = 10.0
+    send_clear: bool = True
+    """False only for the naive baseline: the far end plays out whatever it holds."""
     vad: VadSettings = field(default_factory=VadSettings)
 
 
@@ -362,9 +365,13 @@ class Call:
         dropped_queue = self.queue.drop_turn(turn_id)
         self.metrics.stale_dropped_ms.labels(self.kind).inc(dropped_queue)
         # 3. Tell the far end to drop what it holds; its pending marks are void.
-        cleared = self.flow.clear(turn_id)
-        if interrupt.phase is TurnPhase.SPEAKING or cleared.dropped_ms:
-            await self.transport.send_clear(cleared)
+        if self.settings.send_clear:
+            cleared = self.flow.clear(turn_id)
+            if interrupt.phase is TurnPhase.SPEAKING or cleared.dropped_ms:
+                await self.transport.send_clear(cleared)
+        else:
+            # The naive baseline: the far end is never told, and plays on.
+            cleared = Cleared(turn_id, 0, self.flow.position_ms(turn_id))
         self.pump.wake()
         record = self.records.get(turn_id)
         heard_text = record.heard_text(cleared.heard_ms) if record else ""

@@ -31,12 +31,28 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level")
     serve.add_argument("--workers", type=int, help="worker processes behind the port")
     serve.add_argument("--webrtc-host-addresses", help="ICE host addresses to advertise")
+
+    compare = sub.add_parser(
+        "compare", help="run the same speech over each transport under network profiles"
+    )
+    compare.add_argument("--transports", default="twilio,websocket,webrtc")
+    compare.add_argument("--profiles", default="clean,4g,wifi-bad,satellite")
+    compare.add_argument("--profiles-file", type=Path, help="JSON list of extra profiles")
+    compare.add_argument("--scenarios", default="interrupt,burst")
+    compare.add_argument("--modes", default="controlled,naive")
+    compare.add_argument(
+        "--out", type=Path, help="results directory (default: results/compare-<time>)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    if args.command == "compare":
+        from gateway.compare.cli import compare
+
+        sys.exit(compare(args, argv))
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     settings = load_settings(args.config, **overrides)
     logs.configure(settings.log_level)

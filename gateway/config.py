@@ -12,6 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from gateway.call import CallSettings
 from gateway.pipeline.segmenter import VadSettings
 
+NAIVE_WINDOW_MS = 600_000
+"""Ten minutes: as much as Twilio itself will buffer, i.e. no flow control at all."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="forbid")
@@ -41,6 +44,10 @@ class Settings(BaseSettings):
     vad_min_silence_ms: int = Field(600, ge=100)
     vad_energy_gate_dbfs: float = -60.0
 
+    flow_mode: Literal["controlled", "naive"] = Field(
+        "controlled",
+        description="naive: send and pray (no credit, no cushion, no clear), for baselines",
+    )
     output_queue_ms: int = Field(200, ge=20)
     stall_timeout_s: float = Field(10.0, gt=0)
 
@@ -70,8 +77,13 @@ class Settings(BaseSettings):
     twilio_mark_interval_ms: int = Field(160, ge=20, le=1000)
     twilio_token_ttl_s: float = Field(120.0, gt=0)
 
+    def window_ms(self, configured: int) -> int:
+        """The window a transport gets: as configured, or unlimited for the naive baseline."""
+        return NAIVE_WINDOW_MS if self.flow_mode == "naive" else configured
+
     def call_settings(self) -> CallSettings:
         return CallSettings(
+            send_clear=self.flow_mode != "naive",
             greeting=self.greeting,
             output_queue_ms=self.output_queue_ms,
             stall_timeout_s=self.stall_timeout_s,

@@ -13,7 +13,7 @@ import numpy as np
 import websockets
 
 from gateway.audio.frames import FRAME_MS
-from gateway.testing.playout import Received
+from gateway.testing.playout import Listener, Received
 from gateway.testing.realtime_caller import RealtimeCaller
 from transports.websocket import protocol
 
@@ -31,8 +31,9 @@ class BrowserCaller(RealtimeCaller):
         grant: bool = True,
         ring_ms: int = 4000,
         noise_dbfs: float | None = None,
+        listener: Listener | None = None,
     ) -> None:
-        super().__init__(noise_dbfs=noise_dbfs)
+        super().__init__(noise_dbfs=noise_dbfs, listener=listener)
         self.url = url
         self.window_ms = window_ms
         self.token = token

@@ -93,3 +93,26 @@ class PlayoutLog:
             if f.turn is not None and f.turn not in seen:
                 seen.append(f.turn)
         return seen
+
+
+@dataclass(frozen=True)
+class Listener:
+    """How the far end plays: in real time, slower than real time, or stalling."""
+
+    rate: float = 1.0
+    stall_after_s: float | None = None
+
+    @classmethod
+    def named(cls, name: str) -> Listener:
+        return {
+            "realtime": cls(),
+            "slow": cls(rate=0.9),
+            "stalled": cls(stall_after_s=2.0),
+        }[name]
+
+    @property
+    def tick_s(self) -> float:
+        return 0.020 / self.rate
+
+    def stalled(self, elapsed_s: float) -> bool:
+        return self.stall_after_s is not None and elapsed_s >= self.stall_after_s

@@ -11,15 +11,18 @@ import time
 import numpy as np
 
 from gateway.audio.frames import FRAME_SAMPLES
-from gateway.testing.playout import PlayedFrame, PlayoutLog, Received
+from gateway.testing.playout import Listener, PlayedFrame, PlayoutLog, Received
 
 FRAME_S = 0.020
 _VOICED = 300  # peak amplitude that counts as voice when stamping speech times
 
 
 class RealtimeCaller:
-    def __init__(self, *, noise_dbfs: float | None = None) -> None:
+    def __init__(
+        self, *, noise_dbfs: float | None = None, listener: Listener | None = None
+    ) -> None:
         self.log = PlayoutLog()
+        self.listener = listener or Listener()
         self.close_code: int | None = None
         self.close_reason = ""
         self.errors: list[str] = []
@@ -106,16 +109,20 @@ class RealtimeCaller:
 
     async def _play_loop(self) -> None:
         start = time.monotonic()
+        tick = self.listener.tick_s
         n = 0
         while True:
-            at = start + n * FRAME_S
-            ms, source = await self._take_frame()
-            if ms:
-                self.log.add(PlayedFrame(at, ms, source), self.buffered_ms)
+            at = start + n * tick
+            if self.listener.stalled(at - start):
+                self.log.add(PlayedFrame(at, 20, None), self.buffered_ms)
             else:
-                self.log.add(PlayedFrame(at, 20, None), 0.0)
+                ms, source = await self._take_frame()
+                if ms:
+                    self.log.add(PlayedFrame(at, ms, source), self.buffered_ms)
+                else:
+                    self.log.add(PlayedFrame(at, 20, None), 0.0)
             n += 1
-            await asyncio.sleep(max(0.0, start + n * FRAME_S - time.monotonic()))
+            await asyncio.sleep(max(0.0, start + n * tick - time.monotonic()))
 
     async def wait_until(self, predicate, timeout: float, poll: float = 0.02) -> None:
         deadline = time.monotonic() + timeout

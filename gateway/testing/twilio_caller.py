@@ -21,7 +21,7 @@ import websockets
 from gateway.audio import mulaw
 from gateway.audio.frames import INTERNAL_RATE
 from gateway.audio.resample import StreamResampler
-from gateway.testing.playout import Received
+from gateway.testing.playout import Listener, Received
 from gateway.testing.realtime_caller import RealtimeCaller
 
 ULAW_FRAME = 160
@@ -46,9 +46,10 @@ class TwilioCaller(RealtimeCaller):
         token: str | None = None,
         echo_marks: bool = True,
         noise_dbfs: float | None = None,
+        listener: Listener | None = None,
         max_buffer_s: float = 600.0,
     ) -> None:
-        super().__init__(noise_dbfs=noise_dbfs)
+        super().__init__(noise_dbfs=noise_dbfs, listener=listener)
         self.url = url
         self.token = token
         self.echo_marks = echo_marks

@@ -25,7 +25,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from gateway.audio.frames import FRAME_SAMPLES, INTERNAL_RATE
-from gateway.testing.playout import PlayedFrame, PlayoutLog, Received
+from gateway.testing.playout import Listener, PlayedFrame, PlayoutLog, Received
 from gateway.testing.realtime_caller import FRAME_S
 from transports.webrtc.aiortc_workarounds import tap_audio_receiver
 from transports.webrtc.track import TIME_BASE, opus_encoder
@@ -71,8 +71,16 @@ class _MicTrack(MediaStreamTrack):
 
 class WebRtcCaller:
     def __init__(
-        self, base_url: str, *, playout_delay_frames: int = 2, noise_dbfs: float | None = None
+        self,
+        base_url: str,
+        *,
+        playout_delay_frames: int = 2,
+        noise_dbfs: float | None = None,
+        listener: Listener | None = None,
+        rewrite_answer=None,
     ) -> None:
+        """`rewrite_answer(sdp) -> sdp` lets a comparison run send the media path
+        through a relay by pointing the answer's candidates at it."""
         self.base_url = base_url
         self.log = PlayoutLog()
         self.events: list[dict] = []
@@ -80,6 +88,8 @@ class WebRtcCaller:
         self.last_voiced_sent: float | None = None
         self.resource: str | None = None
         self.playout_delay_frames = playout_delay_frames
+        self.listener = listener or Listener()
+        self.rewrite_answer = rewrite_answer
         self._mic = np.zeros(0, dtype=np.int16)
         self._decoder = av.CodecContext.create("opus", "r")
         self._to_16k = av.AudioResampler(format="s16", layout="mono", rate=INTERNAL_RATE)
@@ -116,7 +126,10 @@ class WebRtcCaller:
         response.raise_for_status()
         answer = response.json()
         self.resource = answer["resource"]
-        await self._pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        sdp = answer["sdp"]
+        if self.rewrite_answer is not None:
+            sdp = await self.rewrite_answer(sdp)
+        await self._pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         receiver = self._pc.getTransceivers()[0].receiver
         tap_audio_receiver(receiver, self._on_payload)
         self._tasks.append(asyncio.create_task(self._play()))
@@ -142,10 +155,13 @@ class WebRtcCaller:
         await self._arrived.wait()
         await asyncio.sleep(self.playout_delay_frames * FRAME_S)
         start = time.monotonic()
+        tick = self.listener.tick_s
         n = 0
         while True:
-            at = start + n * FRAME_S
-            if self._queue:
+            at = start + n * tick
+            if self.listener.stalled(at - start):
+                self.log.add(PlayedFrame(at, 20, None), len(self._queue) * 20.0)
+            elif self._queue:
                 samples = self._queue.popleft()
                 voiced = samples.size and int(np.abs(samples.astype(np.int32)).max()) > VOICED_PEAK
                 self.log.add(
@@ -154,7 +170,7 @@ class WebRtcCaller:
             else:
                 self.log.add(PlayedFrame(at, 20, None), 0.0)
             n += 1
-            await asyncio.sleep(max(0.0, start + n * FRAME_S - time.monotonic()))
+            await asyncio.sleep(max(0.0, start + n * tick - time.monotonic()))
 
     @property
     def connected(self) -> bool:

@@ -204,7 +204,7 @@ class TwilioStream:
     async def _run_call(self, start: Start) -> None:
         ctx = self.ctx
         self.transport = TwilioTransport(self.ws, start.stream_sid)
-        window = CreditWindow(ctx.settings.twilio_window_ms)
+        window = CreditWindow(ctx.settings.window_ms(ctx.settings.twilio_window_ms))
         flow = MarkTracker(window, ctx.clock, ctx.settings.twilio_mark_interval_ms)
         log.info("twilio stream %s started for call %s", start.stream_sid, start.call_sid)
         await run_call(

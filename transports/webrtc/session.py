@@ -93,8 +93,9 @@ class WebRtcSession:
         self.ctx = ctx
         settings = ctx.settings
         self.pc = RTCPeerConnection(rtc_configuration(settings))
-        self.flow = GrantTracker(CreditWindow(settings.webrtc_cushion_ms), ctx.clock)
-        self.pacer = Pacer(ctx.clock, settings.webrtc_cushion_ms)
+        cushion_ms = settings.window_ms(settings.webrtc_cushion_ms)
+        self.flow = GrantTracker(CreditWindow(cushion_ms), ctx.clock)
+        self.pacer = Pacer(ctx.clock, cushion_ms)
         self.track = PacedAudioTrack(self.pacer, self._on_emit)
         self.playout_delay_s = settings.webrtc_playout_delay_ms / 1000
         self.call: Call | None = None

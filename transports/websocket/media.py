@@ -214,7 +214,7 @@ class BrowserStream:
     async def _run(self, hello: Hello) -> None:
         s = self.settings
         window_ms = min(max(hello.window_ms, s.browser_window_min_ms), s.browser_window_max_ms)
-        flow = GrantTracker(CreditWindow(window_ms), self.ctx.clock)
+        flow = GrantTracker(CreditWindow(s.window_ms(window_ms)), self.ctx.clock)
         transport = BrowserTransport(self.ws, flow, self.ctx)
         call_id = self.ctx.next_call_id("ws")
         transport.send_text(protocol.welcome(call_id, window_ms, flow.epoch))

@@ -1,0 +1,105 @@
+"""A short comparison run, as CI can afford: its figures must respect physics and
+the design, and its report must show what it claims."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib import image
+
+from gateway.compare.profiles import load
+from gateway.compare.report import COLORS, physics_violations, write_report
+from gateway.compare.runner import run_matrix
+
+pytestmark = pytest.mark.timeout(400)
+
+
+def _rgb(hex_color: str) -> np.ndarray:
+    return np.array([int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+
+
+def _has_color(png, hex_color: str) -> bool:
+    pixels = image.imread(str(png))[:, :, :3]
+    return bool((np.abs(pixels - _rgb(hex_color)).sum(axis=2) < 0.05).sum() > 50)
+
+
+@pytest.fixture(scope="module")
+def records_and_report(services, tmp_path_factory):
+    import asyncio
+
+    async def run() -> list[dict]:
+        interrupt = await run_matrix(
+            services, ["twilio", "websocket", "webrtc"], load(["clean", "4g"]),
+            ["interrupt"], ["controlled", "naive"], progress=lambda line: None,
+        )  # fmt: skip
+        burst = await run_matrix(
+            services, ["twilio", "websocket", "webrtc"], load(["clean"]),
+            ["burst"], ["controlled"], progress=lambda line: None,
+        )  # fmt: skip
+        return interrupt + burst
+
+    records = asyncio.run(run())
+    out = tmp_path_factory.mktemp("compare")
+    return records, write_report(records, out, "pytest"), out
+
+
+def by(records, **match) -> list[dict]:
+    def hit(r):
+        return all(
+            (r["profile"]["name"] if k == "profile" else r[k]) == v for k, v in match.items()
+        )
+
+    return [r for r in records if hit(r)]
+
+
+def test_every_run_completes_and_goes_through_the_relay(records_and_report):
+    records, _, _ = records_and_report
+    assert len(records) == 15
+    assert [r.get("error") for r in records if not r["ok"]] == []
+    assert all(r["relayed_packets"] > 100 for r in records)
+
+
+def test_no_figure_beats_physics(records_and_report):
+    records, _, _ = records_and_report
+    assert physics_violations(records) == []
+    for r in by(records, profile="4g", scenario="interrupt"):
+        if r["transport"] != "webrtc":
+            assert r["stale_ms"] >= 40  # the clear needs the one-way delay to arrive
+        assert r["ttfa_ms"] >= 2 * 40  # the question goes up and the answer comes down
+
+
+def test_flow_control_beats_the_naive_baseline(records_and_report):
+    records, _, _ = records_and_report
+    for profile in ("clean", "4g"):
+        for transport in ("twilio", "websocket", "webrtc"):
+            (controlled,) = by(records, profile=profile, transport=transport,
+                               scenario="interrupt", mode="controlled")  # fmt: skip
+            (naive,) = by(records, profile=profile, transport=transport,
+                          scenario="interrupt", mode="naive")  # fmt: skip
+            assert controlled["stale_ms"] < naive["stale_ms"] / 2, (profile, transport)
+            assert controlled["peak_in_flight_ms"] < naive["peak_in_flight_ms"]
+            if transport != "webrtc":  # WebRTC buffers at the sender: the jitter buffer is small
+                assert controlled["peak_client_buffer_ms"] < naive["peak_client_buffer_ms"]
+
+
+def test_in_a_burst_no_client_buffer_exceeds_its_window(records_and_report):
+    records, _, _ = records_and_report
+    for r in by(records, scenario="burst"):
+        assert r["peak_in_flight_ms"] <= r["window_ms"], r["transport"]
+        if r["transport"] != "webrtc":
+            assert r["peak_client_buffer_ms"] <= r["window_ms"], r["transport"]
+
+
+def test_the_report_renders_with_plots_that_show_what_they_claim(records_and_report):
+    _, report, out = records_and_report
+    text = report.read_text()
+    assert "## Summary" in text and "passed" in text
+    for name in ("stale.png", "buffer_clean.png", "buffer_4g.png"):
+        assert f"]({name})" in text
+        assert (out / name).stat().st_size > 10_000
+    # Both flows are drawn, and the interrupt instant is marked.
+    for name in ("stale.png", "buffer_4g.png"):
+        assert _has_color(out / name, COLORS["controlled"])
+        assert _has_color(out / name, COLORS["naive"])
+    assert _has_color(out / "buffer_4g.png", "#000000")
+    assert (out / "runs.json").exists() and (out / "summary.csv").exists()
