@@ -162,7 +162,13 @@ async def run_one(run: Run, gateways: Gateways, speech: dict[str, bytes]) -> dic
             )
         else:
             await asyncio.sleep(5.0)
-        count, gap_ms = caller.log.underruns()
+        if run.transport == "webrtc":
+            # RTP carries no turn ids, so pauses between words would look like gaps:
+            # count frames that arrived after their slot in the 40 ms playout cushion.
+            late = caller.frame_delays_ms() > caller.playout_delay_frames * 20
+            count, gap_ms = int(late.sum()), int(late.sum()) * 20
+        else:
+            count, gap_ms = caller.log.underruns()
         record.update(
             ok=True,
             window_ms=_window(gw, run.transport),

@@ -10,11 +10,10 @@ import time
 
 import numpy as np
 
-from gateway.audio.frames import FRAME_SAMPLES
+from gateway.testing.microphone import Microphone
 from gateway.testing.playout import Listener, PlayedFrame, PlayoutLog, Received
 
 FRAME_S = 0.020
-_VOICED = 300  # peak amplitude that counts as voice when stamping speech times
 
 
 class RealtimeCaller:
@@ -29,13 +28,8 @@ class RealtimeCaller:
         self.received_ms = 0.0
         self.peak_buffered_ms = 0.0
         """Largest buffer ever held, checked on every arrival, not only at play ticks."""
-        self.first_voiced_sent: float | None = None
-        """When the first voiced frame of the latest `say` went out."""
-        self.last_voiced_sent: float | None = None
         self.started_at = 0.0
-        self._mic = np.zeros(0, dtype=np.int16)
-        self._noise_rng = np.random.default_rng(7)
-        self._noise_amp = 32768 * 10 ** (noise_dbfs / 20) if noise_dbfs is not None else 0.0
+        self.mic = Microphone(noise_dbfs)
         self._tasks: list[asyncio.Task] = []
 
     # ---- for subclasses ------------------------------------------------
@@ -77,33 +71,25 @@ class RealtimeCaller:
 
     def say(self, pcm16k: bytes) -> None:
         """Queue speech; it goes out in real time, one 20 ms frame per tick."""
-        self._mic = np.concatenate([self._mic, np.frombuffer(pcm16k, dtype=np.int16)])
-        self.first_voiced_sent = None
+        self.mic.say(pcm16k)
 
     @property
     def speaking(self) -> bool:
-        return self._mic.size > 0
+        return self.mic.speaking
 
-    def _next_mic_frame(self) -> np.ndarray:
-        if self._mic.size:
-            frame = self._mic[:FRAME_SAMPLES]
-            self._mic = self._mic[FRAME_SAMPLES:]
-            if frame.size < FRAME_SAMPLES:
-                frame = np.pad(frame, (0, FRAME_SAMPLES - frame.size))
-            if np.abs(frame.astype(np.int32)).max() > _VOICED:
-                self.last_voiced_sent = time.monotonic()
-                if self.first_voiced_sent is None:
-                    self.first_voiced_sent = self.last_voiced_sent
-            return frame
-        if self._noise_amp:
-            return self._noise_rng.normal(0, self._noise_amp, FRAME_SAMPLES).astype(np.int16)
-        return np.zeros(FRAME_SAMPLES, dtype=np.int16)
+    @property
+    def first_voiced_sent(self) -> float | None:
+        return self.mic.first_voiced_sent
+
+    @property
+    def last_voiced_sent(self) -> float | None:
+        return self.mic.last_voiced_sent
 
     async def _send_loop(self) -> None:
         start = time.monotonic()
         n = 0
         while not self.closed:
-            await self._send_mic(self._next_mic_frame())
+            await self._send_mic(self.mic.next_frame())
             n += 1
             await asyncio.sleep(max(0.0, start + n * FRAME_S - time.monotonic()))
 

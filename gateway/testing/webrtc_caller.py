@@ -25,6 +25,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from gateway.audio.frames import FRAME_SAMPLES, INTERNAL_RATE
+from gateway.testing.microphone import Microphone
 from gateway.testing.playout import Listener, PlayedFrame, PlayoutLog, Received
 from gateway.testing.realtime_caller import FRAME_S
 from transports.webrtc.aiortc_workarounds import tap_audio_receiver
@@ -58,7 +59,7 @@ class _MicTrack(MediaStreamTrack):
             wait = self._start + self._n * FRAME_S - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            self._frame.planes[0].update(self.caller._next_mic_frame().tobytes())
+            self._frame.planes[0].update(self.caller.mic.next_frame().tobytes())
             self._frame.pts = self._n * FRAME_SAMPLES
             packets = self._encoder.encode(self._frame)
             self._n += 1
@@ -84,13 +85,11 @@ class WebRtcCaller:
         self.base_url = base_url
         self.log = PlayoutLog()
         self.events: list[dict] = []
-        self.first_voiced_sent: float | None = None
-        self.last_voiced_sent: float | None = None
         self.resource: str | None = None
         self.playout_delay_frames = playout_delay_frames
         self.listener = listener or Listener()
         self.rewrite_answer = rewrite_answer
-        self._mic = np.zeros(0, dtype=np.int16)
+        self.mic = Microphone(noise_dbfs, seed=11)
         self._decoder = av.CodecContext.create("opus", "r")
         self._to_16k = av.AudioResampler(format="s16", layout="mono", rate=INTERNAL_RATE)
         self._queue: deque[np.ndarray] = deque(maxlen=500)
@@ -99,8 +98,6 @@ class WebRtcCaller:
         self.dropped = 0
         self.arrivals: deque[float] = deque(maxlen=30_000)
         """Arrival instant of every received frame (10 minutes' worth at most)."""
-        self._noise_rng = np.random.default_rng(11)
-        self._noise_amp = 32768 * 10 ** (noise_dbfs / 20) if noise_dbfs is not None else 0.0
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._channel = self._pc.createDataChannel("sluice")
         self._channel.on("message", lambda m: self.events.append(json.loads(m)))
@@ -177,23 +174,15 @@ class WebRtcCaller:
         return self._pc.connectionState == "connected"
 
     def say(self, pcm16k: bytes) -> None:
-        self._mic = np.concatenate([self._mic, np.frombuffer(pcm16k, dtype=np.int16)])
-        self.first_voiced_sent = None
+        self.mic.say(pcm16k)
 
-    def _next_mic_frame(self) -> np.ndarray:
-        if self._mic.size:
-            frame = self._mic[:FRAME_SAMPLES]
-            self._mic = self._mic[FRAME_SAMPLES:]
-            if frame.size < FRAME_SAMPLES:
-                frame = np.pad(frame, (0, FRAME_SAMPLES - frame.size))
-            if np.abs(frame.astype(np.int32)).max() > 300:
-                self.last_voiced_sent = time.monotonic()
-                if self.first_voiced_sent is None:
-                    self.first_voiced_sent = self.last_voiced_sent
-            return frame
-        if self._noise_amp:
-            return self._noise_rng.normal(0, self._noise_amp, FRAME_SAMPLES).astype(np.int16)
-        return np.zeros(FRAME_SAMPLES, dtype=np.int16)
+    @property
+    def first_voiced_sent(self) -> float | None:
+        return self.mic.first_voiced_sent
+
+    @property
+    def last_voiced_sent(self) -> float | None:
+        return self.mic.last_voiced_sent
 
     def frame_delays_ms(self, since: float = 0.0) -> np.ndarray:
         """Each frame's lateness against a perfect 20 ms clock anchored on the

@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from transports.errors import ProtocolError
+
 MAX_MESSAGE_BYTES = 64 * 1024
 """Twilio's inbound media is 160 bytes of μ-law; anything near this is hostile."""
 MAX_MEDIA_BYTES = 8000
@@ -16,13 +18,6 @@ MAX_MEDIA_BYTES = 8000
 
 
 _SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-class ProtocolError(Exception):
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)

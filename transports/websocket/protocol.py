@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.audio.frames import FRAME_BYTES, FRAME_MS, INTERNAL_RATE, AudioChunk
+from transports.errors import ProtocolError
 
 PROTOCOL = "sluice.browser"
 VERSION = 1
@@ -18,13 +19,6 @@ WIRE_RATE = INTERNAL_RATE
 AUDIO_HEADER = struct.Struct("<II")
 """Server audio frames: turn id, offset of the frame in its turn (ms); then PCM16 LE."""
 MAX_TEXT_CHARS = 4096
-
-
-class ProtocolError(Exception):
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
