@@ -165,7 +165,8 @@ async def run_one(run: Run, gateways: Gateways, speech: dict[str, bytes]) -> dic
         if run.transport == "webrtc":
             # RTP carries no turn ids, so pauses between words would look like gaps:
             # count frames that arrived after their slot in the 40 ms playout cushion.
-            late = caller.frame_delays_ms() > caller.playout_delay_frames * 20
+            # From the question on: the call's start (ICE, DTLS) is not playout.
+            late = caller.frame_delays_ms(question_end) > caller.playout_delay_frames * 20
             count, gap_ms = int(late.sum()), int(late.sum()) * 20
         else:
             count, gap_ms = caller.log.underruns()

@@ -96,8 +96,10 @@ class WebRtcCaller:
         self._arrived = asyncio.Event()
         self._last_arrival: float | None = None
         self.dropped = 0
-        self.arrivals: deque[float] = deque(maxlen=30_000)
-        """Arrival instant of every received frame (10 minutes' worth at most)."""
+        self.arrivals: deque[tuple[float, int]] = deque(maxlen=30_000)
+        """(arrival instant, frame index from the RTP sequence) of every received frame."""
+        self._last_sequence: int | None = None
+        self._frame_index = 0
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._channel = self._pc.createDataChannel("sluice")
         self._channel.on("message", lambda m: self.events.append(json.loads(m)))
@@ -131,12 +133,15 @@ class WebRtcCaller:
         tap_audio_receiver(receiver, self._on_payload)
         self._tasks.append(asyncio.create_task(self._play()))
 
-    def _on_payload(self, payload: bytes) -> None:
+    def _on_payload(self, payload: bytes, sequence: int) -> None:
         now = time.monotonic()
+        if self._last_sequence is not None:
+            self._frame_index += (sequence - self._last_sequence) & 0xFFFF
+        self._last_sequence = sequence
         if self._last_arrival is not None:
             self.max_gap_ms = max(self.max_gap_ms, (now - self._last_arrival) * 1000)
         self._last_arrival = now
-        self.arrivals.append(now)
+        self.arrivals.append((now, self._frame_index))
         self.received_frames += 1
         pcm = b""
         for frame in self._decoder.decode(av.Packet(payload)):
@@ -187,10 +192,13 @@ class WebRtcCaller:
     def frame_delays_ms(self, since: float = 0.0) -> np.ndarray:
         """Each frame's lateness against a perfect 20 ms clock anchored on the
         earliest frame: 0 for the best-timed frame, larger for later ones."""
-        times = np.array([t for t in self.arrivals if t >= since])
-        if times.size == 0:
-            return times
-        drift = times - np.arange(times.size) * FRAME_S
+        kept = [(t, i) for t, i in self.arrivals if t >= since]
+        if not kept:
+            return np.zeros(0)
+        times = np.array([t for t, _ in kept])
+        index = np.array([i for _, i in kept])
+        # Indexed by RTP sequence: a lost frame must not make every later one look late.
+        drift = times - index * FRAME_S
         return (drift - drift.min()) * 1000
 
     def voiced_after(self, instant: float) -> float:

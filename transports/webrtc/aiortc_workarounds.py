@@ -47,20 +47,21 @@ def advertise_host_addresses(addresses: list[str]) -> None:
 class _TapJitterBuffer:
     """Stands where aiortc's receiver expects its jitter buffer (same `add`)."""
 
-    def __init__(self, on_payload: Callable[[bytes], None]) -> None:
+    def __init__(self, on_payload: Callable[[bytes, int], None]) -> None:
         self.buffer = AudioJitterBuffer()
         self._on_payload = on_payload
 
     def add(self, packet) -> tuple[bool, None]:
         for ready in self.buffer.add(packet.sequence_number, packet._data):
-            self._on_payload(ready.payload)
+            self._on_payload(ready.payload, ready.sequence)
         # aiortc's decoder thread gets nothing: its unbounded queue stays empty.
         return False, None
 
 
 def tap_audio_receiver(
-    receiver: RTCRtpReceiver, on_payload: Callable[[bytes], None]
+    receiver: RTCRtpReceiver, on_payload: Callable[[bytes, int], None]
 ) -> AudioJitterBuffer:
+    """`on_payload(opus_frame, rtp_sequence_number)` gets every frame, in order."""
     if not hasattr(receiver, _JITTER_ATTRIBUTE):
         raise RuntimeError(
             "aiortc's RTCRtpReceiver no longer has a jitter buffer attribute; "

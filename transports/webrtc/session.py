@@ -176,7 +176,7 @@ class WebRtcSession:
 
     # ---- media ---------------------------------------------------------
 
-    def _on_payload(self, payload: bytes) -> None:
+    def _on_payload(self, payload: bytes, _sequence: int) -> None:
         """A caller frame, in order, from the tapped receiver (on the event loop)."""
         self.last_packet_at = time.monotonic()
         try:
