@@ -14,6 +14,8 @@ class _Turn:
     anchor_ms: int
     confirmed_ms: int
     sent_ms: int
+    cleared_at_ms: int | None = None
+    """Set by a clear: nothing past it will play, and later acks change nothing."""
 
 
 class TurnPositions:
@@ -46,6 +48,9 @@ class TurnPositions:
         turn = self._turns.get(turn_id)
         if turn is None or position_ms > turn.sent_ms or position_ms < 0:
             return False
+        if turn.cleared_at_ms is not None:
+            # An ack that crossed our clear on the wire: plausible, and too late to matter.
+            return True
         turn.anchor_t = self.clock.now()
         turn.anchor_ms = position_ms
         turn.confirmed_ms = max(turn.confirmed_ms, position_ms)
@@ -64,6 +69,8 @@ class TurnPositions:
         if turn is None:
             return 0
         cap = turn.sent_ms if cap_ms is None else min(cap_ms, turn.sent_ms)
+        if turn.cleared_at_ms is not None:
+            cap = min(cap, turn.cleared_at_ms)
         elapsed_ms = round((self.clock.now() - turn.anchor_t) * 1000)
         return max(turn.anchor_ms, min(turn.anchor_ms + elapsed_ms, cap))
 
@@ -71,6 +78,6 @@ class TurnPositions:
         """After a clear: nothing past `heard_ms` of the turn will ever play."""
         turn = self._turns.get(turn_id)
         if turn is not None:
-            turn.sent_ms = heard_ms
+            turn.cleared_at_ms = heard_ms
             turn.anchor_ms = heard_ms
             turn.anchor_t = self.clock.now()

@@ -18,6 +18,7 @@ export class WsCall {
     this.onControl = () => {};
     this.onClosed = () => {};
     this.closed = false;
+    this.opened = false; // microphone frames before the socket is open are dropped
   }
 
   get wire() {
@@ -38,6 +39,7 @@ export class WsCall {
       this.writer = writable.getWriter();
       this.reader = readable.getReader();
       await this.writer.write(this.hello());
+      this.opened = true;
       this.readLoop();
       this.wss.closed.then((info) => this.finish(info.closeCode, info.reason),
                            () => this.finish(1006, ""));
@@ -51,6 +53,7 @@ export class WsCall {
       this.ws.onmessage = (e) => this.receive(e.data);
       this.ws.onclose = (e) => this.finish(e.code, e.reason);
       this.ws.send(this.hello());
+      this.opened = true;
     }
   }
 
@@ -78,7 +81,7 @@ export class WsCall {
   }
 
   send(data) {
-    if (this.closed) return;
+    if (this.closed || !this.opened) return;
     if (this.useStream) {
       this.writer.write(data).catch(() => {});
     } else if (this.ws.readyState === WebSocket.OPEN) {
@@ -87,6 +90,7 @@ export class WsCall {
   }
 
   sendAudio(buffer) {
+    if (!this.opened) return;
     // A classic WebSocket queues without limit; never let the microphone pile up there.
     if (!this.useStream && this.ws.bufferedAmount > MIC_BACKLOG_BYTES) {
       this.micDropped++;

@@ -102,3 +102,17 @@ def test_a_new_turn_needs_the_old_turns_tail_marked_first(tracker):
     assert tail is not None and tail.turn_id == 1
     assert not tracker.needs_flush_before(2)
     tracker.on_sent(chunk(2, 0))
+
+
+def test_a_played_ack_that_crossed_the_clear_is_accepted_and_ignored():
+    from gateway.flow.grants import GrantTracker
+
+    clock = FakeClock()
+    flow = GrantTracker(CreditWindow(800), clock)
+    for i in range(10):
+        flow.on_sent(chunk(3, i))
+    clock.advance(0.05)
+    cleared = flow.clear(3)
+    assert flow.on_played(3, 120)  # played past the heard estimate before the clear arrived
+    assert flow.position_ms(3) == cleared.heard_ms
+    assert not flow.on_played(3, 500)  # never sent: still an error
