@@ -1,4 +1,6 @@
-"""The one error every wire's parser raises for bad input."""
+"""The one error every wire's parser raises for bad input, and the JSON dispatch they share."""
+
+import json
 
 
 class ProtocolError(Exception):
@@ -8,3 +10,24 @@ class ProtocolError(Exception):
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
+
+
+def dispatch_json(text: str, max_chars: int, key: str, parsers: dict, unknown_kind: str):
+    """Parse one JSON text frame and hand it to the parser named by `message[key]`.
+
+    Every wire speaks JSON objects tagged by one field ("event" for Twilio,
+    "type" for the browser protocol); the checks before dispatch are the same.
+    """
+    if len(text) > max_chars:
+        raise ProtocolError("oversized", f"message of {len(text)} characters")
+    try:
+        message = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError("not_json", str(exc)) from None
+    if not isinstance(message, dict):
+        raise ProtocolError("malformed", "a message must be a JSON object")
+    tag = message.get(key)
+    parser = parsers.get(tag) if isinstance(tag, str) else None
+    if parser is None:
+        raise ProtocolError(unknown_kind, f"{key} {str(tag)[:40]!r}")
+    return parser(message)

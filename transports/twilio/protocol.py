@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from transports.errors import ProtocolError
+from transports.errors import ProtocolError, dispatch_json
 
 MAX_MESSAGE_BYTES = 64 * 1024
 """Twilio's inbound media is 160 bytes of μ-law; anything near this is hostile."""
@@ -148,19 +148,7 @@ _PARSERS: dict[str, Callable[[dict], TwilioEvent]] = {
 
 def parse(text: str) -> TwilioEvent:
     """One text frame from Twilio to an event; raises ProtocolError with a kind."""
-    if len(text) > MAX_MESSAGE_BYTES:
-        raise ProtocolError("oversized", f"message of {len(text)} characters")
-    try:
-        message = json.loads(text)
-    except ValueError as exc:
-        raise ProtocolError("not_json", str(exc)) from None
-    if not isinstance(message, dict):
-        raise ProtocolError("malformed", "a message must be a JSON object")
-    event = message.get("event")
-    parser = _PARSERS.get(event) if isinstance(event, str) else None
-    if parser is None:
-        raise ProtocolError("unknown_event", f"event {str(event)[:40]!r}")
-    return parser(message)
+    return dispatch_json(text, MAX_MESSAGE_BYTES, "event", _PARSERS, "unknown_event")
 
 
 def media_message(stream_sid: str, ulaw: bytes) -> str:

@@ -28,6 +28,10 @@ from transports.websocket.send_queue import Outgoing, SendQueue
 log = logging.getLogger(__name__)
 
 KIND = "websocket"
+SEND_LIMIT_BYTES = 1 << 20
+"""Unwritten bytes past which a peer is not reading and its connection is closed."""
+SEND_WARN_BYTES = 256 << 10
+"""A healthy call never queues this much: a metric and a warning."""
 ERROR_BUDGET = 20
 
 
@@ -59,7 +63,7 @@ class BrowserTransport:
         self.ws = ws
         self.flow = flow
         self.ctx = ctx
-        self.queue = SendQueue()
+        self.queue = SendQueue(limit_bytes=SEND_LIMIT_BYTES, warn_bytes=SEND_WARN_BYTES)
         self.closed = False
         self.broken = asyncio.Event()
         """Set when the peer stopped reading past the send limit."""

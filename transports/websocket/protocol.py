@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.audio.frames import FRAME_BYTES, FRAME_MS, INTERNAL_RATE, AudioChunk
-from transports.errors import ProtocolError
+from transports.errors import ProtocolError, dispatch_json
 
 PROTOCOL = "sluice.browser"
 VERSION = 1
@@ -101,19 +101,7 @@ _PARSERS: dict[str, Callable[[dict], ClientMessage]] = {
 
 
 def parse_text(text: str) -> ClientMessage:
-    if len(text) > MAX_TEXT_CHARS:
-        raise ProtocolError("oversized", f"text message of {len(text)} characters")
-    try:
-        message = json.loads(text)
-    except ValueError as exc:
-        raise ProtocolError("not_json", str(exc)) from None
-    if not isinstance(message, dict):
-        raise ProtocolError("malformed", "a message must be a JSON object")
-    kind = message.get("type")
-    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
-    if parser is None:
-        raise ProtocolError("unknown_type", f"type {str(kind)[:40]!r}")
-    return parser(message)
+    return dispatch_json(text, MAX_TEXT_CHARS, "type", _PARSERS, "unknown_type")
 
 
 def check_audio(frame: bytes) -> bytes:
