@@ -55,8 +55,12 @@ class OutboundPump:
     async def _wait_for_credit(self, ms: int) -> None:
         while not self.flow.window.can_send(ms):
             self._credit.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+            # cancel that lands as the credit arrives, and a hung-up call's pump
+            # then waited out the whole stall timeout before the call could end.
             try:
-                await asyncio.wait_for(self._credit.wait(), self.stall_timeout_s)
+                async with asyncio.timeout(self.stall_timeout_s):
+                    await self._credit.wait()
             except TimeoutError:
                 raise PlayoutStalled(
                     f"no playout confirmation for {self.stall_timeout_s:g} s "

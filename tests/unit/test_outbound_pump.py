@@ -102,3 +102,18 @@ async def test_a_full_window_with_no_confirmation_raises_stalled():
     with pytest.raises(PlayoutStalled):
         await asyncio.wait_for(pump.run(), 1)
     assert flow.window.in_flight_ms == 40
+
+
+async def test_a_cancel_that_lands_with_the_credit_still_ends_the_pump():
+    """A hang-up cancels the pump in the same tick a grant wakes it: the cancel
+    must win, or the call lingers until the stall timeout."""
+    turns, queue, flow, transport, pump, _ = make(window_ms=40, stall_s=3.0)
+    turn = turns.begin_turn()
+    await fill(queue, turn, 10)
+    task = asyncio.create_task(pump.run())
+    await asyncio.sleep(0.01)
+    assert flow.window.in_flight_ms == 40  # waiting for credit
+    pump.wake()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=1.0)
+    assert task in done and task.cancelled()

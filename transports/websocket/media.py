@@ -119,7 +119,8 @@ class BrowserTransport:
         if self._writer is not None:
             # Let queued control messages (the error that explains the close) go first.
             try:
-                await asyncio.wait_for(self._drain(), 0.5)
+                async with asyncio.timeout(0.5):  # not wait_for: see gateway/outbound.py
+                    await self._drain()
             except TimeoutError:
                 pass
             self._writer.cancel()
@@ -194,9 +195,8 @@ class BrowserStream:
 
     async def _await_hello(self) -> Hello:
         try:
-            message = await asyncio.wait_for(
-                self.ws.receive(), self.settings.browser_hello_timeout_s
-            )
+            async with asyncio.timeout(self.settings.browser_hello_timeout_s):
+                message = await self.ws.receive()
         except TimeoutError:
             raise Refused(close_codes.POLICY, "no_hello", "expected hello") from None
         if message["type"] == "websocket.disconnect":
