@@ -70,7 +70,16 @@ class GatewayProcess:
             pass
 
 
-def start_gateway(*args: str, env: dict[str, str] | None = None) -> GatewayProcess:
+def pinned_to(cpus: set[int] | None):
+    """A preexec_fn that keeps a process (and everything it forks) on `cpus`."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def start_gateway(
+    *args: str, env: dict[str, str] | None = None, cpus: set[int] | None = None
+) -> GatewayProcess:
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -88,6 +97,7 @@ def start_gateway(*args: str, env: dict[str, str] | None = None) -> GatewayProce
         ],
         env={**os.environ, **(env or {})},
         start_new_session=True,
+        preexec_fn=pinned_to(cpus),
     )
     deadline = time.monotonic() + 60
     while True:

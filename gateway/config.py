@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     webrtc_cushion_ms: int = Field(60, ge=20, le=1000)
     webrtc_playout_delay_ms: int = Field(60, ge=0, le=2000)
     webrtc_media_timeout_s: float = Field(10.0, gt=0)
+    webrtc_opus_complexity: int = Field(
+        1, ge=0, le=10, description="Opus encoder complexity for agent audio (CPU against quality)"
+    )
 
     twilio_auth_token: str = ""
     twilio_window_ms: int = Field(800, ge=100, le=5000)

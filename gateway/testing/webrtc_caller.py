@@ -45,7 +45,7 @@ class _MicTrack(MediaStreamTrack):
         self.caller = caller
         self._start: float | None = None
         self._n = 0
-        self._encoder = opus_encoder()
+        self._encoder = opus_encoder(complexity=0)  # a test microphone: cost over quality
         self._frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
         self._frame.sample_rate = INTERNAL_RATE
         self._frame.time_base = TIME_BASE
@@ -91,6 +91,7 @@ class WebRtcCaller:
         self.rewrite_answer = rewrite_answer
         self.mic = Microphone(noise_dbfs, seed=11)
         self._decoder = av.CodecContext.create("opus", "r")
+        self._decoder.layout = "mono"
         self._to_16k = av.AudioResampler(format="s16", layout="mono", rate=INTERNAL_RATE)
         self._queue: deque[np.ndarray] = deque(maxlen=500)
         self._arrived = asyncio.Event()

@@ -96,7 +96,7 @@ class WebRtcSession:
         cushion_ms = settings.window_ms(settings.webrtc_cushion_ms)
         self.flow = GrantTracker(CreditWindow(cushion_ms), ctx.clock)
         self.pacer = Pacer(ctx.clock, cushion_ms)
-        self.track = PacedAudioTrack(self.pacer, self._on_emit)
+        self.track = PacedAudioTrack(self.pacer, self._on_emit, settings.webrtc_opus_complexity)
         self.playout_delay_s = settings.webrtc_playout_delay_ms / 1000
         self.call: Call | None = None
         self.channel = None
@@ -105,9 +105,11 @@ class WebRtcSession:
         self._inbound: deque[bytes] = deque(maxlen=INBOUND_FRAMES)
         self._inbound_ready = asyncio.Event()
         self._decoder = av.CodecContext.create("opus", "r")
+        self._decoder.layout = "mono"  # browsers may send stereo; the pipeline wants one channel
         self._to_pipeline = av.AudioResampler(format="s16", layout="mono", rate=INTERNAL_RATE)
         self._pending_pcm = b""
         self.last_packet_at = time.monotonic()
+        self._watchdog: asyncio.TimerHandle | None = None
         self.inbound_dropped = 0
         self.jitter = None
         self._last_confirmed: tuple[int, int] | None = None
@@ -187,7 +189,7 @@ class WebRtcSession:
         pcm = self._pending_pcm
         for frame in frames:
             for out in self._to_pipeline.resample(frame):
-                pcm += bytes(out.planes[0])[: out.samples * 2]
+                pcm += memoryview(out.planes[0])[: out.samples * 2]
         whole = len(pcm) - len(pcm) % FRAME_BYTES
         self._pending_pcm = pcm[whole:]
         if whole:
@@ -211,23 +213,31 @@ class WebRtcSession:
                 call.on_played(*heard)
 
     async def receive(self, call: Call) -> tuple[int, str]:
-        """Feeds caller audio to the call until the peer goes away."""
-        timeout = self.ctx.settings.webrtc_media_timeout_s
-        ended = asyncio.ensure_future(self.ended.wait())
+        """Feeds caller audio to the call until the peer goes away.
+
+        One event wait per frame and nothing else: this runs 50 times a second
+        per call, so the media timeout is a timer of its own, not a timeout on
+        every wait."""
+        self._watchdog = asyncio.get_running_loop().call_later(1.0, self._check_media)
         try:
             while not self.ended.is_set():
                 while self._inbound:
                     await call.on_audio(self._inbound.popleft())
                 self._inbound_ready.clear()
-                ready = asyncio.ensure_future(self._inbound_ready.wait())
-                await asyncio.wait({ready, ended}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
-                ready.cancel()
-                if time.monotonic() - self.last_packet_at > timeout:
-                    self.end_reason = f"no media for {timeout:g} s"
-                    break
+                if not self.ended.is_set():
+                    await self._inbound_ready.wait()
             return 1000, self.end_reason
         finally:
-            ended.cancel()
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+                self._watchdog = None
+
+    def _check_media(self) -> None:
+        timeout = self.ctx.settings.webrtc_media_timeout_s
+        if time.monotonic() - self.last_packet_at > timeout:
+            self.end(f"no media for {timeout:g} s")
+        elif not self.ended.is_set():
+            self._watchdog = asyncio.get_running_loop().call_later(1.0, self._check_media)
 
     def bind(self, call: Call) -> None:
         self.call = call
@@ -239,6 +249,7 @@ class WebRtcSession:
         if not self.ended.is_set():
             self.end_reason = reason
             self.ended.set()
+            self._inbound_ready.set()  # wakes the receive loop to see the end
 
     async def close(self) -> None:
         if self._closed:

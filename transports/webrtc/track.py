@@ -7,6 +7,12 @@ aiortc's own resample to 48 kHz stereo, a thread-pool hop per frame, and
 aiortc's per-frame audio level computed in pure Python (about 7 % of the
 gateway's time on its own). Opus is rate-agnostic on the wire: the RTP clock
 stays 48 kHz and any receiver decodes these packets.
+
+Encoding is then most of a call's cost, so two more savings: the encoder's
+complexity is a setting (1 by default: on eSpeak speech at 32 kbit/s its
+segmental SNR is within 0.3 dB of complexity 10, at a quarter of the cost), and
+while the agent is silent the track stops encoding: once the encoder has
+settled on digital silence, its 7-byte silence packet is sent again as is.
 """
 
 from __future__ import annotations
@@ -26,17 +32,21 @@ TIME_BASE = fractions.Fraction(1, INTERNAL_RATE)
 OPUS_BITRATE = 32_000
 """Mono speech from TTS: 32 kbit/s is transparent for it."""
 _SILENCE = bytes(FRAME_BYTES)
+SILENCE_SETTLE_FRAMES = 5
+"""Silent frames through the live encoder before its packet is reused: enough
+for the tail of speech (Opus looks 6.5 ms ahead) to leave the pipe and the
+packets to shrink to their steady 7 bytes."""
 log = logging.getLogger(__name__)
 
 
-def opus_encoder() -> av.CodecContext:
+def opus_encoder(complexity: int = 1) -> av.CodecContext:
     encoder = av.CodecContext.create("libopus", "w")
     encoder.sample_rate = INTERNAL_RATE
     encoder.layout = "mono"
     encoder.format = "s16"
     encoder.bit_rate = OPUS_BITRATE
     encoder.time_base = TIME_BASE
-    encoder.options = {"application": "voip", "compression_level": "5"}
+    encoder.options = {"application": "voip", "compression_level": str(complexity)}
     return encoder
 
 
@@ -48,11 +58,19 @@ class PacedAudioTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, pacer: Pacer, on_emit: Callable[[AudioChunk | None], None]) -> None:
+    def __init__(
+        self,
+        pacer: Pacer,
+        on_emit: Callable[[AudioChunk | None], None],
+        complexity: int = 1,
+    ) -> None:
         super().__init__()
         self.pacer = pacer
         self._on_emit = on_emit
-        self._encoder = opus_encoder()
+        self._encoder = opus_encoder(complexity)
+        self._silent_run = 0
+        self._silence_packet: bytes | None = None
+        self.frames_encoded = 0
         self._frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
         self._frame.sample_rate = INTERNAL_RATE
         self._frame.time_base = TIME_BASE
@@ -61,13 +79,27 @@ class PacedAudioTrack(MediaStreamTrack):
     def flush(self, turn_id: int) -> int:
         return self.pacer.flush(turn_id)
 
-    def _encode(self, pcm: bytes) -> av.Packet | None:
+    def _encode(self, pcm: bytes | None) -> av.Packet | None:
+        """`None` is silence."""
+        if pcm is None:
+            self._silent_run += 1
+            if self._silence_packet is not None and self._silent_run > SILENCE_SETTLE_FRAMES:
+                return self._stamp(av.Packet(self._silence_packet))
+            pcm = _SILENCE
+        else:
+            self._silent_run = 0
+        self.frames_encoded += 1
         self._frame.planes[0].update(pcm)
         self._frame.pts = self._n * FRAME_SAMPLES
         packets = self._encoder.encode(self._frame)
         if not packets:
             return None
         packet = packets[-1]
+        if self._silent_run == SILENCE_SETTLE_FRAMES:
+            self._silence_packet = bytes(packet)
+        return self._stamp(packet)
+
+    def _stamp(self, packet: av.Packet) -> av.Packet:
         # Our own clock, not the encoder's pre-skip-shifted one: monotonic from 0.
         packet.pts = self._n * FRAME_SAMPLES
         packet.time_base = TIME_BASE
@@ -85,7 +117,7 @@ class PacedAudioTrack(MediaStreamTrack):
                 self._on_emit(chunk)
             except Exception:  # an error here must not end the sender
                 log.exception("on_emit failed")
-            packet = self._encode(chunk.pcm if chunk is not None else _SILENCE)
+            packet = self._encode(chunk.pcm if chunk is not None else None)
             self._n += 1
             if packet is not None:
                 return packet
