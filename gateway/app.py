@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway import call_records_api
 from gateway.config import Settings
 from gateway.context import GatewayContext
 from gateway.services import Services, build_services
@@ -114,6 +115,7 @@ def create_app(
         await BrowserStream(ws, ws.app.state.ctx).serve()
 
     app.include_router(webrtc_signalling.router())
+    app.include_router(call_records_api.router())
 
     # The page, last: routes above take precedence over files.
     app.mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web")

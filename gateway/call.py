@@ -116,6 +116,7 @@ class Call:
         self._tasks: set[asyncio.Task] = set()
         self._closed = asyncio.Event()
         self.end_reason: str | None = None
+        self.started_at = clock.now()
         self.starved_frames = 0
         self._started = False
 

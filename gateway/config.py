@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     stall_timeout_s: float = Field(10.0, gt=0)
 
     browser_token: str = Field("", description="When set, browser calls must present it")
+    call_records_token: str = Field(
+        "", description="When set, GET /calls needs 'Authorization: Bearer <token>'"
+    )
     browser_origins: str = Field(
         "", description="Comma-separated allowed Origins; empty: same host only; * for any"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from gateway.call_records import CallRecords
 from gateway.clock import Clock, MonotonicClock
 from gateway.config import Settings
 from gateway.metrics import GatewayMetrics
@@ -22,6 +23,8 @@ class GatewayContext:
     active_calls: int = 0
     calls: dict = field(default_factory=dict)
     """Live calls by id, for tests and introspection."""
+    records: CallRecords = field(default_factory=CallRecords)
+    """What the gateway saw of live and recent calls, served at /calls."""
     webrtc_sessions: dict = field(default_factory=dict)
     """WebRTC sessions by resource id, for hang-up by DELETE."""
     worker_index: int = 0

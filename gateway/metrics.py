@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
+import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway.flow.credit import CreditWindow
@@ -49,6 +50,34 @@ class _WindowCollector(Collector):
         yield credit
 
 
+class _ProcessTreeCollector(Collector):
+    """CPU and memory of this process and the ones it started (the STT workers),
+    which a per-process collector would miss: cost per call needs all of it."""
+
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        cpu = rss = 0.0
+        for process in [self._process, *self._process.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+                cpu += times.user + times.system
+                rss += process.memory_info().rss
+            except psutil.Error:
+                continue  # a worker that exited between listing and reading
+        yield CounterMetricFamily(
+            "sluice_process_tree_cpu_seconds",
+            "CPU seconds of the gateway process and its worker processes",
+            value=cpu,
+        )
+        yield GaugeMetricFamily(
+            "sluice_process_tree_resident_bytes",
+            "Resident memory of the gateway process and its worker processes",
+            value=rss,
+        )
+
+
 _LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _MS_BUCKETS = (20, 60, 100, 200, 400, 600, 800, 1000, 1500, 2000, 5000)
 
@@ -66,6 +95,7 @@ class GatewayMetrics:
         )
         self._calls: set[_WindowedCall] = set()
         r.register(_WindowCollector(self._calls))
+        r.register(_ProcessTreeCollector())
         self.peak_in_flight_ms = Histogram(
             "sluice_call_peak_in_flight_ms",
             "Peak in-flight audio per call",

@@ -29,7 +29,9 @@ async def run_call(
     flow: PlayoutFlow,
     receive: ReceiveLoop,
     on_call: Callable[[Call], None] | None = None,
+    aliases: tuple[str, ...] = (),
 ) -> Call:
+    """`aliases` are other names the call's record answers to (Twilio's CallSid)."""
     logs.call_id_var.set(call_id)
     vad_model = await ctx.services.vad.acquire()
     call = Call(
@@ -45,6 +47,7 @@ async def run_call(
     if on_call is not None:
         on_call(call)
     ctx.calls[call_id] = call
+    ctx.records.started(call, aliases)
     call_task = asyncio.create_task(call.run(), name=f"{call_id}:call")
     receive_task = asyncio.create_task(receive(call), name=f"{call_id}:receive")
     try:
@@ -65,5 +68,6 @@ async def run_call(
             task.cancel()
         await asyncio.gather(call_task, receive_task, return_exceptions=True)
         ctx.calls.pop(call_id, None)
+        ctx.records.ended(call)
         ctx.services.vad.release(vad_model)
     return call

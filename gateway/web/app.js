@@ -12,10 +12,20 @@ const stats = {
   state: "idle", wire: "", bufferedMs: 0, creditMs: null, rttMs: null, staleMs: null,
   underruns: 0, underrunMs: 0, clears: 0, lastClear: null, playedByTurn: {},
   transcripts: [], agentText: [], events: [], closeCode: null, closeReason: "", micDropped: 0,
+  callId: null,
   receivedMs: 0, grantedMs: 0, windowMs: null,
   // WebRTC: the browser's jitter buffer owns playout; the page meters what it played.
   voicedMs: 0, voicedAtClear: null, jitterBufferMs: null, packetsLost: null, concealedSamples: null,
+  // [wall-clock ms, audio heard so far in ms, client buffer ms]: what comparison
+  // runs line up with the gateway's own record (bounded: oldest half dropped).
+  timeline: [],
 };
+const TIMELINE_MAX = 20000;
+
+function note(heardMs) {
+  stats.timeline.push([Date.now(), heardMs, stats.bufferedMs]);
+  if (stats.timeline.length > TIMELINE_MAX) stats.timeline.splice(0, TIMELINE_MAX / 2);
+}
 window.sluice = { stats, call: startCall, hangUp };
 
 let session = null;
@@ -62,6 +72,7 @@ async function startCall({ transport = $("transport").value, useStream = true, t
   else await startWebSocket(ctx, media, { useStream, token });
   await ctx.resume();
   stats.wire = session.call.wire;
+  if (session.call.callId) stats.callId = session.call.callId;
   $("call").textContent = "Hang up";
   $("call").classList.add("hangup");
   render();
@@ -96,6 +107,7 @@ async function startWebSocket(ctx, media, { useStream, token }) {
         bufferedMs: m.bufferedMs, underruns: m.underruns, underrunMs: m.underrunMs,
         playedByTurn: m.playedByTurn,
       });
+      note(Object.values(m.playedByTurn).reduce((a, b) => a + b, 0));
       session.pendingGrantMs += m.playedMs;
       if (session.pendingGrantMs >= GRANT_EVERY_MS || (m.playedMs && m.bufferedMs === 0)) {
         call.grant(session.pendingGrantMs, m.turn, m.positionMs);
@@ -131,7 +143,10 @@ async function startWebRtc(ctx, media) {
     session.element = element;
     const meter = new AudioWorkletNode(ctx, "meter");
     ctx.createMediaStreamSource(stream).connect(meter).connect(ctx.destination);
-    meter.port.onmessage = (e) => { stats.voicedMs = e.data.voicedMs; };
+    meter.port.onmessage = (e) => {
+      stats.voicedMs = e.data.voicedMs;
+      note(stats.voicedMs);
+    };
   };
   call.onStats = (s) => {
     stats.jitterBufferMs = s.jitterBufferMs ?? null;
@@ -160,6 +175,7 @@ function onControl(msg) {
   if (stats.events.length > 500) stats.events.splice(0, 250);
   switch (msg.type) {
     case "welcome":
+      stats.callId = msg.call_id;
       stats.windowMs = msg.window_ms;
       stats.creditMs = msg.window_ms;
       stats.state = "connected";

@@ -39,6 +39,7 @@ export class RtcCall {
     if (!response.ok) throw new Error(`offer refused: ${response.status} ${await response.text()}`);
     const answer = await response.json();
     this.resource = answer.resource;
+    this.callId = answer.id;
     await this.pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     this.statsTimer = setInterval(() => this.reportStats(), 500);
   }

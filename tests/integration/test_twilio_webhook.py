@@ -106,3 +106,10 @@ async def test_health_and_metrics_endpoints(gateway):
     assert health["status"] == "ok" and health["calls"] == 1
     assert 'sluice_calls_active{transport="twilio"} 1.0' in metrics
     assert "sluice_in_flight_ms" in metrics and "sluice_credit_ms" in metrics
+    # The gateway and its STT worker processes, together: what a call really costs.
+    cpu = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("sluice_process_tree_cpu_seconds_total ")
+    )
+    assert cpu > 0

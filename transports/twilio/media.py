@@ -208,7 +208,13 @@ class TwilioStream:
         flow = MarkTracker(window, ctx.clock, ctx.settings.twilio_mark_interval_ms)
         log.info("twilio stream %s started for call %s", start.stream_sid, start.call_sid)
         await run_call(
-            ctx, ctx.next_call_id("tw"), self.transport, flow, self._receive_loop, self._bind
+            ctx,
+            ctx.next_call_id("tw"),
+            self.transport,
+            flow,
+            self._receive_loop,
+            self._bind,
+            aliases=(start.call_sid, start.stream_sid),
         )
 
     def _bind(self, call: Call) -> None:

@@ -1,0 +1,106 @@
+"""What the gateway saw of each call, as JSON: turns, interrupts, flow figures.
+
+Served at `/calls/{id}` for operators (look a call up by its id, or by Twilio's
+CallSid) and for `sluice compare` against a gateway it did not start. Instants
+are wall-clock seconds (Unix time), so a client on another clock can line them
+up with its own record; on one machine they agree to well under a millisecond.
+A bounded number of ended calls is kept; live calls are read as they are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.call import Call
+
+KEPT_CALLS = 200
+
+
+def _wall(offset: float, instant: float | None) -> float | None:
+    return None if instant is None else round(instant + offset, 6)
+
+
+def snapshot(call: Call, aliases: tuple[str, ...] = ()) -> dict[str, Any]:
+    # The call's clock is monotonic; one offset turns all its instants to wall time.
+    offset = time.time() - call.clock.now()
+    window = call.flow.window
+    return {
+        "call_id": call.call_id,
+        "aliases": list(aliases),
+        "transport": call.kind,
+        "started_at": _wall(offset, call.started_at),
+        "ended": call.end_reason is not None,
+        "end_reason": call.end_reason,
+        "window_ms": window.limit_ms,
+        "in_flight_ms": window.in_flight_ms,
+        "peak_in_flight_ms": window.peak_in_flight_ms,
+        "starved_frames": call.starved_frames,
+        "turn_id": call.turns.turn_id,
+        "phase": call.turns.phase.value,
+        "turns": [
+            {
+                "turn_id": r.turn_id,
+                "started_at": _wall(offset, r.started_at),
+                "user_ended_at": _wall(offset, r.user_ended_at),
+                "first_sent_at": _wall(offset, r.first_sent_at),
+                "produced_ms": r.produced_ms,
+                "finished": r.finished,
+                "cancelled": r.cancelled,
+            }
+            for r in call.records.values()
+        ],
+        "interrupts": [
+            {
+                "turn_id": i.turn_id,
+                "at": _wall(offset, i.at),
+                "speech_began_at": _wall(offset, i.speech_began_at),
+                "heard_ms": i.heard_ms,
+                "dropped_queue_ms": i.dropped_queue_ms,
+                "dropped_in_flight_ms": i.dropped_in_flight_ms,
+                "cancelled_work": i.cancelled_work,
+            }
+            for i in call.interrupts
+        ],
+    }
+
+
+class CallRecords:
+    """Ended calls' snapshots, newest last, at most `keep` of them."""
+
+    def __init__(self, keep: int = KEPT_CALLS) -> None:
+        self.keep = keep
+        self._ended: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._aliases: dict[str, str] = {}
+        self._live: dict[str, tuple[Call, tuple[str, ...]]] = {}
+
+    def started(self, call: Call, aliases: tuple[str, ...] = ()) -> None:
+        self._live[call.call_id] = (call, aliases)
+        for alias in aliases:
+            self._aliases[alias] = call.call_id
+
+    def ended(self, call: Call) -> None:
+        _, aliases = self._live.pop(call.call_id, (call, ()))
+        self._ended[call.call_id] = snapshot(call, aliases)
+        while len(self._ended) > self.keep:
+            _, old = self._ended.popitem(last=False)
+            for alias in old["aliases"]:
+                self._aliases.pop(alias, None)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        call_id = self._aliases.get(key, key)
+        if call_id in self._live:
+            call, aliases = self._live[call_id]
+            return snapshot(call, aliases)
+        return self._ended.get(call_id)
+
+    def recent(self) -> list[dict[str, Any]]:
+        """Live calls, then ended ones newest first: id, transport, start, end reason."""
+        live = [snapshot(c, a) for c, a in self._live.values()]
+        ended = list(reversed(self._ended.values()))
+        return [
+            {k: r[k] for k in ("call_id", "aliases", "transport", "started_at", "end_reason")}
+            for r in live + ended
+        ]
