@@ -38,8 +38,21 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--transports", default="twilio,websocket,webrtc")
     compare.add_argument("--profiles", default="clean,4g,wifi-bad,satellite")
     compare.add_argument("--profiles-file", type=Path, help="JSON list of extra profiles")
-    compare.add_argument("--scenarios", default="interrupt,burst")
+    compare.add_argument("--scenarios", default="interrupt,burst,many")
     compare.add_argument("--modes", default="controlled,naive")
+    compare.add_argument(
+        "--clients",
+        default="synthetic,chromium",
+        help="synthetic Python clients, and the real page in headless Chromium where installed",
+    )
+    compare.add_argument("--many-calls", type=int, default=10, help="calls in the many scenario")
+    compare.add_argument(
+        "--url", help="measure this running gateway (http://host:port) instead of starting one"
+    )
+    compare.add_argument(
+        "--naive-url", help="with --url: a second gateway run with flow_mode = naive"
+    )
+    compare.add_argument("--token", default="", help="the gateway's call_records_token")
     compare.add_argument(
         "--out", type=Path, help="results directory (default: results/compare-<time>)"
     )

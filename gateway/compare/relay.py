@@ -20,8 +20,11 @@ MAX_QUEUED = 4096
 class TcpRelay:
     """127.0.0.1:port -> target, each direction impaired on its own."""
 
-    def __init__(self, profile: Profile, target_port: int, seed: int = 0) -> None:
+    def __init__(
+        self, profile: Profile, target_port: int, seed: int = 0, target_host: str = "127.0.0.1"
+    ) -> None:
         self.profile = profile
+        self.target_host = target_host
         self.target_port = target_port
         self.seed = seed
         self.port = 0
@@ -35,7 +38,7 @@ class TcpRelay:
         return self
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
         n = len(self.directions)
         out = Impairment(self.profile, ordered=True, seed=self.seed + n)
         back = Impairment(self.profile, ordered=True, seed=self.seed + n + 1)

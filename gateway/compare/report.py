@@ -17,6 +17,7 @@ COLUMNS = [
     ("scenario", "scenario"),
     ("transport", "transport"),
     ("mode", "flow"),
+    ("client", "client"),
     ("ttfa_ms", "time to first audio (ms)"),
     ("stale_ms", "stale audio (ms)"),
     ("barge_in_reaction_ms", "barge-in reaction (ms)"),
@@ -26,20 +27,37 @@ COLUMNS = [
     ("window_ms", "window (ms)"),
     ("underruns", "underruns"),
 ]
+MANY_COLUMNS = [
+    ("profile", "profile"),
+    ("transport", "transport"),
+    ("calls", "calls at once"),
+    ("cpu_per_call_pct", "gateway CPU per call (% of a core)"),
+    ("calls_with_underruns", "calls with underruns"),
+    ("peak_client_buffer_ms", "peak client buffer (ms)"),
+]
 COLORS = {"controlled": "#1f7a4d", "naive": "#b3261e"}
 
 
-def _row(record: dict) -> dict:
-    row = {key: record.get(key) for key, _ in COLUMNS}
+def _synthetic(record: dict) -> bool:
+    return record.get("client", "synthetic") == "synthetic"
+
+
+def _row(record: dict, columns=COLUMNS, fail_key: str = "ttfa_ms") -> dict:
+    row = {key: record.get(key) for key, _ in columns}
     row["profile"] = record["profile"]["name"]
     if not record.get("ok"):
-        row["ttfa_ms"] = "failed: " + record.get("error", "")[:60]
+        row[fail_key] = "failed: " + record.get("error", "")[:60]
     return row
+
+
+def _table(rows: list[dict], columns) -> list[str]:
+    lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(_fmt(row[k]) for k, _ in columns) + " |" for row in rows]
 
 
 def _fmt(value: object) -> str:
     if isinstance(value, float):
-        return f"{value:.0f}"
+        return f"{value:.2f}" if abs(value) < 10 and value != int(value) else f"{value:.0f}"
     return "–" if value is None else str(value)
 
 
@@ -47,12 +65,13 @@ def physics_violations(records: list[dict]) -> list[str]:
     """Figures that beat physics are bugs in the measurement, and are reported as such."""
     problems = []
     for r in records:
-        if not r.get("ok") or "stale_ms" not in r or r["transport"] == "webrtc":
+        if not r.get("ok") or r.get("stale_ms") is None or r["transport"] == "webrtc":
             continue
         one_way = r["profile"]["delay_ms"]
         if r["stale_ms"] < one_way - 1:
             problems.append(
-                f"{r['transport']} × {r['profile']['name']} ({r['mode']}): stale "
+                f"{r['transport']} × {r['profile']['name']} ({r['mode']}, "
+                f"{r.get('client', 'synthetic')}): stale "
                 f"{r['stale_ms']:.0f} ms is below the one-way delay of {one_way:.0f} ms"
             )
     return problems
@@ -60,7 +79,8 @@ def physics_violations(records: list[dict]) -> list[str]:
 
 def _buffer_plot(records: list[dict], profile: str, path: Path) -> Path | None:
     runs = [r for r in records if r.get("ok") and r["profile"]["name"] == profile
-            and r["scenario"] == "interrupt" and r.get("buffer_series")]  # fmt: skip
+            and r["scenario"] == "interrupt" and r.get("buffer_series")
+            and _synthetic(r)]  # fmt: skip
     transports = sorted({r["transport"] for r in runs})
     if not transports:
         return None
@@ -85,7 +105,7 @@ def _buffer_plot(records: list[dict], profile: str, path: Path) -> Path | None:
 
 
 def _stale_plot(records: list[dict], path: Path) -> Path | None:
-    runs = [r for r in records if r.get("ok") and "stale_ms" in r]
+    runs = [r for r in records if r.get("ok") and "stale_ms" in r and _synthetic(r)]
     if not runs:
         return None
     labels = sorted({(r["profile"]["name"], r["transport"]) for r in runs})
@@ -116,15 +136,17 @@ def _stale_plot(records: list[dict], path: Path) -> Path | None:
 def write_report(records: list[dict], out: Path, command: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "runs.json").write_text(json.dumps(records, indent=1, default=str))
-    rows = [_row(r) for r in records]
+    single = [r for r in records if r["scenario"] != "many"]
+    many = [r for r in records if r["scenario"] == "many"]
+    rows = [_row(r) for r in single]
     with open(out / "summary.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[k for k, _ in COLUMNS])
         writer.writeheader()
         writer.writerows(rows)
-    table = ["| " + " | ".join(h for _, h in COLUMNS) + " |",
-             "|" + "---|" * len(COLUMNS)]  # fmt: skip
-    table += ["| " + " | ".join(_fmt(row[k]) for k, _ in COLUMNS) + " |" for row in rows]
-    (out / "summary.md").write_text("\n".join(table) + "\n")
+    table = _table(rows, COLUMNS)
+    many_rows = [_row(r, MANY_COLUMNS, "cpu_per_call_pct") for r in many]
+    many_table = _table(many_rows, MANY_COLUMNS) if many else []
+    (out / "summary.md").write_text("\n".join(table + [""] + many_table) + "\n")
 
     images = []
     stale = _stale_plot(records, out / "stale.png")
@@ -145,8 +167,25 @@ def write_report(records: list[dict], out: Path, command: str) -> Path:
         "",
         "## Summary",
         "",
+        "`client` is `synthetic` (the Python clients with modelled playout) or "
+        "`chromium` (the real page in headless Chromium, through the same relays), "
+        "so the synthetic playout models can be checked against a browser.",
+        "",
         *table,
         "",
+        *(
+            [
+                "## Many calls at once",
+                "",
+                "The gateway's CPU (its process and worker processes, from its /metrics) "
+                "per call while every call plays a long reply.",
+                "",
+                *many_table,
+                "",
+            ]
+            if many
+            else []
+        ),  # fmt: skip
         "## Physics check",
         "",
         *(

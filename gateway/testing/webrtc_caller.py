@@ -79,9 +79,11 @@ class WebRtcCaller:
         noise_dbfs: float | None = None,
         listener: Listener | None = None,
         rewrite_answer=None,
+        rewrite_offer=None,
     ) -> None:
-        """`rewrite_answer(sdp) -> sdp` lets a comparison run send the media path
-        through a relay by pointing the answer's candidates at it."""
+        """`rewrite_answer(sdp) -> sdp` and `rewrite_offer` let a comparison run
+        send the media path through relays by pointing each side's candidates
+        at one."""
         self.base_url = base_url
         self.log = PlayoutLog()
         self.events: list[dict] = []
@@ -89,6 +91,7 @@ class WebRtcCaller:
         self.playout_delay_frames = playout_delay_frames
         self.listener = listener or Listener()
         self.rewrite_answer = rewrite_answer
+        self.rewrite_offer = rewrite_offer
         self.mic = Microphone(noise_dbfs, seed=11)
         self._decoder = av.CodecContext.create("opus", "r")
         self._decoder.layout = "mono"
@@ -118,10 +121,13 @@ class WebRtcCaller:
 
     async def connect(self) -> None:
         await self._pc.setLocalDescription(await self._pc.createOffer())
+        offer = self._pc.localDescription.sdp
+        if self.rewrite_offer is not None:
+            offer = await self.rewrite_offer(offer)
         async with httpx.AsyncClient() as http:
             response = await http.post(
                 self.base_url + "/webrtc/offer",
-                json={"sdp": self._pc.localDescription.sdp, "type": "offer"},
+                json={"sdp": offer, "type": "offer"},
             )
         response.raise_for_status()
         answer = response.json()

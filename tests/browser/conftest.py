@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gateway.audio.resample import resample_once
+from gateway.testing.chromium import CHROMIUM, launch, silence, write_wav
 from tests import conftest as root
-
-CHROMIUM = "/usr/lib/chromium/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-    "--allow-loopback-in-peer-connection",
-]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,25 +25,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
-def write_wav(path: Path, pcm16k: np.ndarray) -> Path:
-    """Chromium's fake microphone wants 48 kHz mono s16."""
-    pcm48 = resample_once(pcm16k, 16_000, 48_000)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(48_000)
-        w.writeframes(pcm48.astype(np.int16).tobytes())
-    return path
-
-
 @pytest.fixture(scope="session")
 def mic_wav(services, tmp_path_factory) -> Path:
     """Silence while the greeting plays, a question, silence while the answer
     plays, an interruption, and trailing silence: with %noloop Chromium repeats
     the file's last 10 ms forever, so the file must end in silence."""
-
-    def silence(seconds: float) -> np.ndarray:
-        return np.zeros(int(seconds * 16_000), dtype=np.int16)
 
     def speak(text: str) -> np.ndarray:
         # A session fixture runs outside any test's event loop.
@@ -76,11 +46,7 @@ async def browser(mic_wav):
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[*FLAGS, f"--use-file-for-fake-audio-capture={mic_wav}%noloop"],
-            ignore_default_args=["--mute-audio"],
-        )
+        browser = await launch(p, mic_wav)
         try:
             yield browser
         finally:

@@ -13,9 +13,7 @@ from tests.integration.helpers import listening_after, only_call, wait_for
 pytestmark = pytest.mark.timeout(90)
 
 
-async def test_a_calls_record_shows_its_turns_and_interrupt_live_and_after_it_ends(
-    gateway, speech
-):
+async def test_a_calls_record_shows_its_turns_and_interrupt_live_and_after_it_ends(gateway, speech):
     async with httpx.AsyncClient(base_url=gateway.base_url) as http:
         async with TwilioCaller(gateway.ws_url + "/twilio/media") as caller:
             call = await only_call(gateway.ctx)

@@ -9,9 +9,14 @@ from matplotlib import image
 
 from gateway.compare.profiles import load
 from gateway.compare.report import COLORS, physics_violations, write_report
-from gateway.compare.runner import run_matrix
+from gateway.compare.runner import plan, run_matrix
+from gateway.compare.target import GivenGateways, LocalGateways, Target
+from gateway.testing import chromium
+from tests import conftest as root
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = pytest.mark.timeout(600)
+ALL = ["twilio", "websocket", "webrtc"]
+BROWSERS = root.NETWORK_ISOLATED and chromium.available()
 
 
 def _rgb(hex_color: str) -> np.ndarray:
@@ -24,19 +29,22 @@ def _has_color(png, hex_color: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def records_and_report(services, tmp_path_factory):
+def records_and_report(tmp_path_factory):
     import asyncio
 
+    clients = ["synthetic", "chromium"] if BROWSERS else ["synthetic"]
+    runs = (
+        plan(ALL, load(["clean", "4g"]), ["interrupt"], ["controlled", "naive"], ["synthetic"])
+        + plan(["websocket", "webrtc"], load(["clean"]), ["interrupt"], ["controlled"],
+               [c for c in clients if c != "synthetic"])
+        + plan(ALL, load(["clean"]), ["burst"], ["controlled"], ["synthetic"])
+        + plan(["websocket", "webrtc"], load(["clean"]), ["many"], ["controlled"], ["synthetic"])
+    )  # fmt: skip
+
     async def run() -> list[dict]:
-        interrupt = await run_matrix(
-            services, ["twilio", "websocket", "webrtc"], load(["clean", "4g"]),
-            ["interrupt"], ["controlled", "naive"], progress=lambda line: None,
-        )  # fmt: skip
-        burst = await run_matrix(
-            services, ["twilio", "websocket", "webrtc"], load(["clean"]),
-            ["burst"], ["controlled"], progress=lambda line: None,
-        )  # fmt: skip
-        return interrupt + burst
+        return await run_matrix(
+            LocalGateways(), runs, progress=lambda line: None, many_calls=4, many_seconds=6
+        )
 
     records = asyncio.run(run())
     out = tmp_path_factory.mktemp("compare")
@@ -54,15 +62,17 @@ def by(records, **match) -> list[dict]:
 
 def test_every_run_completes_and_goes_through_the_relay(records_and_report):
     records, _, _ = records_and_report
-    assert len(records) == 15
+    assert len(records) == (19 if BROWSERS else 17)
     assert [r.get("error") for r in records if not r["ok"]] == []
-    assert all(r["relayed_packets"] > 100 for r in records)
+    thin = [(r["transport"], r["scenario"], r["client"], r["relayed_packets"]) for r in records
+            if r["relayed_packets"] <= 100]  # fmt: skip
+    assert thin == []
 
 
 def test_no_figure_beats_physics(records_and_report):
     records, _, _ = records_and_report
     assert physics_violations(records) == []
-    for r in by(records, profile="4g", scenario="interrupt"):
+    for r in by(records, profile="4g", scenario="interrupt", client="synthetic"):
         if r["transport"] != "webrtc":
             assert r["stale_ms"] >= 40  # the clear needs the one-way delay to arrive
         assert r["ttfa_ms"] >= 2 * 40  # the question goes up and the answer comes down
@@ -72,7 +82,7 @@ def test_flow_control_beats_the_naive_baseline(records_and_report):
     records, _, _ = records_and_report
     for profile in ("clean", "4g"):
         for transport in ("twilio", "websocket", "webrtc"):
-            (controlled,) = by(records, profile=profile, transport=transport,
+            (controlled,) = by(records, profile=profile, transport=transport, client="synthetic",
                                scenario="interrupt", mode="controlled")  # fmt: skip
             (naive,) = by(records, profile=profile, transport=transport,
                           scenario="interrupt", mode="naive")  # fmt: skip
@@ -103,3 +113,41 @@ def test_the_report_renders_with_plots_that_show_what_they_claim(records_and_rep
         assert _has_color(out / name, COLORS["naive"])
     assert _has_color(out / "buffer_4g.png", "#000000")
     assert (out / "runs.json").exists() and (out / "summary.csv").exists()
+
+
+@pytest.mark.skipif(not BROWSERS, reason="needs Chromium and a loopback-only namespace")
+def test_the_real_page_hears_what_the_synthetic_client_hears(records_and_report):
+    """The synthetic playout models, checked against Chromium on the same path."""
+    records, _, _ = records_and_report
+    for transport, stale_bound in (("websocket", 150), ("webrtc", 250)):
+        (page,) = by(records, transport=transport, client="chromium")
+        (model,) = by(records, transport=transport, client="synthetic", profile="clean",
+                      scenario="interrupt", mode="controlled")  # fmt: skip
+        assert page["stale_ms"] < stale_bound, transport
+        assert abs(page["ttfa_ms"] - model["ttfa_ms"]) < 500, transport
+        assert page["peak_in_flight_ms"] <= page["window_ms"]
+        assert page["relayed_packets"] > 100
+    (rtc,) = by(records, transport="webrtc", client="chromium")
+    assert rtc["packets_lost"] == 0 and rtc["jitter_buffer_ms"] < 200
+
+
+def test_many_calls_report_the_gateways_cost_per_call(records_and_report):
+    records, report, _ = records_and_report
+    for r in by(records, scenario="many"):
+        assert r["calls"] == 4 and r["calls_with_underruns"] == 0, r["transport"]
+        assert 0 < r["cpu_per_call_pct"] < 50, r["transport"]
+    assert "## Many calls at once" in report.read_text()
+
+
+async def test_a_gateway_given_by_url_is_measured_through_its_records(tmp_path):
+    """`sluice compare --url`: nothing but HTTP and the wires reach the gateway."""
+    local = LocalGateways()
+    target = await local.get("controlled")
+    given = GivenGateways(Target(target.base_url))
+    try:
+        runs = plan(["twilio"], load(["clean"]), ["interrupt"], ["controlled"], ["synthetic"])
+        (record,) = await run_matrix(given, runs, progress=lambda line: None)
+    finally:
+        await local.stop()
+    assert record["ok"], record.get("error")
+    assert record["stale_ms"] < 150 and record["peak_in_flight_ms"] <= record["window_ms"]

@@ -1,0 +1,135 @@
+"""The gateway a comparison measures: one given by URL, or `sluice serve`
+processes started here (one per flow mode), read only through HTTP (call
+records, /metrics) so that both are measured the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+STARTUP_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Target:
+    base_url: str
+    """http(s)://host:port of the gateway."""
+    token: str = ""
+    """The gateway's call_records_token, if it has one."""
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.base_url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def record(self, http: httpx.AsyncClient, call_id: str) -> dict | None:
+        response = await http.get(f"{self.base_url}/calls/{call_id}", headers=self._headers())
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    async def cpu_seconds(self, http: httpx.AsyncClient) -> float | None:
+        """The gateway's process-tree CPU from /metrics (one worker's, if several)."""
+        text = (await http.get(f"{self.base_url}/metrics")).text
+        for line in text.splitlines():
+            if line.startswith("sluice_process_tree_cpu_seconds_total "):
+                return float(line.split()[-1])
+        return None
+
+
+def wall_to_monotonic(instant: float) -> float:
+    """A gateway record's wall-clock instant on this process's monotonic clock."""
+    return instant - (time.time() - time.monotonic())
+
+
+class LocalGateways:
+    """`sluice serve` in its own process per flow mode, so that the callers here
+    neither share its event loop nor count in its CPU."""
+
+    SETTINGS = {
+        "SLUICE_GREETING": "Hello.",
+        "SLUICE_VAD_MIN_SILENCE_MS": "500",
+        "SLUICE_WEBRTC_HOST_ADDRESSES": "127.0.0.1",
+        "SLUICE_STALL_TIMEOUT_S": "30",
+        "SLUICE_MAX_CALLS": "200",
+    }
+
+    def __init__(self) -> None:
+        self._running: dict[str, tuple[asyncio.subprocess.Process, Target]] = {}
+
+    async def get(self, mode: str) -> Target:
+        if mode not in self._running:
+            self._running[mode] = await self._start(mode)
+        return self._running[mode][1]
+
+    async def _start(self, mode: str) -> tuple[asyncio.subprocess.Process, Target]:
+        port = free_port()
+        env = {**os.environ, **self.SETTINGS, "SLUICE_FLOW_MODE": mode}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "WARNING", env=env,
+        )  # fmt: skip
+        target = Target(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        async with httpx.AsyncClient(timeout=1) as http:
+            while True:
+                try:
+                    await http.get(target.base_url + "/healthz")
+                    return process, target
+                except httpx.HTTPError:
+                    if process.returncode is not None or time.monotonic() > deadline:
+                        process.kill()
+                        raise RuntimeError(f"the {mode} gateway did not start") from None
+                    await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        for process, _ in self._running.values():
+            if process.returncode is None:
+                process.terminate()
+        for process, _ in self._running.values():
+            try:
+                await asyncio.wait_for(process.wait(), 20)
+            except TimeoutError:
+                process.kill()
+        self._running.clear()
+
+
+class GivenGateways:
+    """Gateways the user runs: one URL for the flow-controlled mode and,
+    optionally, one started with `flow_mode = naive` for the baseline."""
+
+    def __init__(self, controlled: Target, naive: Target | None = None) -> None:
+        self._targets = {"controlled": controlled}
+        if naive is not None:
+            self._targets["naive"] = naive
+
+    @property
+    def modes(self) -> list[str]:
+        return list(self._targets)
+
+    async def get(self, mode: str) -> Target:
+        return self._targets[mode]
+
+    async def stop(self) -> None:
+        """Not ours to stop."""

@@ -1,0 +1,133 @@
+"""The real page in headless Chromium as a comparison client.
+
+Chromium's fake microphone plays a WAV on a fixed schedule (silence through the
+greeting, the question, silence through the reply, then the interruption), so
+this caller cannot `say()` on cue: the runner waits for the gateway to hear it.
+What the listener heard comes from the page's own timeline: wall-clock instants
+of how much audio it had played (the player worklet's count over WebSocket,
+the meter on the browser's WebRTC output), and its client buffer (the ring over
+WebSocket, the jitter buffer over WebRTC).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import numpy as np
+
+from gateway.testing.chromium import launch, silence, write_wav
+
+GREETING_SILENCE_S = 4.5
+REPLY_SILENCE_S = 5.0
+
+
+def mic_schedule(question: np.ndarray, interruption: np.ndarray | None) -> np.ndarray:
+    parts = [silence(GREETING_SILENCE_S), question, silence(REPLY_SILENCE_S)]
+    if interruption is not None:
+        parts += [interruption, silence(3.0)]
+    else:
+        parts.append(silence(5.0))
+    return np.concatenate(parts)
+
+
+class PageCaller:
+    def __init__(
+        self,
+        page_url: str,
+        wire: str,
+        mic_wav: Path,
+        rewrite_answer: Callable[[str], Awaitable[str]] | None = None,
+        rewrite_offer: Callable[[str], Awaitable[str]] | None = None,
+    ) -> None:
+        """`wire` is "websocket" or "webrtc"; `rewrite_offer(sdp)` and
+        `rewrite_answer(sdp)` point each side's WebRTC candidates at a relay, as
+        for the synthetic client, so that no pair can bypass the relays."""
+        self.page_url = page_url
+        self.wire = wire
+        self.mic_wav = mic_wav
+        self.rewrite_answer = rewrite_answer
+        self.rewrite_offer = rewrite_offer
+        self.call_id: str | None = None
+        self.stats: dict = {}
+        self._playwright = None
+        self._browser = None
+        self._page = None
+
+    @staticmethod
+    def write_mic(path: Path, question: bytes, interruption: bytes | None) -> Path:
+        pcm = mic_schedule(
+            np.frombuffer(question, dtype=np.int16),
+            None if interruption is None else np.frombuffer(interruption, dtype=np.int16),
+        )
+        return write_wav(path, pcm)
+
+    async def connect(self) -> None:
+        from playwright.async_api import async_playwright
+
+        self._playwright = await async_playwright().start()
+        self._browser = await launch(self._playwright, self.mic_wav)
+        self._page = await self._browser.new_page()
+        if self.wire == "webrtc" and self.rewrite_answer is not None:
+            await self._page.route("**/webrtc/offer", self._through_relay)
+        await self._page.goto(self.page_url)
+        await self._page.select_option("#transport", self.wire)
+        await self._page.click("#call")
+        await self._page.wait_for_function("window.sluice.stats.callId !== null", timeout=20_000)
+        self.call_id = await self._page.evaluate("window.sluice.stats.callId")
+
+    async def _through_relay(self, route) -> None:
+        offer = json.loads(route.request.post_data or "{}")
+        if self.rewrite_offer is not None and "sdp" in offer:
+            offer["sdp"] = await self.rewrite_offer(offer["sdp"])
+        response = await route.fetch(post_data=json.dumps(offer))
+        answer = await response.json()
+        answer["sdp"] = await self.rewrite_answer(answer["sdp"])
+        await route.fulfill(response=response, body=json.dumps(answer))
+
+    async def refresh(self) -> dict:
+        """The page's figures now (timeline included)."""
+        if self._page is not None:
+            self.stats = await self._page.evaluate("window.sluice.stats")
+        return self.stats
+
+    def timeline(self) -> list[tuple[float, float, float]]:
+        """(monotonic instant, heard ms so far, client buffer ms)."""
+        offset = time.time() - time.monotonic()
+        return [(t / 1000 - offset, heard, buffered) for t, heard, buffered in self.stats.get(
+            "timeline", [])]  # fmt: skip
+
+    def heard_between(self, start: float, end: float) -> float:
+        """Milliseconds of audio the page played between two monotonic instants."""
+        points = self.timeline()
+
+        def heard_at(instant: float) -> float:
+            before = [h for t, h, _ in points if t <= instant]
+            return before[-1] if before else 0.0
+
+        return max(0.0, heard_at(end) - heard_at(start))
+
+    def first_heard_after(self, instant: float) -> float | None:
+        points = self.timeline()
+        base = max((h for t, h, _ in points if t <= instant), default=0.0)
+        return next((t for t, h, _ in points if t > instant and h > base), None)
+
+    def peak_buffer_ms(self, after: float) -> float:
+        return max((b for t, _, b in self.timeline() if t >= after), default=0.0)
+
+    def buffer_series(self) -> list[tuple[float, float]]:
+        return [(t, b) for t, _, b in self.timeline()]
+
+    async def hang_up(self) -> None:
+        try:
+            if self._page is not None:
+                await self.refresh()
+                await self._page.evaluate("window.sluice.hangUp()")
+        finally:
+            if self._browser is not None:
+                await self._browser.close()
+            if self._playwright is not None:
+                await self._playwright.stop()
+            self._page = self._browser = self._playwright = None
