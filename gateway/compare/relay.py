@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+from collections.abc import Awaitable, Callable
 
 from gateway.compare.impairment import Impairment
 from gateway.compare.profiles import Profile
@@ -148,3 +150,30 @@ class UdpRelay:
         for side in (self._client_side, self._gateway_side):
             if side is not None and side.transport is not None:
                 side.transport.close()
+
+
+_CANDIDATE = re.compile(r"a=candidate:(\S+) (\d) udp (\d+) ([\d.]+) (\d+) typ host")
+
+
+def sdp_through_relay(profile: Profile, udp: list[UdpRelay]) -> Callable[[str], Awaitable[str]]:
+    """An SDP rewrite: the first UDP host candidate is replaced by a relay in
+    front of it. Applied to the offer and the answer, every ICE pair (peer
+    reflexive ones included) crosses exactly one relay."""
+
+    async def rewrite(sdp: str) -> str:
+        match = _CANDIDATE.search(sdp)
+        if match is None:
+            raise RuntimeError("the description has no UDP host candidate")
+        relay = await UdpRelay(profile, (match.group(4), int(match.group(5)))).start()
+        udp.append(relay)
+        kept = [line for line in sdp.split("\r\n") if not line.startswith("a=candidate:")]
+        foundation, priority = match.group(1), match.group(3)
+        candidate = f"a=candidate:{foundation} 1 udp {priority} 127.0.0.1 {relay.port} typ host"
+        out = []
+        for line in kept:
+            out.append(line)
+            if line.startswith("a=ice-pwd"):
+                out.append(candidate)
+        return "\r\n".join(out)
+
+    return rewrite

@@ -5,7 +5,6 @@ monotonic clock and every gateway figure read from its call record over HTTP."""
 from __future__ import annotations
 
 import asyncio
-import re
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from gateway.compare.profiles import Profile
-from gateway.compare.relay import TcpRelay, UdpRelay
+from gateway.compare.relay import TcpRelay, UdpRelay, sdp_through_relay
 from gateway.compare.target import GivenGateways, LocalGateways, Target, wall_to_monotonic
 from gateway.pipeline.tts import EspeakTts
 from gateway.testing.browser_caller import BrowserCaller
@@ -34,7 +33,6 @@ PAGE_WIRES = ("websocket", "webrtc")
 POLL_S = 0.05
 QUESTION = "Please tell me a long story."
 INTERRUPTION = "Stop. Wait a moment."
-_CANDIDATE = re.compile(r"a=candidate:(\S+) (\d) udp (\d+) ([\d.]+) (\d+) typ host")
 
 
 @dataclass
@@ -97,30 +95,6 @@ async def _until_record(
         await asyncio.sleep(POLL_S)
 
 
-def _through_relay(profile: Profile, udp: list[UdpRelay]) -> Callable[[str], Awaitable[str]]:
-    """An SDP rewrite: the first UDP host candidate is replaced by a relay in
-    front of it. Applied to the offer and the answer, every ICE pair (peer
-    reflexive ones included) crosses exactly one relay."""
-
-    async def rewrite(sdp: str) -> str:
-        match = _CANDIDATE.search(sdp)
-        if match is None:
-            raise RuntimeError("the description has no UDP host candidate")
-        relay = await UdpRelay(profile, (match.group(4), int(match.group(5)))).start()
-        udp.append(relay)
-        kept = [line for line in sdp.split("\r\n") if not line.startswith("a=candidate:")]
-        foundation, priority = match.group(1), match.group(3)
-        candidate = f"a=candidate:{foundation} 1 udp {priority} 127.0.0.1 {relay.port} typ host"
-        out = []
-        for line in kept:
-            out.append(line)
-            if line.startswith("a=ice-pwd"):
-                out.append(candidate)
-        return "\r\n".join(out)
-
-    return rewrite
-
-
 def _synthetic(run: Run, tcp: TcpRelay, udp: list[UdpRelay]):
     port = tcp.port
     listener = Listener.named(run.profile.playout)
@@ -133,8 +107,8 @@ def _synthetic(run: Run, tcp: TcpRelay, udp: list[UdpRelay]):
     return WebRtcCaller(
         f"http://127.0.0.1:{port}",
         listener=listener,
-        rewrite_answer=_through_relay(run.profile, udp),
-        rewrite_offer=_through_relay(run.profile, udp),
+        rewrite_answer=sdp_through_relay(run.profile, udp),
+        rewrite_offer=sdp_through_relay(run.profile, udp),
     )
 
 
@@ -286,8 +260,8 @@ async def _page(run: Run, harness: Harness, target: Target) -> dict:
     async with _Relays(run, target) as relays:
         caller = PageCaller(
             f"http://127.0.0.1:{relays.tcp.port}/", run.transport, harness.mic_wav(run.scenario),
-            rewrite_answer=_through_relay(run.profile, relays.udp),
-            rewrite_offer=_through_relay(run.profile, relays.udp),
+            rewrite_answer=sdp_through_relay(run.profile, relays.udp),
+            rewrite_offer=sdp_through_relay(run.profile, relays.udp),
         )  # fmt: skip
         read = None
         try:

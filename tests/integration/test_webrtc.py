@@ -190,3 +190,29 @@ async def test_mic_to_vad_delay_is_small_and_returns_to_normal_after_loss(gatewa
     assert clean < 60, f"mic to VAD {clean:.0f} ms on a clean path"
     assert after_loss < 60, f"mic to VAD {after_loss:.0f} ms after a loss"
     assert jitter.held == 0
+
+
+async def test_the_heard_position_allows_for_the_measured_network_delay(gateway_factory):
+    """Through a relay adding 50 ms each way, the RTCP round trip (about 100 ms)
+    moves the playout estimate back by half of it."""
+    from gateway.compare.profiles import Profile
+    from gateway.compare.relay import sdp_through_relay
+
+    gw = await gateway_factory(**LOOPBACK)
+    relays = []
+    profile = Profile("test", delay_ms=50)
+    caller = WebRtcCaller(
+        gw.base_url,
+        rewrite_answer=sdp_through_relay(profile, relays),
+        rewrite_offer=sdp_through_relay(profile, relays),
+    )
+    try:
+        await caller.connect()
+        await only_call(gw.ctx, timeout=10)
+        session = next(iter(gw.ctx.webrtc_sessions.values()))
+        await wait_for(lambda: session.network_delay_s > 0, timeout=15)
+        assert 0.04 <= session.network_delay_s <= 0.08, session.network_delay_s
+    finally:
+        await caller.hang_up()
+        for relay in relays:
+            await relay.stop()

@@ -98,6 +98,9 @@ class WebRtcSession:
         self.pacer = Pacer(ctx.clock, cushion_ms)
         self.track = PacedAudioTrack(self.pacer, self._on_emit, settings.webrtc_opus_complexity)
         self.playout_delay_s = settings.webrtc_playout_delay_ms / 1000
+        self.network_delay_s = 0.0
+        """Half the RTCP round trip: how long an emitted frame travels before the
+        far end's jitter buffer holds it."""
         self.call: Call | None = None
         self.channel = None
         self.ended = asyncio.Event()
@@ -110,6 +113,7 @@ class WebRtcSession:
         self._pending_pcm = b""
         self.last_packet_at = time.monotonic()
         self._watchdog: asyncio.TimerHandle | None = None
+        self._rtt_task: asyncio.Task | None = None
         self.inbound_dropped = 0
         self.jitter = None
         self._last_confirmed: tuple[int, int] | None = None
@@ -207,7 +211,7 @@ class WebRtcSession:
         else:
             call.note_starved()
         if self.pacer.frames_emitted % CONFIRM_EVERY == 0:
-            heard = self.pacer.heard_position(self.playout_delay_s)
+            heard = self.pacer.heard_position(self.playout_delay_s + self.network_delay_s)
             if heard is not None and heard != self._last_confirmed:
                 self._last_confirmed = heard
                 call.on_played(*heard)
@@ -231,13 +235,32 @@ class WebRtcSession:
             if self._watchdog is not None:
                 self._watchdog.cancel()
                 self._watchdog = None
+            if self._rtt_task is not None:
+                self._rtt_task.cancel()
 
     def _check_media(self) -> None:
+        """Once a second: end a call whose peer sent nothing for the media
+        timeout, and take the connection's latest RTCP round trip."""
         timeout = self.ctx.settings.webrtc_media_timeout_s
         if time.monotonic() - self.last_packet_at > timeout:
             self.end(f"no media for {timeout:g} s")
-        elif not self.ended.is_set():
-            self._watchdog = asyncio.get_running_loop().call_later(1.0, self._check_media)
+            return
+        if self.ended.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        self._watchdog = loop.call_later(1.0, self._check_media)
+        if self._rtt_task is None or self._rtt_task.done():
+            self._rtt_task = loop.create_task(self._read_round_trip())
+
+    async def _read_round_trip(self) -> None:
+        senders = [t.sender for t in self.pc.getTransceivers() if t.kind == "audio"]
+        if not senders:
+            return
+        report = await senders[0].getStats()
+        for stats in report.values():
+            rtt = getattr(stats, "roundTripTime", None)
+            if stats.type == "remote-inbound-rtp" and rtt is not None and 0 <= rtt < 5:
+                self.network_delay_s = rtt / 2
 
     def bind(self, call: Call) -> None:
         self.call = call
