@@ -390,14 +390,18 @@ def plan(
     clients: list[str],
 ) -> list[Run]:
     """Every combination that means something: the page only over the browser
-    wires, and many calls only flow-controlled and synthetic (it measures cost)."""
+    wires and flow-controlled (it checks the synthetic playout models, and its
+    own ring is bounded), many calls only flow-controlled and synthetic (it
+    measures cost)."""
     runs = []
     for p in profiles:
         for s in scenarios:
             for t in transports:
                 for m in modes:
                     for c in clients:
-                        if c == "chromium" and (t not in PAGE_WIRES or s == "many"):
+                        if c == "chromium" and (
+                            t not in PAGE_WIRES or s == "many" or m != "controlled"
+                        ):
                             continue
                         if s == "many" and m != "controlled":
                             continue
