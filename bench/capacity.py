@@ -58,7 +58,7 @@ def _caller(transport: str, url: str):
 
 def _webrtc_figures(caller, since: float) -> dict:
     delays = caller.frame_delays_ms(since)
-    late = int((delays > LATE_MS).sum()) if delays.size else 0
+    late = caller.late_frames(since)
     arrivals = [t for t, _ in caller.arrivals if t >= since]
     late_at = [round(arrivals[i] - since, 2) for i in np.flatnonzero(delays > LATE_MS)]
     return {

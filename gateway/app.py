@@ -30,6 +30,19 @@ BROWSER_WS_PATH = "/browser/ws"
 WEB_ROOT = Path(__file__).parent / "web"
 
 
+_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Once per process: tests build many apps, and each freeze would pin
+    whatever happened to be alive then."""
+    global _frozen
+    if not _frozen:
+        gc.collect()
+        gc.freeze()
+        _frozen = True
+
+
 def create_app(
     settings: Settings, services: Services | None = None, worker: dict | None = None
 ) -> FastAPI:
@@ -49,8 +62,7 @@ def create_app(
         # collector's oldest generation, each full collection walks all of them:
         # measured at 20 WebRTC calls, a 48 ms pause that every call hears as a
         # late frame. Frozen, full collections walk only what calls create.
-        gc.collect()
-        gc.freeze()
+        _freeze_startup_objects()
         if worker is not None:
             app.state.ctx.worker_index = worker["index"]
             app.state.ctx.worker_ports = worker["private_ports"]

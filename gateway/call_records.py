@@ -23,7 +23,7 @@ def _wall(offset: float, instant: float | None) -> float | None:
     return None if instant is None else round(instant + offset, 6)
 
 
-def snapshot(call: Call, aliases: tuple[str, ...] = ()) -> dict[str, Any]:
+def snapshot(call: Call, aliases: tuple[str, ...] = (), ended: bool = False) -> dict[str, Any]:
     # The call's clock is monotonic; one offset turns all its instants to wall time.
     offset = time.time() - call.clock.now()
     window = call.flow.window
@@ -32,8 +32,8 @@ def snapshot(call: Call, aliases: tuple[str, ...] = ()) -> dict[str, Any]:
         "aliases": list(aliases),
         "transport": call.kind,
         "started_at": _wall(offset, call.started_at),
-        "ended": call.end_reason is not None,
-        "end_reason": call.end_reason,
+        "ended": ended or call.end_reason is not None,
+        "end_reason": call.end_reason or ("closed" if ended else None),
         "window_ms": window.limit_ms,
         "in_flight_ms": window.in_flight_ms,
         "peak_in_flight_ms": window.peak_in_flight_ms,
@@ -83,11 +83,12 @@ class CallRecords:
 
     def ended(self, call: Call) -> None:
         _, aliases = self._live.pop(call.call_id, (call, ()))
-        self._ended[call.call_id] = snapshot(call, aliases)
+        self._ended[call.call_id] = snapshot(call, aliases, ended=True)
         while len(self._ended) > self.keep:
             _, old = self._ended.popitem(last=False)
             for alias in old["aliases"]:
-                self._aliases.pop(alias, None)
+                if self._aliases.get(alias) == old["call_id"]:  # not reused by a newer call
+                    del self._aliases[alias]
 
     def get(self, key: str) -> dict[str, Any] | None:
         call_id = self._aliases.get(key, key)
@@ -98,9 +99,15 @@ class CallRecords:
 
     def recent(self) -> list[dict[str, Any]]:
         """Live calls, then ended ones newest first: id, transport, start, end reason."""
-        live = [snapshot(c, a) for c, a in self._live.values()]
-        ended = list(reversed(self._ended.values()))
-        return [
+        offset = 0.0
+        live = []
+        for call, aliases in self._live.values():
+            offset = time.time() - call.clock.now()
+            live.append({"call_id": call.call_id, "aliases": list(aliases),
+                         "transport": call.kind, "started_at": _wall(offset, call.started_at),
+                         "end_reason": None})  # fmt: skip
+        ended = [
             {k: r[k] for k in ("call_id", "aliases", "transport", "started_at", "end_reason")}
-            for r in live + ended
+            for r in reversed(self._ended.values())
         ]
+        return live + ended

@@ -5,7 +5,9 @@ the call asks the others on their private loopback ports."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Request, Response
@@ -26,19 +28,20 @@ def _refused(ctx: GatewayContext, request: Request) -> Response | None:
     return JSONResponse({"error": "unauthorized"}, status_code=401)
 
 
-async def _ask_other_workers(ctx: GatewayContext, path: str) -> list[httpx.Response]:
-    answers = []
+async def _ask_other_workers(
+    ctx: GatewayContext, path: str, request: Request
+) -> list[httpx.Response]:
+    headers = {FORWARDED: "1"}
+    if "authorization" in request.headers:
+        headers["Authorization"] = request.headers["authorization"]
+    ports = [p for i, p in enumerate(ctx.worker_ports) if i != ctx.worker_index]
     async with httpx.AsyncClient(timeout=2) as http:
-        for index, port in enumerate(ctx.worker_ports):
-            if index == ctx.worker_index:
-                continue
-            try:
-                answers.append(
-                    await http.get(f"http://127.0.0.1:{port}{path}", headers={FORWARDED: "1"})
-                )
-            except httpx.HTTPError:
-                continue  # a worker that is restarting holds no calls worth waiting for
-    return answers
+        answers = await asyncio.gather(
+            *(http.get(f"http://127.0.0.1:{port}{path}", headers=headers) for port in ports),
+            return_exceptions=True,
+        )
+    # A worker that is restarting holds no calls worth waiting for.
+    return [a for a in answers if isinstance(a, httpx.Response) and a.status_code == 200]
 
 
 def router() -> APIRouter:
@@ -51,9 +54,8 @@ def router() -> APIRouter:
             return refused
         calls = ctx.records.recent()
         if not request.headers.get(FORWARDED):
-            for answer in await _ask_other_workers(ctx, "/calls"):
-                if answer.status_code == 200:
-                    calls.extend(answer.json()["calls"])
+            for answer in await _ask_other_workers(ctx, "/calls", request):
+                calls.extend(answer.json().get("calls", []))
         return JSONResponse({"calls": calls})
 
     @api.get("/calls/{key}")
@@ -63,9 +65,8 @@ def router() -> APIRouter:
             return refused
         record = ctx.records.get(key)
         if record is None and not request.headers.get(FORWARDED):
-            for answer in await _ask_other_workers(ctx, f"/calls/{key}"):
-                if answer.status_code == 200:
-                    return JSONResponse(answer.json())
+            for answer in await _ask_other_workers(ctx, f"/calls/{quote(key, safe='')}", request):
+                return JSONResponse(answer.json())
         if record is None:
             return JSONResponse({"error": "unknown_call"}, status_code=404)
         return JSONResponse(record)

@@ -58,7 +58,11 @@ class _ProcessTreeCollector(Collector):
         self._process = psutil.Process()
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        cpu = rss = 0.0
+        # Workers that exited and were reaped count in the root's children times,
+        # so the counter never goes backwards when one is replaced.
+        own = self._process.cpu_times()
+        cpu = own.children_user + own.children_system
+        rss = 0.0
         for process in [self._process, *self._process.children(recursive=True)]:
             try:
                 times = process.cpu_times()

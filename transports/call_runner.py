@@ -68,6 +68,6 @@ async def run_call(
             task.cancel()
         await asyncio.gather(call_task, receive_task, return_exceptions=True)
         ctx.calls.pop(call_id, None)
-        ctx.records.ended(call)
         ctx.services.vad.release(vad_model)
+        ctx.records.ended(call)
     return call

@@ -34,6 +34,8 @@ async def _run(args: argparse.Namespace, command: str) -> Path:
         clients.remove("chromium")
     chosen = profile_data.load([p.strip() for p in args.profiles.split(",")], args.profiles_file)
     gateways: LocalGateways | GivenGateways
+    if args.naive_url and not args.url:
+        raise SystemExit("--naive-url needs --url (the flow-controlled gateway)")
     if args.url:
         naive = Target(args.naive_url, args.token) if args.naive_url else None
         gateways = GivenGateways(Target(args.url, args.token), naive)

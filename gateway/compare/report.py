@@ -133,6 +133,60 @@ def _stale_plot(records: list[dict], path: Path) -> Path | None:
     return path
 
 
+def _pick(records: list[dict], **match: str) -> dict | None:
+    for r in records:
+        if not r.get("ok"):
+            continue
+        if r["profile"]["name"] == match["profile"] and all(
+            r.get(k, "synthetic" if k == "client" else None) == v
+            for k, v in match.items()
+            if k != "profile"
+        ):
+            return r
+    return None
+
+
+def _n(value: object, prefix: str = "") -> str:
+    return "–" if value is None else f"{prefix}{value:.0f}"
+
+
+def headline(records: list[dict]) -> list[str]:
+    """One row per profile and transport: the figures a design review asks for."""
+    lines = [
+        "| profile | transport | TTFA (ms) | stale: controlled | stale: naive | stale: Chromium "
+        "| barge-in reaction (ms) | heard error (ms) | peak client buffer: controlled / naive (ms) "
+        "| burst: peak in flight / window (ms) | underruns | CPU per call, many calls (%) |",
+        "|---|---|" + "---:|" * 10,
+    ]
+    pairs = dict.fromkeys((r["profile"]["name"], r["transport"]) for r in records)
+    for profile, transport in pairs:
+        c = _pick(records, profile=profile, transport=transport, scenario="interrupt",
+                  mode="controlled", client="synthetic")  # fmt: skip
+        n = _pick(records, profile=profile, transport=transport, scenario="interrupt",
+                  mode="naive", client="synthetic")  # fmt: skip
+        page = _pick(records, profile=profile, transport=transport, scenario="interrupt",
+                     mode="controlled", client="chromium")  # fmt: skip
+        burst = _pick(records, profile=profile, transport=transport, scenario="burst",
+                      mode="controlled", client="synthetic")  # fmt: skip
+        many = _pick(records, profile=profile, transport=transport, scenario="many",
+                     mode="controlled", client="synthetic")  # fmt: skip
+        if c is None:
+            continue
+        underruns = sum(r.get("underruns") or 0 for r in (c, burst) if r)
+        cells = [
+            profile, transport, _n(c.get("ttfa_ms")), _n(c.get("stale_ms")),
+            _n(n and n.get("stale_ms"), "≥ "), _n(page and page.get("stale_ms")),
+            _n(c.get("barge_in_reaction_ms")), _n(c.get("heard_error_ms")),
+            f"{_n(c.get('peak_client_buffer_ms'))} / {_n(n and n.get('peak_client_buffer_ms'))}",
+            f"{_n(burst and burst.get('peak_in_flight_ms'))} / {_n(c.get('window_ms'))}",
+            str(underruns),
+            "–" if not many or many.get("cpu_per_call_pct") is None
+            else f"{many['cpu_per_call_pct']:.2f}",
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_report(records: list[dict], out: Path, command: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "runs.json").write_text(json.dumps(records, indent=1, default=str))
@@ -147,6 +201,8 @@ def write_report(records: list[dict], out: Path, command: str) -> Path:
     many_rows = [_row(r, MANY_COLUMNS, "cpu_per_call_pct") for r in many]
     many_table = _table(many_rows, MANY_COLUMNS) if many else []
     (out / "summary.md").write_text("\n".join(table + [""] + many_table) + "\n")
+    heads = headline(records)
+    (out / "headline.md").write_text("\n".join(heads) + "\n")
 
     images = []
     stale = _stale_plot(records, out / "stale.png")
@@ -164,6 +220,10 @@ def write_report(records: list[dict], out: Path, command: str) -> Path:
         "clock; definitions in the project's metrics notes. `naive` is the send-and-pray "
         "baseline (no credit, no cushion, no clear) on the same machine in the same run; "
         "its stale audio is cut off by the end of the observation, so it is a lower bound.",
+        "",
+        "## Headline",
+        "",
+        *heads,
         "",
         "## Summary",
         "",

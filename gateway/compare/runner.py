@@ -5,10 +5,12 @@ monotonic clock and every gateway figure read from its call record over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -160,8 +162,8 @@ class _Relays:
 async def run_one(run: Run, harness: Harness) -> dict:
     record: dict = {"transport": run.transport, "profile": run.profile.to_dict(),
                     "scenario": run.scenario, "mode": run.mode, "client": run.client}  # fmt: skip
-    target = await harness.gateways.get(run.mode)
     try:
+        target = await harness.gateways.get(run.mode)
         if run.scenario == "many":
             record.update(await _many(run, harness, target))
         elif run.client == "chromium":
@@ -190,9 +192,7 @@ async def _one_synthetic(run: Run, harness: Harness, target: Target) -> dict:
             await caller.connect()
             call_id = _call_id(caller)
 
-            async def read() -> dict | None:
-                return await target.record(harness.http, call_id)
-
+            read = partial(target.record, harness.http, call_id)
             await _until_record(read, _listening, 20)
             caller.say(harness.speech[QUESTION])
             await _until_record(read, lambda r: r["turn_id"] >= 2, 30)
@@ -228,8 +228,8 @@ async def _one_synthetic(run: Run, harness: Harness, target: Target) -> dict:
                 # RTP carries no turn ids, so pauses between words would look like gaps:
                 # count frames that arrived after their slot in the 40 ms playout cushion.
                 # From the question on: the call's start (ICE, DTLS) is not playout.
-                late = caller.frame_delays_ms(question_end) > caller.playout_delay_frames * 20
-                count, gap_ms = int(late.sum()), int(late.sum()) * 20
+                count = caller.late_frames(question_end)
+                gap_ms = count * 20
             else:
                 count, gap_ms = caller.log.underruns()
             final = await read()
@@ -244,7 +244,8 @@ async def _one_synthetic(run: Run, harness: Harness, target: Target) -> dict:
                 t0=caller.log.frames[0].at if caller.log.frames else None,
             )
         finally:
-            await caller.hang_up()
+            with contextlib.suppress(Exception):  # the run's own error, if any, is the one to keep
+                await caller.hang_up()
             if read is not None:
                 await _ended(read)
         out["relayed_packets"] = relays.packets
@@ -268,9 +269,7 @@ async def _page(run: Run, harness: Harness, target: Target) -> dict:
             await caller.connect()
             call_id = _call_id(caller)
 
-            async def read() -> dict | None:
-                return await target.record(harness.http, call_id)
-
+            read = partial(target.record, harness.http, call_id)
             asked = await _until_record(read, lambda r: r["turn_id"] >= 2, 40)
             reply = _turn(asked, 2)
             assert reply is not None and reply["user_ended_at"] is not None
@@ -326,7 +325,8 @@ async def _page(run: Run, harness: Harness, target: Target) -> dict:
                 jitter_buffer_ms=stats.get("jitterBufferMs"),
             )
         finally:
-            await caller.hang_up()
+            with contextlib.suppress(Exception):  # the run's own error, if any, is the one to keep
+                await caller.hang_up()
             if read is not None:
                 await _ended(read)
         out["relayed_packets"] = relays.packets
@@ -344,11 +344,7 @@ async def _many(run: Run, harness: Harness, target: Target) -> dict:
                 await asyncio.sleep(0.05)  # a ramp, not a thundering herd
             ids = [_call_id(c) for c in callers]
             for call_id in ids:
-
-                async def read(call_id: str = call_id) -> dict | None:
-                    return await target.record(harness.http, call_id)
-
-                await _until_record(read, _listening, 30)
+                await _until_record(partial(target.record, harness.http, call_id), _listening, 30)
             for caller in callers:
                 caller.say(harness.speech[QUESTION])
             await _until(lambda: all(c.log.played_ms(2 if run.transport != "webrtc" else 1,
@@ -360,8 +356,7 @@ async def _many(run: Run, harness: Harness, target: Target) -> dict:
             cpu1 = await target.cpu_seconds(harness.http)
             elapsed = time.monotonic() - since
             if run.transport == "webrtc":
-                late = [int((c.frame_delays_ms(since) > c.playout_delay_frames * 20).sum())
-                        for c in callers]  # fmt: skip
+                late = [c.late_frames(since) for c in callers]
             else:
                 late = [c.log.underruns()[0] for c in callers]
             cores = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / elapsed
@@ -378,8 +373,12 @@ async def _many(run: Run, harness: Harness, target: Target) -> dict:
                 "relayed_packets": relays.packets,
             }
         finally:
+            await asyncio.gather(*(c.hang_up() for c in callers), return_exceptions=True)
+            # Their teardown must not land in the next run's figures.
             for caller in callers:
-                await caller.hang_up()
+                if isinstance(caller, (TwilioCaller, BrowserCaller)) or caller.resource:
+                    with contextlib.suppress(Exception):
+                        await _ended(partial(target.record, harness.http, _call_id(caller)))
 
 
 def plan(

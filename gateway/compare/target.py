@@ -5,6 +5,7 @@ records, /metrics) so that both are measured the same way."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import sys
@@ -99,20 +100,27 @@ class LocalGateways:
                     return process, target
                 except httpx.HTTPError:
                     if process.returncode is not None or time.monotonic() > deadline:
-                        process.kill()
+                        await _end(process)
                         raise RuntimeError(f"the {mode} gateway did not start") from None
                     await asyncio.sleep(0.2)
 
     async def stop(self) -> None:
-        for process, _ in self._running.values():
-            if process.returncode is None:
-                process.terminate()
-        for process, _ in self._running.values():
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
+        await asyncio.gather(*(_end(process) for process, _ in self._running.values()))
         self._running.clear()
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM first: the gateway then stops its STT workers itself."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+    try:
+        async with asyncio.timeout(20):
+            await process.wait()
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
 
 
 class GivenGateways:
@@ -123,10 +131,6 @@ class GivenGateways:
         self._targets = {"controlled": controlled}
         if naive is not None:
             self._targets["naive"] = naive
-
-    @property
-    def modes(self) -> list[str]:
-        return list(self._targets)
 
     async def get(self, mode: str) -> Target:
         return self._targets[mode]

@@ -51,6 +51,8 @@ class PageCaller:
         self.rewrite_answer = rewrite_answer
         self.rewrite_offer = rewrite_offer
         self.call_id: str | None = None
+        self.error: str | None = None
+        """Why the offer could not be relayed, if it could not."""
         self.stats: dict = {}
         self._playwright = None
         self._browser = None
@@ -75,17 +77,29 @@ class PageCaller:
         await self._page.goto(self.page_url)
         await self._page.select_option("#transport", self.wire)
         await self._page.click("#call")
-        await self._page.wait_for_function("window.sluice.stats.callId !== null", timeout=20_000)
+        try:
+            await self._page.wait_for_function(
+                "window.sluice.stats.callId !== null", timeout=20_000
+            )
+        except Exception:
+            raise RuntimeError(self.error or "the page never got a call id") from None
         self.call_id = await self._page.evaluate("window.sluice.stats.callId")
 
     async def _through_relay(self, route) -> None:
-        offer = json.loads(route.request.post_data or "{}")
-        if self.rewrite_offer is not None and "sdp" in offer:
-            offer["sdp"] = await self.rewrite_offer(offer["sdp"])
-        response = await route.fetch(post_data=json.dumps(offer))
-        answer = await response.json()
-        answer["sdp"] = await self.rewrite_answer(answer["sdp"])
-        await route.fulfill(response=response, body=json.dumps(answer))
+        try:
+            offer = json.loads(route.request.post_data or "{}")
+            if self.rewrite_offer is not None and "sdp" in offer:
+                offer["sdp"] = await self.rewrite_offer(offer["sdp"])
+            response = await route.fetch(post_data=json.dumps(offer))
+            if response.status != 200:
+                await route.fulfill(response=response)  # the page shows the refusal
+                return
+            answer = await response.json()
+            answer["sdp"] = await self.rewrite_answer(answer["sdp"])
+            await route.fulfill(response=response, body=json.dumps(answer))
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            await route.abort()
 
     async def refresh(self) -> dict:
         """The page's figures now (timeline included)."""

@@ -208,6 +208,11 @@ class WebRtcCaller:
         drift = times - index * FRAME_S
         return (drift - drift.min()) * 1000
 
+    def late_frames(self, since: float = 0.0) -> int:
+        """Frames that arrived after their slot in the playout cushion: underruns,
+        since RTP carries no turn ids to tell pauses between words from gaps."""
+        return int((self.frame_delays_ms(since) > self.playout_delay_frames * 20).sum())
+
     def voiced_after(self, instant: float) -> float:
         """Voiced milliseconds played after `instant` (the gateway's interrupt instant)."""
         return self.log.stale_ms(1, instant)

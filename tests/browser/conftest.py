@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.testing.chromium import CHROMIUM, launch, silence, write_wav
+from gateway.testing.chromium import CHROMIUM, launch, write_wav
+from gateway.testing.page_caller import mic_schedule
 from tests import conftest as root
 
 
@@ -37,8 +38,7 @@ def mic_wav(services, tmp_path_factory) -> Path:
 
     question = speak("Please tell me a long story.")
     stop = speak("Stop. Wait a moment.")
-    pcm = np.concatenate([silence(4.5), question, silence(5.0), stop, silence(3.0)])
-    return write_wav(tmp_path_factory.mktemp("mic") / "mic.wav", pcm)
+    return write_wav(tmp_path_factory.mktemp("mic") / "mic.wav", mic_schedule(question, stop))
 
 
 @pytest.fixture

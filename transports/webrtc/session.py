@@ -256,7 +256,10 @@ class WebRtcSession:
         senders = [t.sender for t in self.pc.getTransceivers() if t.kind == "audio"]
         if not senders:
             return
-        report = await senders[0].getStats()
+        try:
+            report = await senders[0].getStats()
+        except Exception:  # the connection closing under us; the next read will tell
+            return
         for stats in report.values():
             rtt = getattr(stats, "roundTripTime", None)
             if stats.type == "remote-inbound-rtp" and rtt is not None and 0 <= rtt < 5:

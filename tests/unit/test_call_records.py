@@ -1,0 +1,39 @@
+from types import SimpleNamespace
+
+from gateway.call_records import CallRecords
+from gateway.clock import FakeClock
+from gateway.flow.credit import CreditWindow
+from gateway.turns import TurnState
+
+
+def fake_call(call_id: str, clock: FakeClock) -> SimpleNamespace:
+    return SimpleNamespace(
+        call_id=call_id, kind="twilio", clock=clock, started_at=clock.now(), end_reason=None,
+        flow=SimpleNamespace(window=CreditWindow(800)), starved_frames=0,
+        turns=TurnState(clock), records={}, interrupts=[],
+    )  # fmt: skip
+
+
+def test_an_ended_call_is_recorded_as_ended_even_without_a_reason():
+    clock = FakeClock(100.0)
+    records = CallRecords()
+    call = fake_call("tw-1", clock)
+    records.started(call, ("CA1",))
+    assert records.get("CA1")["ended"] is False
+    records.ended(call)  # cancelled before any reason was set
+    assert records.get("CA1")["ended"] is True and records.get("tw-1")["end_reason"] == "closed"
+
+
+def test_records_are_bounded_and_a_reused_alias_survives_the_old_calls_eviction():
+    clock = FakeClock(100.0)
+    records = CallRecords(keep=2)
+    first, second, third = (fake_call(f"tw-{i}", clock) for i in range(3))
+    records.started(first, ("CA-same",))
+    records.ended(first)
+    records.started(second, ("CA-same",))  # the far end reused the id
+    records.ended(second)
+    records.started(third)
+    records.ended(third)  # evicts the first
+    assert records.get("tw-0") is None
+    assert records.get("CA-same")["call_id"] == "tw-1"
+    assert [r["call_id"] for r in records.recent()] == ["tw-2", "tw-1"]
