@@ -1,9 +1,10 @@
 """Text to speech: eSpeak NG through the shared library espeakng-loader ships.
 
-eSpeak keeps global state, so one dedicated thread owns it and every call's
-sentences take turns there. It synthesizes about a thousand times faster than
-real time here, so one thread serves many calls. The native call releases the
-GIL; a cancelled sentence stops at its next audio callback.
+eSpeak keeps global state, so one engine per process, on one dedicated thread,
+owns it, and every call's sentences take turns there. It synthesizes about a
+thousand times faster than real time here, so one thread serves many calls.
+The native call releases the GIL; a cancelled sentence stops at its next audio
+callback.
 """
 
 from __future__ import annotations
@@ -38,26 +39,30 @@ _MAX_TEXT_CHARS = 2000
 
 
 class _Job:
-    __slots__ = ("text", "cancelled", "parts")
+    __slots__ = ("text", "voice", "rate_wpm", "cancelled", "parts")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, voice: str, rate_wpm: int) -> None:
         self.text = text
+        self.voice = voice
+        self.rate_wpm = rate_wpm
         self.cancelled = threading.Event()
         self.parts: list[bytes] = []
 
 
-class EspeakTts:
-    def __init__(self, voice: str = "en-us", rate_wpm: int = 175) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="espeak")
-        self._voice = voice
-        self._rate_wpm = rate_wpm
+class _Engine:
+    """eSpeak NG itself: initialised once per process on its own thread. A
+    second initialisation would take over the global synth callback, and the
+    first user's audio with it."""
+
+    def __init__(self) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="espeak")
         self._lib: ctypes.CDLL | None = None
-        self._native_rate = 0
+        self.native_rate = 0
         self._current: _Job | None = None
         self._callback = _SYNTH_CALLBACK(self._on_audio)
-        self.completed = 0
-        self.cancelled = 0
-        self._executor.submit(self._load).result()
+        self._voice = ""
+        self._rate_wpm = 0
+        self.executor.submit(self._load).result()
 
     def _load(self) -> None:
         import espeakng_loader
@@ -83,12 +88,20 @@ class EspeakTts:
         )
         if rate <= 0:
             raise RuntimeError("eSpeak NG failed to initialize")
-        if lib.espeak_SetVoiceByName(self._voice.encode()) != 0:
-            raise RuntimeError(f"eSpeak NG has no voice {self._voice!r}")
-        lib.espeak_SetParameter(1, self._rate_wpm, 0)  # espeakRATE
         lib.espeak_SetSynthCallback(self._callback)
         self._lib = lib
-        self._native_rate = rate
+        self.native_rate = rate
+
+    def use(self, voice: str, rate_wpm: int) -> None:
+        """On the engine's thread: switch voice and speed only when they change."""
+        assert self._lib is not None
+        if voice != self._voice:
+            if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise RuntimeError(f"eSpeak NG has no voice {voice!r}")
+            self._voice = voice
+        if rate_wpm != self._rate_wpm:
+            self._lib.espeak_SetParameter(1, rate_wpm, 0)  # espeakRATE
+            self._rate_wpm = rate_wpm
 
     def _on_audio(self, wav: ctypes.Array, count: int, _events: int) -> int:
         job = self._current
@@ -98,10 +111,11 @@ class EspeakTts:
             job.parts.append(ctypes.string_at(wav, count * 2))
         return 0
 
-    def _run(self, job: _Job) -> bytes:
+    def run(self, job: _Job) -> bytes:
         if job.cancelled.is_set():
             return b""
         assert self._lib is not None
+        self.use(job.voice, job.rate_wpm)
         data = job.text[:_MAX_TEXT_CHARS].encode("utf-8") + b"\0"
         self._current = job
         try:
@@ -113,11 +127,37 @@ class EspeakTts:
         if job.cancelled.is_set():
             return b""
         native = np.frombuffer(b"".join(job.parts), dtype=np.int16)
-        return resample_once(native, self._native_rate, INTERNAL_RATE).tobytes()
+        return resample_once(native, self.native_rate, INTERNAL_RATE).tobytes()
+
+
+_engine: _Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def _shared_engine() -> _Engine:
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = _Engine()
+        return _engine
+
+
+class EspeakTts:
+    """A voice on the process's one eSpeak engine; any number may exist."""
+
+    def __init__(self, voice: str = "en-us", rate_wpm: int = 175) -> None:
+        self._engine = _shared_engine()
+        self._voice = voice
+        self._rate_wpm = rate_wpm
+        self.completed = 0
+        self.cancelled = 0
+        # A bad voice should fail here, not in the first call's greeting.
+        self._engine.executor.submit(self._engine.use, voice, rate_wpm).result()
 
     async def synthesize(self, text: str) -> bytes:
-        job = _Job(text)
-        future = asyncio.get_running_loop().run_in_executor(self._executor, self._run, job)
+        job = _Job(text, self._voice, self._rate_wpm)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._engine.executor, self._engine.run, job)
         try:
             pcm = await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -128,4 +168,4 @@ class EspeakTts:
         return pcm
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """The engine outlives any one voice: it belongs to the process."""

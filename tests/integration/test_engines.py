@@ -22,6 +22,18 @@ async def test_espeak_makes_16_khz_speech_of_plausible_length(services):
     assert np.abs(samples).max() > 3000
 
 
+async def test_a_second_voice_in_the_process_leaves_the_first_working(services):
+    """eSpeak's state is global: a second EspeakTts (the comparison runner makes
+    one) once took over the synth callback, and closing it crashed the first."""
+    from gateway.pipeline.tts import EspeakTts
+
+    other = EspeakTts(rate_wpm=220)
+    fast = await other.synthesize("Hello there.")
+    other.close()
+    normal = await services.tts.synthesize("Hello there.")
+    assert len(normal) > len(fast) > 0  # each kept its own speed
+
+
 async def test_cancelling_synthesis_stops_the_work(services):
     tts = services.tts
     before = tts.cancelled
