@@ -38,7 +38,8 @@ lint: install-test
 bench: install-test
 	$(BIN)/python -m bench.capacity --transport twilio
 	$(BIN)/python -m bench.capacity --transport websocket
-	$(BIN)/python -m bench.capacity --transport webrtc --ladder 1,5,10,20,40
+	$(BIN)/python -m bench.capacity --transport webrtc --ladder 1,5,10,20,30,40 --pin
+	$(BIN)/python -m bench.capacity --transport webrtc --workers 2 --ladder 1,5,10,20,40
 	$(BIN)/python -m bench.twilio_turns
 
 clean:
