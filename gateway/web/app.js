@@ -12,7 +12,7 @@ const stats = {
   state: "idle", wire: "", bufferedMs: 0, creditMs: null, rttMs: null, staleMs: null,
   underruns: 0, underrunMs: 0, clears: 0, lastClear: null, playedByTurn: {},
   transcripts: [], agentText: [], events: [], closeCode: null, closeReason: "", micDropped: 0,
-  callId: null,
+  callId: null, lastUnderrun: null,
   receivedMs: 0, grantedMs: 0, windowMs: null,
   // WebRTC: the browser's jitter buffer owns playout; the page meters what it played.
   voicedMs: 0, voicedAtClear: null, jitterBufferMs: null, packetsLost: null, concealedSamples: null,
@@ -105,6 +105,7 @@ async function startWebSocket(ctx, media, { useStream, token }) {
     if (m.type === "stats") {
       Object.assign(stats, {
         bufferedMs: m.bufferedMs, underruns: m.underruns, underrunMs: m.underrunMs,
+        lastUnderrun: m.lastUnderrun,
         playedByTurn: m.playedByTurn,
       });
       note(Object.values(m.playedByTurn).reduce((a, b) => a + b, 0));

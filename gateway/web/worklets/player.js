@@ -17,6 +17,7 @@ class PlayerProcessor extends AudioWorkletProcessor {
     this.drySamples = 0;
     this.underruns = 0;
     this.underrunMs = 0;
+    this.lastUnderrun = null;
     this.overflows = 0;
     this.quanta = 0;
     this.playedByTurn = {};
@@ -35,6 +36,8 @@ class PlayerProcessor extends AudioWorkletProcessor {
       if (this.dryAfterTurn !== null && this.dryAfterTurn === msg.turn && this.drySamples > 0) {
         this.underruns++;
         this.underrunMs += this.drySamples * 1000 / RATE;
+        // Where the gap fell, so that one can be traced to its turn and offset.
+        this.lastUnderrun = { turn: msg.turn, offsetMs: msg.offset, gapMs: this.drySamples * 1000 / RATE };
       }
       this.dryAfterTurn = null;
       this.drySamples = 0;
@@ -84,7 +87,7 @@ class PlayerProcessor extends AudioWorkletProcessor {
         playedMs: this.playedSamples * 1000 / RATE,
         bufferedMs: this.bufferedSamples * 1000 / RATE,
         turn: this.turn, positionMs: this.positionMs,
-        underruns: this.underruns, underrunMs: this.underrunMs,
+        underruns: this.underruns, underrunMs: this.underrunMs, lastUnderrun: this.lastUnderrun,
         overflows: this.overflows, playedByTurn: this.playedByTurn,
       });
       this.playedSamples = 0;
