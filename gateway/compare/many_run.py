@@ -20,8 +20,6 @@ from gateway.compare.harness import (
     wait_ended,
 )
 from gateway.compare.target import Target
-from gateway.testing.browser_caller import BrowserCaller
-from gateway.testing.twilio_caller import TwilioCaller
 
 
 async def many_run(run: Run, harness: Harness, target: Target) -> dict:
@@ -29,11 +27,12 @@ async def many_run(run: Run, harness: Harness, target: Target) -> dict:
     n = harness.many_calls
     async with Relays(run, target) as relays:
         callers = [synthetic_caller(run, relays.tcp, relays.udp) for _ in range(n)]
+        ids: list[str] = []
         try:
             for caller in callers:
                 await caller.connect()
+                ids.append(call_id_of(caller))
                 await asyncio.sleep(0.05)  # a ramp, not a thundering herd
-            ids = [call_id_of(c) for c in callers]
             for call_id in ids:
                 await until_record(partial(target.record, harness.http, call_id), listening, 30)
             for caller in callers:
@@ -66,7 +65,6 @@ async def many_run(run: Run, harness: Harness, target: Target) -> dict:
         finally:
             await asyncio.gather(*(c.hang_up() for c in callers), return_exceptions=True)
             # Their teardown must not land in the next run's figures.
-            for caller in callers:
-                if isinstance(caller, (TwilioCaller, BrowserCaller)) or caller.resource:
-                    with contextlib.suppress(Exception):
-                        await wait_ended(partial(target.record, harness.http, call_id_of(caller)))
+            for call_id in ids:
+                with contextlib.suppress(Exception):
+                    await wait_ended(partial(target.record, harness.http, call_id))

@@ -43,3 +43,21 @@ class Microphone:
         if self._noise_amp:
             return self._rng.normal(0, self._noise_amp, FRAME_SAMPLES).astype(np.int16)
         return np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+
+class SpeaksThroughMicrophone:
+    """What every synthetic caller exposes of its microphone."""
+
+    mic: Microphone
+
+    def say(self, pcm16k: bytes) -> None:
+        """Queue speech; it goes out in real time, one 20 ms frame per tick."""
+        self.mic.say(pcm16k)
+
+    @property
+    def first_voiced_sent(self) -> float | None:
+        return self.mic.first_voiced_sent
+
+    @property
+    def last_voiced_sent(self) -> float | None:
+        return self.mic.last_voiced_sent

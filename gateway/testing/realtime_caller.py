@@ -10,13 +10,13 @@ import time
 
 import numpy as np
 
-from gateway.testing.microphone import Microphone
+from gateway.testing.microphone import Microphone, SpeaksThroughMicrophone
 from gateway.testing.playout import Listener, PlayedFrame, PlayoutLog, Received
 
 FRAME_S = 0.020
 
 
-class RealtimeCaller:
+class RealtimeCaller(SpeaksThroughMicrophone):
     def __init__(
         self, *, noise_dbfs: float | None = None, listener: Listener | None = None
     ) -> None:
@@ -69,21 +69,9 @@ class RealtimeCaller:
     def closed(self) -> bool:
         return self.close_code is not None
 
-    def say(self, pcm16k: bytes) -> None:
-        """Queue speech; it goes out in real time, one 20 ms frame per tick."""
-        self.mic.say(pcm16k)
-
     @property
     def speaking(self) -> bool:
         return self.mic.speaking
-
-    @property
-    def first_voiced_sent(self) -> float | None:
-        return self.mic.first_voiced_sent
-
-    @property
-    def last_voiced_sent(self) -> float | None:
-        return self.mic.last_voiced_sent
 
     async def _send_loop(self) -> None:
         start = time.monotonic()

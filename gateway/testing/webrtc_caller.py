@@ -25,7 +25,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from gateway.audio.frames import FRAME_SAMPLES, INTERNAL_RATE
-from gateway.testing.microphone import Microphone
+from gateway.testing.microphone import Microphone, SpeaksThroughMicrophone
 from gateway.testing.playout import Listener, PlayedFrame, PlayoutLog, Received
 from gateway.testing.realtime_caller import FRAME_S
 from transports.webrtc.aiortc_workarounds import tap_audio_receiver
@@ -70,7 +70,7 @@ class _MicTrack(MediaStreamTrack):
                 return packet
 
 
-class WebRtcCaller:
+class WebRtcCaller(SpeaksThroughMicrophone):
     def __init__(
         self,
         base_url: str,
@@ -184,17 +184,6 @@ class WebRtcCaller:
     @property
     def connected(self) -> bool:
         return self._pc.connectionState == "connected"
-
-    def say(self, pcm16k: bytes) -> None:
-        self.mic.say(pcm16k)
-
-    @property
-    def first_voiced_sent(self) -> float | None:
-        return self.mic.first_voiced_sent
-
-    @property
-    def last_voiced_sent(self) -> float | None:
-        return self.mic.last_voiced_sent
 
     def frame_delays_ms(self, since: float = 0.0) -> np.ndarray:
         """Each frame's lateness against a perfect 20 ms clock anchored on the
