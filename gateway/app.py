@@ -12,20 +12,20 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp
 
 from gateway import call_records_api
 from gateway.config import Settings
 from gateway.context import GatewayContext
 from gateway.services import Services, build_services
-from transports.twilio import webhook
-from transports.twilio.media import TwilioStream
+from gateway.worker_link import PrivatePortGuard
+from transports.twilio import routes as twilio_routes
 from transports.webrtc import signalling as webrtc_signalling
 from transports.webrtc.aiortc_workarounds import advertise_host_addresses
 from transports.websocket.media import BrowserStream
 
 log = logging.getLogger(__name__)
 
-TWILIO_MEDIA_PATH = "/twilio/media"
 BROWSER_WS_PATH = "/browser/ws"
 WEB_ROOT = Path(__file__).parent / "web"
 
@@ -45,7 +45,7 @@ def _freeze_startup_objects() -> None:
 
 def create_app(
     settings: Settings, services: Services | None = None, worker: dict | None = None
-) -> FastAPI:
+) -> ASGIApp:
     """`services` may be passed in so that tests share loaded models across apps;
     `worker` is this process's place among several (see gateway/workers.py)."""
     owned = services is None
@@ -66,6 +66,7 @@ def create_app(
         if worker is not None:
             app.state.ctx.worker_index = worker["index"]
             app.state.ctx.worker_ports = worker["private_ports"]
+            app.state.ctx.worker_secret = worker["secret"]
         log.info("gateway ready: agent=%s", settings.agent)
         try:
             yield
@@ -75,6 +76,7 @@ def create_app(
                 session.end("gateway shutting down")
             tasks = [s.task for s in ctx.webrtc_sessions.values() if s.task]
             await asyncio.gather(*tasks, return_exceptions=True)
+            await ctx.aclose()
             if owned:
                 svc.close()
 
@@ -90,45 +92,16 @@ def create_app(
         ctx: GatewayContext = request.app.state.ctx
         return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/twilio/voice")
-    async def twilio_voice(request: Request) -> Response:
-        ctx: GatewayContext = request.app.state.ctx
-        form = await request.form()
-        params = {k: str(v) for k, v in form.items()}
-        url = webhook.public_url(
-            str(request.url),
-            request.headers.get("x-forwarded-proto"),
-            request.headers.get("x-forwarded-host"),
-            settings.public_url,
-        )
-        if settings.twilio_auth_token:
-            signature = request.headers.get("x-twilio-signature", "")
-            if not webhook.signature_valid(settings.twilio_auth_token, url, params, signature):
-                ctx.metrics.protocol_errors.labels("twilio", "bad_signature").inc()
-                log.warning("webhook refused: bad or missing X-Twilio-Signature for %s", url)
-                return Response("invalid signature", status_code=403)
-        if not ctx.has_room():
-            twiml = (
-                '<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>'
-            )
-            return Response(twiml, media_type="application/xml")
-        assert ctx.tokens is not None
-        stream_url = webhook.media_stream_url(url, TWILIO_MEDIA_PATH)
-        parameters = {"call_sid": params.get("CallSid", "")}
-        twiml = webhook.stream_twiml(stream_url, ctx.tokens.issue(), parameters)
-        return Response(twiml, media_type="application/xml")
-
-    @app.websocket(TWILIO_MEDIA_PATH)
-    async def twilio_media(ws: WebSocket) -> None:
-        await TwilioStream(ws, ws.app.state.ctx).serve()
-
     @app.websocket(BROWSER_WS_PATH)
     async def browser_ws(ws: WebSocket) -> None:
         await BrowserStream(ws, ws.app.state.ctx).serve()
 
+    app.include_router(twilio_routes.router())
     app.include_router(webrtc_signalling.router())
     app.include_router(call_records_api.router())
 
     # The page, last: routes above take precedence over files.
     app.mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web")
-    return app
+    if worker is None:
+        return PrivatePortGuard(app, None, "")
+    return PrivatePortGuard(app, worker["private_ports"][worker["index"]], worker["secret"])

@@ -26,6 +26,7 @@ from gateway.events import (
     StateChanged,
     Transcript,
 )
+from gateway.flow.inbound import InboundBudget
 from gateway.flow.marks import Cleared
 from gateway.flow.playout import PlayoutFlow
 from gateway.metrics import GatewayMetrics
@@ -54,6 +55,8 @@ class CallSettings:
     stall_timeout_s: float = 10.0
     send_clear: bool = True
     """False only for the naive baseline: the far end plays out whatever it holds."""
+    inbound_burst_ms: int = 2000
+    """Caller audio allowed ahead of real time (see gateway/flow/inbound.py)."""
     vad: VadSettings = field(default_factory=VadSettings)
 
 
@@ -108,6 +111,11 @@ class Call:
         self._reply_task: asyncio.Task | None = None
         self._understand_task: asyncio.Task | None = None
         self._stt: SttStream | None = None
+        # One recognition job per call at a time, and at most one utterance
+        # waiting behind it: the shared recogniser then serves calls in turn.
+        self._stt_waiting: tuple[SttStream, float] | None = None
+        self.inbound = InboundBudget(clock, settings.inbound_burst_ms)
+        self._flood_logged = False
         # Audio from just before speech start, so STT hears the first syllable.
         self._preroll: deque[bytes] = deque(maxlen=max(1, settings.vad.preroll_ms // 20))
         self._pending_user_text: list[str] = []
@@ -189,6 +197,13 @@ class Call:
 
     async def on_audio(self, pcm: bytes) -> None:
         """Caller audio at the internal rate, any whole number of frames."""
+        ms = len(pcm) // FRAME_BYTES * 20
+        if not self.inbound.admit(ms):
+            self.metrics.inbound_dropped_ms.labels(self.kind).inc(ms)
+            if not self._flood_logged:
+                self._flood_logged = True
+                log.warning("caller audio arrives faster than real time; dropping the surplus")
+            return
         for offset in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES):
             frame = pcm[offset : offset + FRAME_BYTES]
             if self._stt is None:
@@ -216,10 +231,23 @@ class Call:
         stream, self._stt = self._stt, None
         if stream is None:
             return
-        self._understand_task = self._spawn(self._understand(stream), "stt")
+        if self._understand_task is not None and not self._understand_task.done():
+            if self._stt_waiting is not None:
+                self.metrics.stt_dropped.labels(self.kind).inc()
+            self._stt_waiting = (stream, self._speech_ended_at)
+            return
+        self._understand_task = self._spawn(
+            self._understand_each(stream, self._speech_ended_at), "stt"
+        )
 
-    async def _understand(self, stream: SttStream) -> None:
-        ended_at = self._speech_ended_at
+    async def _understand_each(self, stream: SttStream, ended_at: float) -> None:
+        while True:
+            await self._understand(stream, ended_at)
+            if self._stt_waiting is None:
+                return
+            (stream, ended_at), self._stt_waiting = self._stt_waiting, None
+
+    async def _understand(self, stream: SttStream, ended_at: float) -> None:
         try:
             text = (await stream.finish()).strip()
         except Exception:

@@ -11,12 +11,28 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.call import Call
 
 KEPT_CALLS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Aliases:
+    """Other names a call's record answers to.
+
+    `trusted` names were bound by the gateway itself (the CallSid a stream
+    token was issued for) and always point at this call. `claimed` names come
+    from the peer (a StreamSid, a CallSid in development mode) and are taken
+    only if no other call holds them, so a stream cannot hijack another
+    call's record by naming its CallSid.
+    """
+
+    trusted: tuple[str, ...] = ()
+    claimed: tuple[str, ...] = ()
 
 
 def _wall(offset: float, instant: float | None) -> float | None:
@@ -76,10 +92,17 @@ class CallRecords:
         self._aliases: dict[str, str] = {}
         self._live: dict[str, tuple[Call, tuple[str, ...]]] = {}
 
-    def started(self, call: Call, aliases: tuple[str, ...] = ()) -> None:
-        self._live[call.call_id] = (call, aliases)
-        for alias in aliases:
+    def started(self, call: Call, aliases: Aliases | None = None) -> None:
+        aliases = aliases or Aliases()
+        held = list(aliases.trusted)
+        for alias in aliases.trusted:
             self._aliases[alias] = call.call_id
+        for alias in aliases.claimed:
+            taken = alias in self._aliases or alias in self._live or alias in self._ended
+            if alias and not taken:
+                self._aliases[alias] = call.call_id
+                held.append(alias)
+        self._live[call.call_id] = (call, tuple(held))
 
     def ended(self, call: Call) -> None:
         _, aliases = self._live.pop(call.call_id, (call, ()))

@@ -1,45 +1,59 @@
 """GET /calls and /calls/{id}: the gateway's record of live and recent calls.
 
-With several workers a call lives in one of them; a worker that does not hold
-the call asks the others on their private loopback ports."""
+Private by default: with no `call_records_token` they answer only requests
+from loopback addressed to this gateway by name (a DNS-rebinding page carries
+its own host name and is refused). With several workers a call lives in one of
+them; a worker that does not hold the call asks the others on their private
+loopback ports, with one shared client, and with a single worker asks no one.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from gateway.access import bearer, is_loopback_address, token_matches
 from gateway.context import GatewayContext
+from gateway.worker_link import FORWARDED, SECRET_HEADER
 
-FORWARDED = "x-sluice-forwarded"
+MAX_KEY_CHARS = 128
 
 
 def _refused(ctx: GatewayContext, request: Request) -> Response | None:
+    assert ctx.hosts is not None
+    if not ctx.hosts.host_allowed(request.headers.get("host")):
+        return JSONResponse({"error": "bad_host"}, status_code=403)
+    if request.headers.get(FORWARDED):
+        return None  # from a worker of ours: the guard checked its secret
     token = ctx.settings.call_records_token
     if not token:
-        return None
-    given = request.headers.get("authorization", "").removeprefix("Bearer ")
-    if hmac.compare_digest(given.encode(), token.encode()):
-        return None
-    return JSONResponse({"error": "unauthorized"}, status_code=401)
-
-
-async def _ask_other_workers(
-    ctx: GatewayContext, path: str, request: Request
-) -> list[httpx.Response]:
-    headers = {FORWARDED: "1"}
-    if "authorization" in request.headers:
-        headers["Authorization"] = request.headers["authorization"]
-    ports = [p for i, p in enumerate(ctx.worker_ports) if i != ctx.worker_index]
-    async with httpx.AsyncClient(timeout=2) as http:
-        answers = await asyncio.gather(
-            *(http.get(f"http://127.0.0.1:{port}{path}", headers=headers) for port in ports),
-            return_exceptions=True,
+        client = request.client.host if request.client else None
+        if is_loopback_address(client):
+            return None
+        return JSONResponse(
+            {"error": "forbidden", "detail": "set call_records_token to read records remotely"},
+            status_code=403,
         )
+    if token_matches(bearer(request.headers.get("authorization")), token):
+        return None
+    return JSONResponse({"error": "unauthorized"}, status_code=401,
+                        headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+
+
+async def _ask_other_workers(ctx: GatewayContext, path: str) -> list[httpx.Response]:
+    ports = ctx.other_worker_ports
+    if not ports:
+        return []
+    headers = {FORWARDED: "1", SECRET_HEADER: ctx.worker_secret}
+    http = ctx.http()
+    answers = await asyncio.gather(
+        *(http.get(f"http://127.0.0.1:{port}{path}", headers=headers) for port in ports),
+        return_exceptions=True,
+    )
     # A worker that is restarting holds no calls worth waiting for.
     return [a for a in answers if isinstance(a, httpx.Response) and a.status_code == 200]
 
@@ -54,7 +68,7 @@ def router() -> APIRouter:
             return refused
         calls = ctx.records.recent()
         if not request.headers.get(FORWARDED):
-            for answer in await _ask_other_workers(ctx, "/calls", request):
+            for answer in await _ask_other_workers(ctx, "/calls"):
                 calls.extend(answer.json().get("calls", []))
         return JSONResponse({"calls": calls})
 
@@ -63,9 +77,11 @@ def router() -> APIRouter:
         ctx: GatewayContext = request.app.state.ctx
         if (refused := _refused(ctx, request)) is not None:
             return refused
+        if len(key) > MAX_KEY_CHARS:
+            return JSONResponse({"error": "unknown_call"}, status_code=404)
         record = ctx.records.get(key)
         if record is None and not request.headers.get(FORWARDED):
-            for answer in await _ask_other_workers(ctx, f"/calls/{quote(key, safe='')}", request):
+            for answer in await _ask_other_workers(ctx, f"/calls/{quote(key, safe='')}"):
                 return JSONResponse(answer.json())
         if record is None:
             return JSONResponse({"error": "unknown_call"}, status_code=404)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import socket
 import sys
 from pathlib import Path
 
 import uvicorn
 
-from gateway import logs, workers
+from gateway import exposure, logs, workers
+from gateway.access import HostPolicy
 from gateway.config import load_settings
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -31,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level")
     serve.add_argument("--workers", type=int, help="worker processes behind the port")
     serve.add_argument("--webrtc-host-addresses", help="ICE host addresses to advertise")
+    serve.add_argument("--allowed-hosts", help="host names browsers and operators use; * any")
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="serve beyond loopback with a token empty (refused otherwise)",
+    )
 
     compare = sub.add_parser(
         "compare", help="run the same speech over each transport under network profiles"
@@ -69,6 +78,24 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     settings = load_settings(args.config, **overrides)
     logs.configure(settings.log_level)
+    doors = exposure.open_doors(settings)
+    if doors and not settings.insecure:
+        print(
+            f"sluice: refusing to serve {settings.host}, which is beyond loopback, because:\n  "
+            + "\n  ".join(doors)
+            + "\nSet them (see README, Security), or pass --insecure to serve anyway.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    security = logging.getLogger("gateway.security")
+    for door in doors:
+        security.warning("INSECURE (--insecure): %s", door)
+    hosts = HostPolicy.from_settings(settings.host, settings.public_url, settings.allowed_hosts)
+    if hosts.any_host:
+        security.warning(
+            "listening on every interface with no public_url or allowed_hosts: any Host header "
+            "is answered, so DNS rebinding is not stopped; set one of them"
+        )
     spec = workers.worker_spec()
     if settings.workers > 1 and spec is None:
         sys.exit(workers.supervise(settings, argv))

@@ -27,6 +27,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_calls: int = Field(200, ge=1)
     workers: int = Field(1, ge=1, le=64)
+    insecure: bool = Field(
+        False, description="Serve beyond loopback with a token empty (refused otherwise)"
+    )
+    allowed_hosts: str = Field(
+        "", description="Host names the gateway answers browsers and operators on; * for any"
+    )
+    pending_max: int = Field(256, ge=1, le=100_000)
+    pending_per_address: int = Field(16, ge=1, le=100_000)
+    inbound_burst_ms: int = Field(2000, ge=100, le=60_000)
 
     greeting: str = "Hello! This is Sluice. How can I help you today?"
     agent: Literal["offline", "openai"] = "offline"
@@ -74,6 +83,8 @@ class Settings(BaseSettings):
     webrtc_cushion_ms: int = Field(60, ge=20, le=1000)
     webrtc_playout_delay_ms: int = Field(60, ge=0, le=2000)
     webrtc_media_timeout_s: float = Field(10.0, gt=0)
+    webrtc_connect_timeout_s: float = Field(8.0, gt=0, le=120)
+    webrtc_max_candidates: int = Field(20, ge=1, le=1000)
     webrtc_opus_complexity: int = Field(
         1, ge=0, le=10, description="Opus encoder complexity for agent audio (CPU against quality)"
     )
@@ -82,6 +93,7 @@ class Settings(BaseSettings):
     twilio_window_ms: int = Field(800, ge=100, le=5000)
     twilio_mark_interval_ms: int = Field(160, ge=20, le=1000)
     twilio_token_ttl_s: float = Field(120.0, gt=0)
+    twilio_start_timeout_s: float = Field(5.0, gt=0, le=120)
 
     def window_ms(self, configured: int) -> int:
         """The window a transport gets: as configured, or unlimited for the naive baseline."""
@@ -93,6 +105,7 @@ class Settings(BaseSettings):
             greeting=self.greeting,
             output_queue_ms=self.output_queue_ms,
             stall_timeout_s=self.stall_timeout_s,
+            inbound_burst_ms=self.inbound_burst_ms,
             vad=VadSettings(
                 threshold=self.vad_threshold,
                 min_speech_ms=self.vad_min_speech_ms,

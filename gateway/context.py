@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
+import secrets
 from dataclasses import dataclass, field
 
+import httpx
+
+from gateway.access import HostPolicy
+from gateway.admission import PendingConnections, PendingGate
 from gateway.call_records import CallRecords
 from gateway.clock import Clock, MonotonicClock
 from gateway.config import Settings
@@ -30,14 +34,44 @@ class GatewayContext:
     worker_index: int = 0
     worker_ports: list[int] = field(default_factory=list)
     """Private loopback ports of every worker, when several share the public port."""
-    _ids: itertools.count = field(default_factory=itertools.count)
+    worker_secret: str = ""
+    """Shared by the workers of one supervisor: what their private ports require."""
+    pending: PendingConnections | None = None
+    hosts: HostPolicy | None = None
+    _http: httpx.AsyncClient | None = None
 
     def __post_init__(self) -> None:
+        s = self.settings
         if self.tokens is None:
-            self.tokens = StreamTokens(self.settings.twilio_token_ttl_s)
+            self.tokens = StreamTokens(s.twilio_token_ttl_s)
+        if self.pending is None:
+            self.pending = PendingConnections(
+                PendingGate(self.clock, s.pending_max, s.pending_per_address)
+            )
+        gate = self.pending.gate
+        self.metrics.pending.set_function(lambda: len(gate))
+        if self.hosts is None:
+            self.hosts = HostPolicy.from_settings(s.host, s.public_url, s.allowed_hosts)
 
     def next_call_id(self, prefix: str) -> str:
-        return f"{prefix}-{next(self._ids)}"
+        """Unguessable: a call id is public (logs, the page), so it must not
+        let anyone enumerate other people's calls."""
+        return f"{prefix}-{secrets.token_urlsafe(12)}"
+
+    @property
+    def other_worker_ports(self) -> list[int]:
+        return [p for i, p in enumerate(self.worker_ports) if i != self.worker_index]
+
+    def http(self) -> httpx.AsyncClient:
+        """One client for every request to the other workers, made on first use."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=2)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     def has_room(self) -> bool:
         return self.active_calls < self.settings.max_calls

@@ -82,6 +82,35 @@ class _ProcessTreeCollector(Collector):
         )
 
 
+TRANSPORTS = frozenset({"twilio", "websocket", "webrtc"})
+ERROR_KINDS = frozenset({
+    "not_json", "unknown_event", "unknown_type", "bad_base64", "malformed", "oversized",
+    "binary_frame", "out_of_order", "bad_token", "bad_signature", "unknown_mark", "unsupported",
+    "unexpected", "bad_frame", "bad_grant", "bad_played", "bad_host", "bad_origin", "bad_offer",
+    "bad_form", "bad_opus", "no_hello", "start_timeout", "connect_timeout", "evicted", "full",
+    "error_budget", "replayed_webhook", "unknown_session", "internal", "inbound_flood",
+})  # fmt: skip
+END_REASONS = frozenset({
+    "caller hung up", "stream stopped", "playout stalled", "internal error", "peer not reading",
+    "too many protocol errors", "oversized message", "connection failed", "connection closed",
+    "no media", "gateway shutting down", "closed",
+})  # fmt: skip
+"""Metric labels come from these sets only: a peer string never becomes a series."""
+
+
+class _FixedLabels:
+    """A labelled metric whose label values are checked against fixed sets;
+    anything else is counted as "other", so bad input cannot grow the series."""
+
+    def __init__(self, metric, *allowed: frozenset[str]) -> None:
+        self._metric = metric
+        self._allowed = allowed
+
+    def labels(self, *values: str):
+        fixed = [v if v in ok else "other" for v, ok in zip(values, self._allowed, strict=True)]
+        return self._metric.labels(*fixed)
+
+
 _LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _MS_BUCKETS = (20, 60, 100, 200, 400, 600, 800, 1000, 1500, 2000, 5000)
 
@@ -94,8 +123,12 @@ class GatewayMetrics:
             "sluice_calls_active", "Calls in progress", ["transport"], registry=r
         )
         self.calls = Counter("sluice_calls", "Calls started", ["transport"], registry=r)
-        self.calls_ended = Counter(
-            "sluice_calls_ended", "Calls ended, by reason", ["transport", "reason"], registry=r
+        self.calls_ended = _FixedLabels(
+            Counter(
+                "sluice_calls_ended", "Calls ended, by reason", ["transport", "reason"], registry=r
+            ),
+            TRANSPORTS,
+            END_REASONS,
         )
         self._calls: set[_WindowedCall] = set()
         r.register(_WindowCollector(self._calls))
@@ -135,8 +168,29 @@ class GatewayMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.protocol_errors = Counter(
-            "sluice_protocol_errors", "Bad input from a peer", ["transport", "kind"], registry=r
+        self.protocol_errors = _FixedLabels(
+            Counter(
+                "sluice_protocol_errors", "Bad input from a peer", ["transport", "kind"], registry=r
+            ),
+            TRANSPORTS,
+            ERROR_KINDS,
+        )
+        self.inbound_dropped_ms = Counter(
+            "sluice_inbound_dropped_ms",
+            "Caller audio dropped for arriving faster than real time",
+            ["transport"],
+            registry=r,
+        )
+        self.stt_dropped = Counter(
+            "sluice_stt_dropped_utterances",
+            "Caller utterances dropped because the call already had one waiting for STT",
+            ["transport"],
+            registry=r,
+        )
+        self.pending = Gauge(
+            "sluice_pending_connections",
+            "Connections that have not yet shown they may call (no slot, no model)",
+            registry=r,
         )
         self.send_buffer_warnings = Counter(
             "sluice_send_buffer_warnings",

@@ -15,6 +15,7 @@ import ctypes
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -53,9 +54,10 @@ def supervise(settings: Settings, argv: list[str]) -> int:
     private = [_listen("127.0.0.1", 0) for _ in range(settings.workers)]
     ports = [s.getsockname()[1] for s in private]
     children: list[subprocess.Popen] = []
+    secret = secrets.token_urlsafe(24)
     for index, (shared, own) in enumerate(zip(public, private, strict=True)):
         spec = {"index": index, "public_fd": shared.fileno(), "private_fd": own.fileno(),
-                "private_ports": ports}  # fmt: skip
+                "private_ports": ports, "secret": secret}  # fmt: skip
         env = {**os.environ, ENV_WORKER: json.dumps(spec)}
         children.append(
             subprocess.Popen(

@@ -1,7 +1,7 @@
-"""The life of one call on one connection, shared by every WebSocket adapter:
-the adapter holds the call's slot (`ctx.take_slot`) from accept to close;
-this takes a Silero stream, starts the call, run the adapter's receive loop beside
-it, and end both when either ends."""
+"""The life of one call on one connection, shared by every adapter: the
+adapter admits the connection and holds its slot (`ctx.take_slot`); this takes
+a voice detector, starts the call, runs the adapter's receive loop beside it,
+ends both when either ends, and always closes the transport."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from starlette.requests import HTTPConnection
+
 from gateway import logs
 from gateway.call import Call
+from gateway.call_records import Aliases
 from gateway.context import GatewayContext
 from gateway.flow.playout import PlayoutFlow
 from transports import close_codes
@@ -18,8 +21,15 @@ from transports.base import Transport
 
 log = logging.getLogger(__name__)
 
+NO_ALIASES = Aliases()
 ReceiveLoop = Callable[[Call], Awaitable[tuple[int, str]]]
 """Runs until the connection should end; returns (close code, reason)."""
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """The peer's address, as the pending limits count it (behind a trusted
+    proxy uvicorn has already replaced it with the forwarded one)."""
+    return conn.client.host if conn.client else "unknown"
 
 
 async def run_call(
@@ -29,29 +39,34 @@ async def run_call(
     flow: PlayoutFlow,
     receive: ReceiveLoop,
     on_call: Callable[[Call], None] | None = None,
-    aliases: tuple[str, ...] = (),
-) -> Call:
-    """`aliases` are other names the call's record answers to (Twilio's CallSid)."""
+    aliases: Aliases = NO_ALIASES,
+) -> Call | None:
+    """Returns the call, or None if it could not be set up."""
     logs.call_id_var.set(call_id)
-    vad_model = await ctx.services.vad.acquire()
-    call = Call(
-        call_id,
-        transport,
-        flow,
-        ctx.services.voice(),
-        vad_model,
-        ctx.settings.call_settings(),
-        ctx.clock,
-        ctx.metrics,
-    )
-    if on_call is not None:
-        on_call(call)
-    ctx.calls[call_id] = call
-    ctx.records.started(call, aliases)
-    call_task = asyncio.create_task(call.run(), name=f"{call_id}:call")
-    receive_task = asyncio.create_task(receive(call), name=f"{call_id}:receive")
+    code, reason = close_codes.INTERNAL, "internal error"
+    call: Call | None = None
+    vad_model = None
+    tasks: list[asyncio.Task] = []
     try:
-        done, _ = await asyncio.wait({call_task, receive_task}, return_when=asyncio.FIRST_COMPLETED)
+        vad_model = await ctx.services.vad.acquire()
+        call = Call(
+            call_id,
+            transport,
+            flow,
+            ctx.services.voice(),
+            vad_model,
+            ctx.settings.call_settings(),
+            ctx.clock,
+            ctx.metrics,
+        )
+        if on_call is not None:
+            on_call(call)
+        ctx.calls[call_id] = call
+        ctx.records.started(call, aliases)
+        call_task = asyncio.create_task(call.run(), name=f"{call_id}:call")
+        receive_task = asyncio.create_task(_guarded(receive, call), name=f"{call_id}:receive")
+        tasks = [call_task, receive_task]
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if receive_task in done:
             code, reason = receive_task.result()
             call.end(reason)
@@ -62,12 +77,31 @@ async def run_call(
             receive_task.cancel()
             await asyncio.gather(receive_task, return_exceptions=True)
         log.info("call ended: %s", call.end_reason)
-        await transport.close(code, call.end_reason or reason)
+        reason = call.end_reason or reason
+    except Exception:
+        log.exception("call setup or teardown failed")
+        if call is not None:
+            call.end("internal error")
     finally:
-        for task in (call_task, receive_task):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(call_task, receive_task, return_exceptions=True)
-        ctx.calls.pop(call_id, None)
-        ctx.services.vad.release(vad_model)
-        ctx.records.ended(call)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await transport.close(code, reason)
+        if call is not None:
+            ctx.calls.pop(call_id, None)
+            ctx.records.ended(call)
+        if vad_model is not None:
+            ctx.services.vad.release(vad_model)
     return call
+
+
+async def _guarded(receive: ReceiveLoop, call: Call) -> tuple[int, str]:
+    """A receive loop that raises ends its call with 1011, never a bare drop."""
+    try:
+        return await receive(call)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("receive loop failed")
+        call.metrics.protocol_errors.labels(call.kind, "internal").inc()
+        return close_codes.INTERNAL, "internal error"

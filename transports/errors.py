@@ -24,10 +24,18 @@ def dispatch_json(text: str, max_chars: int, key: str, parsers: dict, unknown_ki
         message = json.loads(text)
     except ValueError as exc:
         raise ProtocolError("not_json", str(exc)) from None
+    except RecursionError:
+        raise ProtocolError("malformed", "JSON nested too deeply") from None
     if not isinstance(message, dict):
         raise ProtocolError("malformed", "a message must be a JSON object")
     tag = message.get(key)
     parser = parsers.get(tag) if isinstance(tag, str) else None
     if parser is None:
         raise ProtocolError(unknown_kind, f"{key} {str(tag)[:40]!r}")
-    return parser(message)
+    try:
+        return parser(message)
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, OverflowError, KeyError, AttributeError, RecursionError) as exc:
+        # Fail closed: a field of a shape no parser foresaw is bad input, never a crash.
+        raise ProtocolError("malformed", f"{tag} {type(exc).__name__}") from None

@@ -68,7 +68,7 @@ async function startCall({ transport = $("transport").value, useStream = true, t
   if (session) return;
   const { ctx, media } = await openAudio();
   session = { ctx, media, call: null, pinger: null };
-  if (transport === "webrtc") await startWebRtc(ctx, media);
+  if (transport === "webrtc") await startWebRtc(ctx, media, { token });
   else await startWebSocket(ctx, media, { useStream, token });
   await ctx.resume();
   stats.wire = session.call.wire;
@@ -132,8 +132,8 @@ async function startWebSocket(ctx, media, { useStream, token }) {
   session.pinger = setInterval(() => call.sendJson({ type: "ping", t: performance.now() }), 2000);
 }
 
-async function startWebRtc(ctx, media) {
-  const call = new RtcCall(media);
+async function startWebRtc(ctx, media, { token }) {
+  const call = new RtcCall(media, { token });
   session.call = call;
   call.onTrack = (stream) => {
     // Chrome only feeds remote WebRTC audio to Web Audio while an element plays it too.

@@ -3,8 +3,9 @@
 // Non-trickle: the offer goes out with every candidate.
 
 export class RtcCall {
-  constructor(media) {
+  constructor(media, { token = "" } = {}) {
     this.media = media;
+    this.token = token;
     this.onTrack = () => {};
     this.onControl = () => {};
     this.onStats = () => {};
@@ -33,7 +34,10 @@ export class RtcCall {
     });
     const response = await fetch("/webrtc/offer", {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: {
+        "content-type": "application/json",
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+      },
       body: JSON.stringify({ sdp: this.pc.localDescription.sdp, type: "offer" }),
     });
     if (!response.ok) throw new Error(`offer refused: ${response.status} ${await response.text()}`);
@@ -71,7 +75,10 @@ export class RtcCall {
   close() {
     if (this.closed) return;
     if (this.channel && this.channel.readyState === "open") this.channel.send(JSON.stringify({ type: "bye" }));
-    if (this.resource) fetch(this.resource, { method: "DELETE" }).catch(() => {});
+    if (this.resource) {
+      const headers = this.token ? { authorization: `Bearer ${this.token}` } : {};
+      fetch(this.resource, { method: "DELETE", headers }).catch(() => {});
+    }
     this.finish("bye");
   }
 

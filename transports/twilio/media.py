@@ -11,16 +11,18 @@ import logging
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from gateway.admission import Evicted
 from gateway.audio import mulaw
 from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE, AudioChunk
 from gateway.audio.resample import StreamResampler
 from gateway.call import Call
+from gateway.call_records import Aliases
 from gateway.context import GatewayContext
 from gateway.events import CallEvent
 from gateway.flow.credit import CreditWindow
 from gateway.flow.marks import Cleared, Mark, MarkTracker
 from transports import close_codes
-from transports.call_runner import run_call
+from transports.call_runner import client_address, run_call
 from transports.twilio import protocol
 from transports.twilio.protocol import (
     Connected,
@@ -132,7 +134,7 @@ class TwilioStream:
     def _error(self, kind: str, detail: str) -> None:
         self.errors += 1
         self.ctx.metrics.protocol_errors.labels(KIND, kind).inc()
-        log.warning("twilio protocol error %s: %s", kind, detail)
+        log.warning("twilio protocol error %s: %r", kind, detail)
 
     async def _receive(self) -> str | None:
         message = await self.ws.receive()
@@ -168,27 +170,57 @@ class TwilioStream:
                 CLOSE_POLICY, "out_of_order", f"{type(event).__name__.lower()} before start"
             )
 
-    def _check_token(self, start: Start) -> None:
+    def _check_token(self, start: Start) -> tuple[str, ...]:
+        """Admits the stream or raises; returns the aliases its record may claim."""
         token = start.custom_parameters.get(TOKEN_PARAMETER)
         if token is None:
             if self.ctx.settings.twilio_auth_token:
                 raise StreamRefused(CLOSE_POLICY, "bad_token", "missing stream token")
-            return  # development mode: no auth token configured, no webhook required
+            return ()  # development mode: no auth token configured, no webhook required
         assert self.ctx.tokens is not None
-        if not self.ctx.tokens.redeem(token):
+        redeemed = self.ctx.tokens.redeem(token)
+        if redeemed is None:
             raise StreamRefused(CLOSE_POLICY, "bad_token", "unknown or expired stream token")
+        if redeemed.call_sid and start.call_sid != redeemed.call_sid:
+            raise StreamRefused(CLOSE_POLICY, "bad_token", "the token was issued for another call")
+        return (redeemed.call_sid,) if redeemed.call_sid else ()
+
+    async def _admit(self) -> tuple[Start, tuple[str, ...]]:
+        """Accept, then wait for a valid `start` as a pending connection: no
+        slot, no model, no task but this one until the stream shows its token."""
+        ctx = self.ctx
+        assert ctx.pending is not None
+        ticket = ctx.pending.enter(client_address(self.ws))
+        try:
+            await self.ws.accept()
+            timeout = ctx.settings.twilio_start_timeout_s
+            try:
+                start = await ctx.pending.run(ticket, self._await_start(), timeout)
+            except TimeoutError:
+                raise StreamRefused(
+                    CLOSE_POLICY, "start_timeout", f"no start within {timeout:g} s"
+                ) from None
+            except Evicted:
+                raise StreamRefused(
+                    CLOSE_TRY_LATER, "evicted", "too many pending connections; retry"
+                ) from None
+            return start, self._check_token(start)
+        finally:
+            ctx.pending.leave(ticket)
 
     async def serve(self) -> None:
-        await self.ws.accept()
+        try:
+            start, trusted = await self._admit()
+        except StreamRefused as refused:
+            await self._refuse(refused)
+            return
+        except WebSocketDisconnect:
+            return
         if not self.ctx.take_slot():
             await self._refuse(StreamRefused(CLOSE_TRY_LATER, "full", "gateway full; retry later"))
             return
         try:
-            start = await self._await_start()
-            self._check_token(start)
-            await self._run_call(start)
-        except StreamRefused as refused:
-            await self._refuse(refused)
+            await self._run_call(start, trusted)
         except WebSocketDisconnect:
             pass
         finally:
@@ -201,12 +233,12 @@ class TwilioStream:
         except (WebSocketDisconnect, RuntimeError):
             pass
 
-    async def _run_call(self, start: Start) -> None:
+    async def _run_call(self, start: Start, trusted: tuple[str, ...]) -> None:
         ctx = self.ctx
         self.transport = TwilioTransport(self.ws, start.stream_sid)
         window = CreditWindow(ctx.settings.window_ms(ctx.settings.twilio_window_ms))
         flow = MarkTracker(window, ctx.clock, ctx.settings.twilio_mark_interval_ms)
-        log.info("twilio stream %s started for call %s", start.stream_sid, start.call_sid)
+        log.info("twilio stream %r started for call %r", start.stream_sid, start.call_sid)
         await run_call(
             ctx,
             ctx.next_call_id("tw"),
@@ -214,7 +246,10 @@ class TwilioStream:
             flow,
             self._receive_loop,
             self._bind,
-            aliases=(start.call_sid, start.stream_sid),
+            aliases=Aliases(
+                trusted=trusted,
+                claimed=tuple(a for a in (start.call_sid, start.stream_sid) if a not in trusted),
+            ),
         )
 
     def _bind(self, call: Call) -> None:
@@ -237,7 +272,7 @@ class TwilioStream:
             except ProtocolError as exc:
                 self._error(exc.kind, exc.detail)
                 if exc.kind == "oversized":
-                    return CLOSE_TOO_BIG, exc.detail
+                    return CLOSE_TOO_BIG, "oversized message"
                 if self.errors >= ERROR_BUDGET:
                     return CLOSE_POLICY, "too many protocol errors"
                 continue
@@ -252,3 +287,5 @@ class TwilioStream:
                 return CLOSE_NORMAL, "stream stopped"
             else:
                 self._error("unexpected", f"{type(event).__name__} after start")
+            if self.errors >= ERROR_BUDGET:
+                return CLOSE_POLICY, "too many protocol errors"

@@ -18,6 +18,7 @@ MAX_MEDIA_BYTES = 8000
 
 
 _SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_PARAMETERS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,15 @@ def _str(obj: dict, key: str, default: str | None = None) -> str:
     return value
 
 
+def _whole(obj: dict, key: str, default: int) -> int:
+    value = obj.get(key, default)
+    if isinstance(value, str) and value.isdigit() and len(value) <= 9:
+        return int(value)  # Twilio sends some numbers as strings
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9:
+        return value
+    raise ProtocolError("malformed", f"'{key}' must be a whole number")
+
+
 def _parse_connected(m: dict) -> Connected:
     return Connected(protocol=str(m.get("protocol", "")))
 
@@ -86,17 +96,24 @@ def _parse_start(m: dict) -> Start:
     params = start.get("customParameters") or {}
     if not isinstance(fmt, dict) or not isinstance(params, dict):
         raise ProtocolError("malformed", "mediaFormat and customParameters must be objects")
+    if len(params) > MAX_PARAMETERS or not all(
+        isinstance(k, str) and isinstance(v, str) and len(k) + len(v) <= 1024
+        for k, v in params.items()
+    ):
+        raise ProtocolError("malformed", "customParameters must be a few short strings")
     result = Start(
         stream_sid=_str(start, "streamSid", m.get("streamSid")),
         call_sid=_str(start, "callSid", ""),
         account_sid=_str(start, "accountSid", ""),
-        custom_parameters={str(k): str(v) for k, v in params.items()},
-        encoding=str(fmt.get("encoding", "audio/x-mulaw")),
-        sample_rate=int(fmt.get("sampleRate", 8000)),
-        channels=int(fmt.get("channels", 1)),
+        custom_parameters=dict(params),
+        encoding=_str(fmt, "encoding", "audio/x-mulaw"),
+        sample_rate=_whole(fmt, "sampleRate", 8000),
+        channels=_whole(fmt, "channels", 1),
     )
     if not _SID.fullmatch(result.stream_sid):
         raise ProtocolError("malformed", "streamSid must be 1 to 64 letters, digits, _ or -")
+    if result.call_sid and not _SID.fullmatch(result.call_sid):
+        raise ProtocolError("malformed", "callSid must be 1 to 64 letters, digits, _ or -")
     if (result.encoding, result.sample_rate, result.channels) != ("audio/x-mulaw", 8000, 1):
         raise ProtocolError("unsupported", f"media format {fmt!r}; only 8 kHz mono μ-law")
     return result
@@ -111,12 +128,9 @@ def _parse_media(m: dict) -> Media:
         payload = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ProtocolError("bad_base64", str(exc)) from None
-    try:
-        chunk = int(media.get("chunk", 0))
-        timestamp = int(media.get("timestamp", 0))
-    except (TypeError, ValueError):
-        raise ProtocolError("malformed", "chunk and timestamp must be numbers") from None
-    return Media(payload, chunk, timestamp, str(media.get("track", "inbound")))
+    chunk = _whole(media, "chunk", 0)
+    timestamp = _whole(media, "timestamp", 0)
+    return Media(payload, chunk, timestamp, str(media.get("track", "inbound"))[:16])
 
 
 def _parse_dtmf(m: dict) -> DtmfDigit:
@@ -127,7 +141,10 @@ def _parse_dtmf(m: dict) -> DtmfDigit:
 
 
 def _parse_mark(m: dict) -> MarkEcho:
-    return MarkEcho(_str(_obj(m, "mark"), "name"))
+    name = _str(_obj(m, "mark"), "name")
+    if len(name) > 64:
+        raise ProtocolError("malformed", "mark names are short")
+    return MarkEcho(name)
 
 
 def _parse_stop(m: dict) -> Stop:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
@@ -13,26 +14,67 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 TOKEN_PARAMETER = "sluice_token"
 
 
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    call_sid: str
+    """The CallSid whose webhook the token was issued for: the only one the stream may claim."""
+
+
 class StreamTokens:
     """One-time tokens tying a media stream to a webhook request that passed
-    validation. Bounded: the oldest token goes when the store is full."""
+    validation, and to that request's CallSid.
+
+    A replayed or retried webhook for the same CallSid gets the same token back
+    while it is unredeemed, and nothing once its stream has started, so a
+    captured signed request cannot mint fresh tokens. Bounded: the oldest
+    entries go when the store is full.
+    """
 
     def __init__(self, ttl_s: float, capacity: int = 10_000, now=time.monotonic) -> None:
         self.ttl_s = ttl_s
         self.capacity = capacity
         self._now = now
-        self._tokens: OrderedDict[str, float] = OrderedDict()
+        self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._by_sid: dict[str, str] = {}
+        self._redeemed: OrderedDict[str, float] = OrderedDict()
 
-    def issue(self) -> str:
+    def issue(self, call_sid: str = "") -> str | None:
+        """A token for this CallSid, or None if its stream already started."""
+        now = self._now()
+        if call_sid:
+            used_until = self._redeemed.get(call_sid)
+            if used_until is not None and used_until >= now:
+                return None
+            existing = self._by_sid.get(call_sid)
+            if existing is not None and self._tokens.get(existing, ("", -1.0))[1] >= now:
+                return existing
         token = secrets.token_urlsafe(24)
-        self._tokens[token] = self._now() + self.ttl_s
+        self._tokens[token] = (call_sid, now + self.ttl_s)
+        if call_sid:
+            self._by_sid[call_sid] = token
         while len(self._tokens) > self.capacity:
-            self._tokens.popitem(last=False)
+            _, (old_sid, _) = self._tokens.popitem(last=False)
+            self._forget_sid(old_sid)
         return token
 
-    def redeem(self, token: str) -> bool:
-        expires = self._tokens.pop(token, None)
-        return expires is not None and expires >= self._now()
+    def _forget_sid(self, call_sid: str) -> None:
+        token = self._by_sid.get(call_sid)
+        if token is not None and token not in self._tokens:
+            del self._by_sid[call_sid]
+
+    def redeem(self, token: str) -> Redeemed | None:
+        entry = self._tokens.pop(token, None)
+        if entry is None:
+            return None
+        call_sid, expires = entry
+        self._forget_sid(call_sid)
+        if expires < self._now():
+            return None
+        if call_sid:
+            self._redeemed[call_sid] = self._now() + self.ttl_s
+            while len(self._redeemed) > self.capacity:
+                self._redeemed.popitem(last=False)
+        return Redeemed(call_sid)
 
 
 def public_url(

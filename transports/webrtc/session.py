@@ -118,7 +118,10 @@ class WebRtcSession:
         self.jitter = None
         self._last_confirmed: tuple[int, int] | None = None
         self._closed = False
+        self._connect_settled = asyncio.Event()
         self.task: asyncio.Task | None = None
+        self.resource = ""
+        """The WHIP resource id: a capability handed only to the offerer."""
         self.pc.on("datachannel", self._on_datachannel)
         self.pc.on("connectionstatechange", self._on_state)
 
@@ -146,8 +149,16 @@ class WebRtcSession:
         return self.pc.localDescription.sdp
 
     def _on_state(self) -> None:
-        if self.pc.connectionState in ("failed", "closed"):
-            self.end(f"connection {self.pc.connectionState}")
+        state = self.pc.connectionState
+        if state in ("failed", "closed"):
+            self.end(f"connection {state}")
+        if state in ("connected", "failed", "closed"):
+            self._connect_settled.set()
+
+    async def wait_connected(self) -> bool:
+        """Until ICE and DTLS completed (True), or the session failed or ended (False)."""
+        await self._connect_settled.wait()
+        return self.pc.connectionState == "connected" and not self.ended.is_set()
 
     def _on_datachannel(self, channel) -> None:
         self.channel = channel
@@ -155,13 +166,15 @@ class WebRtcSession:
 
     def _on_channel_message(self, message) -> None:
         if not isinstance(message, str) or len(message) > 4096:
+            self.ctx.metrics.protocol_errors.labels(KIND, "oversized").inc()
             return
         try:
             data = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):
             self.ctx.metrics.protocol_errors.labels(KIND, "not_json").inc()
             return
         if not isinstance(data, dict):
+            self.ctx.metrics.protocol_errors.labels(KIND, "malformed").inc()
             return
         if data.get("type") == "stats":
             # The browser's jitter buffer delay is most of the playout delay on a LAN.
@@ -243,7 +256,8 @@ class WebRtcSession:
         timeout, and take the connection's latest RTCP round trip."""
         timeout = self.ctx.settings.webrtc_media_timeout_s
         if time.monotonic() - self.last_packet_at > timeout:
-            self.end(f"no media for {timeout:g} s")
+            log.info("no media for %g s", timeout)
+            self.end("no media")
             return
         if self.ended.is_set():
             return
@@ -276,6 +290,7 @@ class WebRtcSession:
             self.end_reason = reason
             self.ended.set()
             self._inbound_ready.set()  # wakes the receive loop to see the end
+            self._connect_settled.set()
 
     async def close(self) -> None:
         if self._closed:

@@ -1,6 +1,17 @@
-"""WebRTC signalling: WHIP-style (SDP in, SDP out, a resource to DELETE) and a
-JSON offer endpoint for the page. Non-trickle ICE: the answer carries every
-candidate, so one round trip sets up the call."""
+"""WebRTC signalling: WHIP (SDP in, SDP out, a resource to DELETE) and a JSON
+offer endpoint for the page. Non-trickle ICE: the answer carries every
+candidate, so one round trip sets up the call.
+
+Admission: an offer must come from an allowed Host and Origin and carry the
+browser token (`Authorization: Bearer`, RFC 9725). Its session is then
+*pending*: it holds a peer connection but no call slot and no model, and it has
+`webrtc_connect_timeout_s` to complete ICE and DTLS. Only a connected session
+takes a slot and becomes a call.
+
+The WHIP resource id is a capability: it is handed only to the offerer, never
+listed, and unguessable. It names its worker (`w{index}.…`) so that a hang-up
+landing on another worker is forwarded to the one holding the call.
+"""
 
 from __future__ import annotations
 
@@ -8,68 +19,118 @@ import asyncio
 import logging
 import secrets
 
-import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from gateway.access import bearer, token_matches
+from gateway.admission import Evicted
 from gateway.context import GatewayContext
+from gateway.http_limits import BodyRefused, content_type, read_body, read_json_object
+from gateway.worker_link import FORWARDED, SECRET_HEADER
+from transports.call_runner import client_address
 from transports.webrtc.session import KIND, OfferRejected, WebRtcSession
 
 log = logging.getLogger(__name__)
 
 MAX_SDP_BYTES = 64 * 1024
+MAX_JSON_BYTES = 96 * 1024
+"""An SDP of at most MAX_SDP_BYTES, JSON-escaped."""
 WHIP_PATH = "/webrtc/whip"
 
 
 def _problem(ctx: GatewayContext, status: int, kind: str, detail: str) -> JSONResponse:
     ctx.metrics.protocol_errors.labels(KIND, kind).inc()
     log.warning("webrtc signalling refused (%s): %s", kind, detail)
-    headers = {"Retry-After": str(ctx.settings.retry_after_s)} if status == 503 else None
+    headers = {"Retry-After": str(ctx.settings.retry_after_s)} if status == 503 else {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse({"error": kind, "detail": detail}, status_code=status, headers=headers)
 
 
-async def _start(ctx: GatewayContext, sdp: str) -> WebRtcSession | JSONResponse:
-    if len(sdp.encode()) > MAX_SDP_BYTES:
-        return _problem(ctx, 413, "oversized", f"an offer of {len(sdp)} bytes")
-    if not ctx.take_slot():
+def _refused(ctx: GatewayContext, request: Request) -> JSONResponse | None:
+    """Host, Origin and token, before a byte of the body is read."""
+    assert ctx.hosts is not None
+    host = request.headers.get("host", "")
+    if not ctx.hosts.host_allowed(host):
+        return _problem(ctx, 403, "bad_host", f"host {host!r} is not this gateway")
+    origin = request.headers.get("origin")
+    if not ctx.hosts.origin_allowed(origin, ctx.settings.browser_origins, host):
+        return _problem(ctx, 403, "bad_origin", f"origin {origin!r} not allowed")
+    given = bearer(request.headers.get("authorization"))
+    if not token_matches(given, ctx.settings.browser_token):
+        return _problem(ctx, 401, "bad_token", "missing or wrong access token")
+    return None
+
+
+def _count_candidates(sdp: str) -> int:
+    return sum(1 for line in sdp.splitlines() if line.startswith("a=candidate"))
+
+
+async def _start(ctx: GatewayContext, request: Request, sdp: str) -> WebRtcSession | JSONResponse:
+    limit = ctx.settings.webrtc_max_candidates
+    if (count := _count_candidates(sdp)) > limit:
+        # Each remote candidate gets connectivity checks: an offer must not aim them anywhere.
+        return _problem(ctx, 400, "bad_offer", f"{count} candidates; at most {limit}")
+    if not ctx.has_room():
         return _problem(ctx, 503, "full", "gateway full; retry later")
-    # The id names the worker, so that any worker can route a hang-up to it.
-    session_id = f"rtc{ctx.worker_index}-{ctx.next_call_id('c')}-{secrets.token_hex(4)}"
-    session = WebRtcSession(session_id, ctx)
+    assert ctx.pending is not None
+    ticket = ctx.pending.enter(client_address(request))
+    resource = f"w{ctx.worker_index}.{secrets.token_urlsafe(18)}"
+    session = WebRtcSession(ctx.next_call_id("rtc"), ctx)
     try:
         await session.answer(sdp)
     except OfferRejected as exc:
-        ctx.give_slot()
+        ctx.pending.leave(ticket)
         await session.close()
         return _problem(ctx, 400, "bad_offer", str(exc))
-    ctx.webrtc_sessions[session.id] = session
-
-    async def lifetime() -> None:
-        try:
-            await session.run()
-        finally:
-            ctx.webrtc_sessions.pop(session.id, None)
-            ctx.give_slot()
-
-    session.task = asyncio.create_task(lifetime(), name=f"{session.id}:session")
+    except BaseException:
+        ctx.pending.leave(ticket)
+        await session.close()
+        raise
+    ctx.webrtc_sessions[resource] = session
+    session.task = asyncio.create_task(_lifetime(ctx, session, resource, ticket), name=session.id)
+    session.resource = resource
     return session
 
 
-FORWARDED = "x-sluice-forwarded"
+async def _lifetime(
+    ctx: GatewayContext, session: WebRtcSession, resource: str, ticket: int
+) -> None:
+    assert ctx.pending is not None
+    timeout = ctx.settings.webrtc_connect_timeout_s
+    try:
+        try:
+            connected = await ctx.pending.run(ticket, session.wait_connected(), timeout)
+        except TimeoutError:
+            connected = False
+            ctx.metrics.protocol_errors.labels(KIND, "connect_timeout").inc()
+            log.info("webrtc session never connected within %g s", timeout)
+        except Evicted:
+            connected = False
+            ctx.metrics.protocol_errors.labels(KIND, "evicted").inc()
+        finally:
+            ctx.pending.leave(ticket)
+        if not connected:
+            return
+        if not ctx.take_slot():
+            ctx.metrics.protocol_errors.labels(KIND, "full").inc()
+            session.send_json({"type": "error", "code": "full", "fatal": True})
+            return
+        try:
+            await session.run()
+        finally:
+            ctx.give_slot()
+    finally:
+        ctx.webrtc_sessions.pop(resource, None)
+        await session.close()
 
 
-def _owner(session_id: str) -> int | None:
-    head = session_id.split("-", 1)[0]
-    return int(head[3:]) if head.startswith("rtc") and head[3:].isdigit() else None
-
-
-async def _forward_delete(port: int, session_id: str) -> Response:
-    async with httpx.AsyncClient(timeout=5) as http:
-        response = await http.delete(
-            f"http://127.0.0.1:{port}{WHIP_PATH}/{session_id}", headers={FORWARDED: "1"}
-        )
-    return Response(response.content, status_code=response.status_code,
-                    media_type=response.headers.get("content-type"))  # fmt: skip
+def _owner(resource: str) -> int | None:
+    head = resource.split(".", 1)[0]
+    digits = head[1:]
+    if head.startswith("w") and digits.isdigit() and len(digits) <= 4:
+        return int(digits)
+    return None
 
 
 def router() -> APIRouter:
@@ -78,32 +139,42 @@ def router() -> APIRouter:
     @api.post(WHIP_PATH)
     async def whip_offer(request: Request) -> Response:
         ctx: GatewayContext = request.app.state.ctx
-        if not request.headers.get("content-type", "").startswith("application/sdp"):
+        if (refused := _refused(ctx, request)) is not None:
+            return refused
+        if content_type(request) != "application/sdp":
             return _problem(ctx, 415, "bad_offer", "WHIP offers are application/sdp")
-        body = await request.body()
         try:
-            sdp = body.decode()
+            sdp = (await read_body(request, MAX_SDP_BYTES)).decode()
+        except BodyRefused as body:
+            return _problem(ctx, body.status, body.kind, body.detail)
         except UnicodeDecodeError:
             return _problem(ctx, 400, "bad_offer", "the offer is not UTF-8")
-        started = await _start(ctx, sdp)
+        started = await _start(ctx, request, sdp)
         if isinstance(started, JSONResponse):
             return started
         return Response(
             started.pc.localDescription.sdp,
             status_code=201,
             media_type="application/sdp",
-            headers={"Location": f"{WHIP_PATH}/{started.id}"},
+            headers={"Location": f"{WHIP_PATH}/{started.resource}"},
         )
 
-    @api.delete(WHIP_PATH + "/{session_id}")
-    async def whip_hangup(session_id: str, request: Request) -> Response:
+    @api.delete(WHIP_PATH + "/{resource}")
+    async def whip_hangup(resource: str, request: Request) -> Response:
         ctx: GatewayContext = request.app.state.ctx
-        session = ctx.webrtc_sessions.get(session_id)
+        session = ctx.webrtc_sessions.get(resource)
         if session is None:
-            owner = _owner(session_id)
-            if owner is not None and owner != ctx.worker_index and owner < len(ctx.worker_ports):
-                if not request.headers.get(FORWARDED):
-                    return await _forward_delete(ctx.worker_ports[owner], session_id)
+            owner = _owner(resource)
+            ports = ctx.worker_ports
+            forwarded = request.headers.get(FORWARDED)
+            if owner is not None and owner != ctx.worker_index and owner < len(ports):
+                if not forwarded:
+                    answer = await ctx.http().delete(
+                        f"http://127.0.0.1:{ports[owner]}{WHIP_PATH}/{resource}",
+                        headers={FORWARDED: "1", SECRET_HEADER: ctx.worker_secret},
+                    )
+                    return Response(answer.content, status_code=answer.status_code,
+                                    media_type=answer.headers.get("content-type"))  # fmt: skip
             return _problem(ctx, 404, "unknown_session", "no such call")
         session.end("caller hung up")
         return Response(status_code=200)
@@ -111,14 +182,18 @@ def router() -> APIRouter:
     @api.post("/webrtc/offer")
     async def json_offer(request: Request) -> Response:
         ctx: GatewayContext = request.app.state.ctx
+        if (refused := _refused(ctx, request)) is not None:
+            return refused
         try:
-            body = await request.json()
-            sdp, kind = body["sdp"], body.get("type", "offer")
-            if not isinstance(sdp, str) or kind != "offer":
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
+            body = await read_json_object(request, MAX_JSON_BYTES)
+        except BodyRefused as bad:
+            return _problem(ctx, bad.status, bad.kind, bad.detail)
+        sdp, kind = body.get("sdp"), body.get("type", "offer")
+        if not isinstance(sdp, str) or kind != "offer":
             return _problem(ctx, 400, "bad_offer", 'send {"sdp": "...", "type": "offer"}')
-        started = await _start(ctx, sdp)
+        if len(sdp.encode()) > MAX_SDP_BYTES:
+            return _problem(ctx, 413, "oversized", f"an offer of {len(sdp)} characters")
+        started = await _start(ctx, request, sdp)
         if isinstance(started, JSONResponse):
             return started
         return JSONResponse(
@@ -126,7 +201,7 @@ def router() -> APIRouter:
                 "sdp": started.pc.localDescription.sdp,
                 "type": "answer",
                 "id": started.id,
-                "resource": f"{WHIP_PATH}/{started.id}",
+                "resource": f"{WHIP_PATH}/{started.resource}",
             }
         )
 

@@ -6,12 +6,12 @@ module parses, converts and writes.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
-from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from gateway.access import token_matches
+from gateway.admission import Evicted
 from gateway.audio.frames import AudioChunk
 from gateway.call import Call
 from gateway.context import GatewayContext
@@ -20,7 +20,7 @@ from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import BadGrant, GrantTracker
 from gateway.flow.marks import Cleared, Mark
 from transports import close_codes
-from transports.call_runner import run_call
+from transports.call_runner import client_address, run_call
 from transports.websocket import protocol
 from transports.websocket.protocol import Bye, GrantMsg, Hello, Ping, Played, ProtocolError
 from transports.websocket.send_queue import Outgoing, SendQueue
@@ -42,18 +42,6 @@ class Refused(Exception):
         self.kind = kind
         self.detail = detail
         self.extra = extra
-
-
-def origin_allowed(origin: str | None, host: str | None, allowed: str) -> bool:
-    """Browsers always send Origin; other clients may not, and are not browsers to protect."""
-    if origin is None:
-        return True
-    entries = [a.strip() for a in allowed.split(",") if a.strip()]
-    if "*" in entries:
-        return True
-    if entries:
-        return origin in entries
-    return urlsplit(origin).netloc == (host or "")
 
 
 class BrowserTransport:
@@ -154,16 +142,29 @@ class BrowserStream:
     def _error(self, kind: str, detail: str) -> None:
         self.errors += 1
         self.ctx.metrics.protocol_errors.labels(KIND, kind).inc()
-        log.warning("browser protocol error %s: %s", kind, detail)
+        log.warning("browser protocol error %s: %r", kind, detail)
 
     async def serve(self) -> None:
+        ctx = self.ctx
+        assert ctx.hosts is not None and ctx.pending is not None
         origin = self.ws.headers.get("origin")
-        if not origin_allowed(origin, self.ws.headers.get("host"), self.settings.browser_origins):
-            self._error("bad_origin", f"origin {origin!r} not allowed")
+        if not ctx.hosts.host_allowed(self.ws.headers.get("host")):
+            self._error("bad_host", f"host {self.ws.headers.get('host')!r} is not this gateway")
             await self.ws.close(close_codes.POLICY)  # before accept: the client sees HTTP 403
             return
-        await self.ws.accept()
-        if not self.ctx.take_slot():
+        host = self.ws.headers.get("host", "")
+        if not ctx.hosts.origin_allowed(origin, self.settings.browser_origins, host):
+            self._error("bad_origin", f"origin {origin!r} not allowed")
+            await self.ws.close(close_codes.POLICY)
+            return
+        try:
+            hello = await self._admit()
+        except Refused as refused:
+            await self._refuse(refused)
+            return
+        except WebSocketDisconnect:
+            return
+        if not ctx.take_slot():
             await self._refuse(
                 Refused(
                     close_codes.TRY_LATER,
@@ -174,14 +175,31 @@ class BrowserStream:
             )
             return
         try:
-            hello = await self._await_hello()
             await self._run(hello)
-        except Refused as refused:
-            await self._refuse(refused)
         except WebSocketDisconnect:
             pass
         finally:
-            self.ctx.give_slot()
+            ctx.give_slot()
+
+    async def _admit(self) -> Hello:
+        """Accept, then wait for a hello with the token as a pending connection."""
+        pending = self.ctx.pending
+        assert pending is not None
+        ticket = pending.enter(client_address(self.ws))
+        try:
+            await self.ws.accept()
+            timeout = self.settings.browser_hello_timeout_s
+            try:
+                return await pending.run(ticket, self._await_hello(), timeout)
+            except TimeoutError:
+                raise Refused(close_codes.POLICY, "no_hello", "expected hello") from None
+            except Evicted:
+                raise Refused(
+                    close_codes.TRY_LATER, "evicted", "too many pending connections; retry",
+                    retry_after_s=self.settings.retry_after_s,
+                ) from None  # fmt: skip
+        finally:
+            pending.leave(ticket)
 
     async def _refuse(self, refused: Refused) -> None:
         self._error(refused.kind, refused.detail)
@@ -194,11 +212,7 @@ class BrowserStream:
             pass
 
     async def _await_hello(self) -> Hello:
-        try:
-            async with asyncio.timeout(self.settings.browser_hello_timeout_s):
-                message = await self.ws.receive()
-        except TimeoutError:
-            raise Refused(close_codes.POLICY, "no_hello", "expected hello") from None
+        message = await self.ws.receive()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(close_codes.NORMAL)
         text = message.get("text")
@@ -210,8 +224,7 @@ class BrowserStream:
             raise Refused(close_codes.POLICY, exc.kind, exc.detail) from None
         if not isinstance(hello, Hello):
             raise Refused(close_codes.POLICY, "no_hello", "the first message must be a hello")
-        token = self.settings.browser_token
-        if token and not hmac.compare_digest(hello.token.encode(), token.encode()):
+        if not token_matches(hello.token, self.settings.browser_token):
             raise Refused(close_codes.POLICY, "bad_token", "missing or wrong access token")
         return hello
 
@@ -223,7 +236,7 @@ class BrowserStream:
         call_id = self.ctx.next_call_id("ws")
         transport.send_text(protocol.welcome(call_id, window_ms, flow.epoch))
         transport.start()
-        log.info("browser call %s: window %d ms via %s", call_id, window_ms, hello.client_transport)
+        log.info("browser call %s: window %d ms via %r", call_id, window_ms, hello.client_transport)
         await run_call(
             self.ctx, call_id, transport, flow, lambda call: self._receive(call, transport)
         )

@@ -1,0 +1,39 @@
+"""Refuse to serve a public address with the doors open.
+
+A gateway bound to loopback is reachable only from this machine; one bound to
+any other address is reachable by whoever finds it. There, an empty
+`twilio_auth_token` means unsigned webhooks and untokened streams are taken,
+and an empty `browser_token` lets anyone place browser and WebRTC calls.
+`sluice serve` refuses to start that way unless told `--insecure`, and then
+says so loudly at every start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from gateway.config import Settings
+
+
+def listens_beyond_loopback(host: str) -> bool:
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return True  # a host name: it resolves to something callers can reach
+
+
+def open_doors(settings: Settings) -> list[str]:
+    """What a public deployment left unset, as sentences; empty when safe or on loopback."""
+    if not listens_beyond_loopback(settings.host):
+        return []
+    missing = []
+    if not settings.twilio_auth_token:
+        missing.append(
+            "twilio_auth_token is empty: unsigned webhooks and untokened media streams are taken"
+        )
+    if not settings.browser_token:
+        missing.append("browser_token is empty: anyone can place browser and WebRTC calls")
+    return missing

@@ -1,0 +1,68 @@
+"""Twilio's routes: the voice webhook and the Media Streams socket."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, Response, WebSocket
+
+from gateway.context import GatewayContext
+from gateway.http_limits import BodyRefused, read_form
+from transports.twilio import webhook
+from transports.twilio.media import TwilioStream
+
+log = logging.getLogger(__name__)
+
+VOICE_PATH = "/twilio/voice"
+MEDIA_PATH = "/twilio/media"
+MAX_WEBHOOK_BYTES = 64 * 1024
+"""Twilio's voice webhook form is a few kilobytes of parameters."""
+
+_REJECT_BUSY = '<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>'
+_REJECT = '<?xml version="1.0" encoding="UTF-8"?><Response><Reject/></Response>'
+
+
+def router() -> APIRouter:
+    api = APIRouter()
+
+    @api.post(VOICE_PATH)
+    async def twilio_voice(request: Request) -> Response:
+        ctx: GatewayContext = request.app.state.ctx
+        settings = ctx.settings
+        try:
+            params = await read_form(request, MAX_WEBHOOK_BYTES)
+        except BodyRefused as refused:
+            ctx.metrics.protocol_errors.labels("twilio", refused.kind).inc()
+            log.warning("webhook refused: %s", refused.detail)
+            return Response(refused.detail, status_code=refused.status)
+        url = webhook.public_url(
+            str(request.url),
+            request.headers.get("x-forwarded-proto"),
+            request.headers.get("x-forwarded-host"),
+            settings.public_url,
+        )
+        if settings.twilio_auth_token:
+            signature = request.headers.get("x-twilio-signature", "")
+            if not webhook.signature_valid(settings.twilio_auth_token, url, params, signature):
+                ctx.metrics.protocol_errors.labels("twilio", "bad_signature").inc()
+                log.warning("webhook refused: bad or missing X-Twilio-Signature for %r", url)
+                return Response("invalid signature", status_code=403)
+        if not ctx.has_room():
+            return Response(_REJECT_BUSY, media_type="application/xml")
+        assert ctx.tokens is not None
+        call_sid = params.get("CallSid", "")
+        token = ctx.tokens.issue(call_sid)
+        if token is None:
+            # The stream for this CallSid already started: a replayed webhook.
+            ctx.metrics.protocol_errors.labels("twilio", "replayed_webhook").inc()
+            log.warning("webhook for call %r answered again after its stream began", call_sid)
+            return Response(_REJECT, media_type="application/xml")
+        stream_url = webhook.media_stream_url(url, MEDIA_PATH)
+        twiml = webhook.stream_twiml(stream_url, token, {"call_sid": call_sid})
+        return Response(twiml, media_type="application/xml")
+
+    @api.websocket(MEDIA_PATH)
+    async def twilio_media(ws: WebSocket) -> None:
+        await TwilioStream(ws, ws.app.state.ctx).serve()
+
+    return api
