@@ -119,8 +119,8 @@ def call_id_of(caller) -> str:
     if isinstance(caller, PageCaller):
         assert caller.call_id is not None
         return caller.call_id
-    assert caller.resource is not None
-    return caller.resource.rsplit("/", 1)[-1]
+    assert caller.call_id is not None
+    return caller.call_id
 
 
 def turn_of(record: dict, turn_id: int) -> dict | None:

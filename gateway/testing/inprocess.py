@@ -22,6 +22,8 @@ class RunningGateway:
     settings: Settings
     server: uvicorn.Server
     task: asyncio.Task
+    app: object = None
+    """The ASGI app, for driving it in process (httpx.ASGITransport) as a remote client."""
 
     async def stop(self) -> None:
         self.server.should_exit = True
@@ -53,5 +55,11 @@ async def start_gateway(settings: Settings, services: Services) -> RunningGatewa
             raise RuntimeError("gateway exited during startup")
         await asyncio.sleep(0.01)
     return RunningGateway(
-        f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", app.state.ctx, settings, server, task
+        f"http://127.0.0.1:{port}",
+        f"ws://127.0.0.1:{port}",
+        app.state.ctx,
+        settings,
+        server,
+        task,
+        app,
     )

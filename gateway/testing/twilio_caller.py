@@ -48,13 +48,15 @@ class TwilioCaller(RealtimeCaller):
         noise_dbfs: float | None = None,
         listener: Listener | None = None,
         max_buffer_s: float = 600.0,
+        call_sid: str | None = None,
     ) -> None:
+        """`call_sid`: the CallSid of the webhook that issued `token` (Twilio sends the same)."""
         super().__init__(noise_dbfs=noise_dbfs, listener=listener)
         self.url = url
         self.token = token
         self.echo_marks = echo_marks
         self.stream_sid = "MZ" + secrets.token_hex(16)
-        self.call_sid = "CA" + secrets.token_hex(16)
+        self.call_sid = call_sid or "CA" + secrets.token_hex(16)
         self.marks_echoed: list[tuple[float, str]] = []
         self.clears: list[float] = []
         self.received_media = 0

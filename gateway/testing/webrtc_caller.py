@@ -80,14 +80,17 @@ class WebRtcCaller(SpeaksThroughMicrophone):
         listener: Listener | None = None,
         rewrite_answer=None,
         rewrite_offer=None,
+        token: str = "",
     ) -> None:
         """`rewrite_answer(sdp) -> sdp` and `rewrite_offer` let a comparison run
         send the media path through relays by pointing each side's candidates
         at one."""
         self.base_url = base_url
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.log = PlayoutLog()
         self.events: list[dict] = []
         self.resource: str | None = None
+        self.call_id: str | None = None
         self.playout_delay_frames = playout_delay_frames
         self.listener = listener or Listener()
         self.rewrite_answer = rewrite_answer
@@ -128,10 +131,12 @@ class WebRtcCaller(SpeaksThroughMicrophone):
             response = await http.post(
                 self.base_url + "/webrtc/offer",
                 json={"sdp": offer, "type": "offer"},
+                headers=self.headers,
             )
         response.raise_for_status()
         answer = response.json()
         self.resource = answer["resource"]
+        self.call_id = answer["id"]
         sdp = answer["sdp"]
         if self.rewrite_answer is not None:
             sdp = await self.rewrite_answer(sdp)
@@ -212,7 +217,7 @@ class WebRtcCaller(SpeaksThroughMicrophone):
     async def hang_up(self, delete: bool = True) -> None:
         if delete and self.resource:
             async with httpx.AsyncClient() as http:
-                await http.delete(self.base_url + self.resource)
+                await http.delete(self.base_url + self.resource, headers=self.headers)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -84,12 +84,12 @@ async def test_the_token_from_the_webhook_opens_exactly_one_stream(gateway_facto
             url, data=PARAMS, headers={"X-Twilio-Signature": sign(url, PARAMS)}
         )
     _, params = stream_of(response.text)
-    async with TwilioCaller(gw.ws_url + "/twilio/media", token=params["sluice_token"]) as first:
+    media = gw.ws_url + "/twilio/media"
+    sid = PARAMS["CallSid"]
+    async with TwilioCaller(media, token=params["sluice_token"], call_sid=sid) as first:
         await only_call(gw.ctx)
         assert not first.closed
-        async with TwilioCaller(
-            gw.ws_url + "/twilio/media", token=params["sluice_token"]
-        ) as replay:
+        async with TwilioCaller(media, token=params["sluice_token"], call_sid=sid) as replay:
             await replay.wait_until(lambda: replay.closed, timeout=5)
             assert replay.close_code == 1008
     async with TwilioCaller(gw.ws_url + "/twilio/media") as tokenless:
@@ -113,3 +113,44 @@ async def test_health_and_metrics_endpoints(gateway):
         if line.startswith("sluice_process_tree_cpu_seconds_total ")
     )
     assert cpu > 0
+
+
+async def test_a_replayed_webhook_mints_no_new_token_and_none_after_the_stream(gateway_factory):
+    gw = await gateway_factory(twilio_auth_token=TOKEN)
+    url = gw.base_url + "/twilio/voice"
+    headers = {"X-Twilio-Signature": sign(url, PARAMS)}
+    async with httpx.AsyncClient() as http:
+        answers = [(await http.post(url, data=PARAMS, headers=headers)).text for _ in range(20)]
+        tokens = {stream_of(a)[1]["sluice_token"] for a in answers}
+        assert len(tokens) == 1
+        async with TwilioCaller(
+            gw.ws_url + "/twilio/media", token=tokens.pop(), call_sid=PARAMS["CallSid"]
+        ):
+            await only_call(gw.ctx)
+            again = await http.post(url, data=PARAMS, headers=headers)
+    assert "<Reject" in again.text and "sluice_token" not in again.text
+
+
+async def test_a_token_opens_only_the_call_it_was_issued_for(gateway_factory):
+    gw = await gateway_factory(twilio_auth_token=TOKEN)
+    url = gw.base_url + "/twilio/voice"
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            url, data=PARAMS, headers={"X-Twilio-Signature": sign(url, PARAMS)}
+        )
+    token = stream_of(response.text)[1]["sluice_token"]
+    async with TwilioCaller(gw.ws_url + "/twilio/media", token=token, call_sid="CAvictim") as c:
+        await c.wait_until(lambda: c.closed, timeout=5)
+    assert (c.close_code, c.close_reason) == (1008, "the token was issued for another call")
+    assert not gw.ctx.calls
+
+
+async def test_webhook_bodies_are_refused_by_size_and_type_before_they_are_read(gateway_factory):
+    gw = await gateway_factory(twilio_auth_token=TOKEN)
+    url = gw.base_url + "/twilio/voice"
+    async with httpx.AsyncClient() as http:
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        big = await http.post(url, content=b"a=" + b"x" * (1 << 20), headers=form)
+        multipart = await http.post(url, files={"f": ("f.bin", b"x" * 1000)})
+    assert big.status_code == 413
+    assert multipart.status_code == 415

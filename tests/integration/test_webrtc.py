@@ -64,8 +64,12 @@ async def test_a_malformed_offer_gets_400_and_no_slot_is_lost(gateway_factory):
         for body in ["v=0\r\nthis is not sdp", "", "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" * 50]:
             r = await http.post(gw.base_url + "/webrtc/offer", json={"sdp": body, "type": "offer"})
             assert r.status_code == 400 and r.json()["error"] == "bad_offer"
-        r = await http.post(gw.base_url + "/webrtc/offer", content=b"{nope")
+        json_type = {"content-type": "application/json"}
+        r = await http.post(gw.base_url + "/webrtc/offer", content=b"{nope", headers=json_type)
         assert r.status_code == 400
+        # A cross-site "simple" POST (text/plain, no preflight) is refused unread.
+        r = await http.post(gw.base_url + "/webrtc/offer", content=b'{"sdp": "v=0"}')
+        assert r.status_code == 415
         r = await http.post(
             gw.base_url + "/webrtc/whip",
             content=b"\xff\xfe",

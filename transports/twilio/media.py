@@ -156,12 +156,9 @@ class TwilioStream:
             except ProtocolError as exc:
                 if exc.kind == "oversized":
                     raise StreamRefused(CLOSE_TOO_BIG, "oversized", exc.detail) from None
-                self._error(exc.kind, exc.detail)
-                if self.errors >= ERROR_BUDGET:
-                    raise StreamRefused(
-                        CLOSE_POLICY, "error_budget", "too many protocol errors"
-                    ) from None
-                continue
+                # Before `start` nothing is a glitch of a live call: a stream that
+                # cannot begin properly is not Twilio, and is closed at once.
+                raise StreamRefused(CLOSE_POLICY, exc.kind, exc.detail) from None
             if isinstance(event, Connected):
                 continue
             if isinstance(event, Start):
