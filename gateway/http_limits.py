@@ -27,7 +27,8 @@ class BodyRefused(Exception):
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit() or len(declared) > 12:
+        # isascii: "²".isdigit() is true, and int() refuses it.
+        if not (declared.isascii() and declared.isdigit()) or len(declared) > 12:
             raise BodyRefused(400, "malformed", "Content-Length is not a number")
         if int(declared) > limit:
             raise BodyRefused(413, "oversized", f"a body of {declared} bytes; the limit is {limit}")

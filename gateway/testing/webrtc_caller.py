@@ -25,6 +25,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from gateway.audio.frames import FRAME_SAMPLES, INTERNAL_RATE
+from gateway.audio.resample import MonoResampler, one_thread
 from gateway.testing.microphone import Microphone, SpeaksThroughMicrophone
 from gateway.testing.playout import Listener, PlayedFrame, PlayoutLog, Received
 from gateway.testing.realtime_caller import FRAME_S
@@ -96,9 +97,9 @@ class WebRtcCaller(SpeaksThroughMicrophone):
         self.rewrite_answer = rewrite_answer
         self.rewrite_offer = rewrite_offer
         self.mic = Microphone(noise_dbfs, seed=11)
-        self._decoder = av.CodecContext.create("opus", "r")
+        self._decoder = one_thread(av.CodecContext.create("opus", "r"))
         self._decoder.layout = "mono"
-        self._to_16k = av.AudioResampler(format="s16", layout="mono", rate=INTERNAL_RATE)
+        self._to_16k = MonoResampler(INTERNAL_RATE)
         self._queue: deque[np.ndarray] = deque(maxlen=500)
         self._arrived = asyncio.Event()
         self._last_arrival: float | None = None

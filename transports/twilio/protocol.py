@@ -128,6 +128,8 @@ def _parse_media(m: dict) -> Media:
         payload = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ProtocolError("bad_base64", str(exc)) from None
+    if len(payload) > MAX_MEDIA_BYTES:
+        raise ProtocolError("oversized", f"media payload of {len(payload)} bytes")
     chunk = _whole(media, "chunk", 0)
     timestamp = _whole(media, "timestamp", 0)
     return Media(payload, chunk, timestamp, str(media.get("track", "inbound"))[:16])

@@ -19,6 +19,7 @@ from aiortc import (
 )
 
 from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE, AudioChunk
+from gateway.audio.resample import MonoResampler, one_thread
 from gateway.call import Call
 from gateway.config import Settings
 from gateway.context import GatewayContext
@@ -107,9 +108,9 @@ class WebRtcSession:
         self.end_reason = "caller hung up"
         self._inbound: deque[bytes] = deque(maxlen=INBOUND_FRAMES)
         self._inbound_ready = asyncio.Event()
-        self._decoder = av.CodecContext.create("opus", "r")
+        self._decoder = one_thread(av.CodecContext.create("opus", "r"))
         self._decoder.layout = "mono"  # browsers may send stereo; the pipeline wants one channel
-        self._to_pipeline = av.AudioResampler(format="s16", layout="mono", rate=INTERNAL_RATE)
+        self._to_pipeline = MonoResampler(INTERNAL_RATE)
         self._pending_pcm = b""
         self.last_packet_at = time.monotonic()
         self._watchdog: asyncio.TimerHandle | None = None
@@ -298,4 +299,10 @@ class WebRtcSession:
         self._closed = True
         self.end(self.end_reason)
         self.track.stop()
-        await self.pc.close()
+        try:
+            await self.pc.close()
+        except Exception:
+            # aiortc 1.16 fails half way through close() after some rejected
+            # offers (a BUNDLE naming no section leaves transports unset); the
+            # session is gone either way, and a hostile offer must stay a 400.
+            log.info("peer connection did not close cleanly", exc_info=True)

@@ -26,6 +26,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from gateway.audio.frames import FRAME_BYTES, FRAME_SAMPLES, INTERNAL_RATE, AudioChunk
+from gateway.audio.resample import one_thread
 from gateway.flow.pacer import Pacer
 
 TIME_BASE = fractions.Fraction(1, INTERNAL_RATE)
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 
 def opus_encoder(complexity: int = 1) -> av.CodecContext:
-    encoder = av.CodecContext.create("libopus", "w")
+    encoder = one_thread(av.CodecContext.create("libopus", "w"))
     encoder.sample_rate = INTERNAL_RATE
     encoder.layout = "mono"
     encoder.format = "s16"
