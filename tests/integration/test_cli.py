@@ -58,3 +58,15 @@ def test_sluice_serve_starts_and_answers_health_and_twiml(tmp_path):
         output = proc.communicate(timeout=10)[0]
     assert "gateway ready" in output
     assert "call=-" in output  # log lines carry the call id field
+
+
+def test_sluice_serve_refuses_a_public_address_with_empty_tokens():
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--host", "0.0.0.0", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "twilio_auth_token is empty" in result.stderr
+    assert "browser_token is empty" in result.stderr and "--insecure" in result.stderr
