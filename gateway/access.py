@@ -76,7 +76,10 @@ class HostPolicy:
             return True
         if entries:
             return origin in entries
-        netloc = urlsplit(origin).netloc if "//" in origin else ""
+        try:
+            netloc = urlsplit(origin).netloc if "//" in origin else ""
+        except ValueError:
+            return False
         if self.any_host:
             # No names configured: same-origin is the best left (startup warns).
             return bool(netloc) and netloc == host_header
@@ -93,4 +96,7 @@ def token_matches(given: str, expected: str) -> bool:
     """With no token configured, anything passes; otherwise a constant-time comparison."""
     if not expected:
         return True
-    return hmac.compare_digest(given.encode(), expected.encode())
+    # surrogatepass: a peer's lone surrogate is a wrong token, not an exception.
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )

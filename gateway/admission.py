@@ -6,11 +6,13 @@ whose ICE and DTLS completed). Until then it is *pending*: it holds no call
 slot, no model and no task beyond its reader, and it is counted here, in total
 and per client address, apart from `max_calls`.
 
-When either limit is reached the newcomer is still let in, and the oldest
-pending connection of the busiest address is evicted instead. A flood from a
-few addresses thus evicts its own connections, while a real caller from a quiet
-address (Twilio's, a browser's) passes straight through: a flood can delay other
-pending connections, never an admitted call, and never take the slots.
+When either limit is reached the newcomer is still let in and an older pending
+connection is evicted instead: the address's own oldest when it passes its
+share, the oldest of all when the total is full. A flood from one address thus
+evicts its own connections; a flood from many must open `max_total`
+connections within a real caller's handshake (tens of milliseconds) to push it
+out. Either way it can delay other pending connections, never an admitted call,
+and never take the slots.
 
 `PendingGate` is sans-I/O (an injected clock, no sockets); `PendingConnections`
 is the thin asyncio wrapper the adapters use.
@@ -61,7 +63,11 @@ class PendingGate:
         if self.count(address) >= self.max_per_address:
             evicted.append(self._evict_oldest(address))
         if len(self._pending) >= self.max_total:
-            evicted.append(self._evict_oldest(self._busiest()))
+            # The oldest of all, not the busiest address's: callers from a shared
+            # address (Twilio's egress) must not be the flood's target.
+            oldest = next(iter(self._pending))
+            self.leave(oldest)
+            evicted.append(oldest)
         ticket = next(self._tickets)
         self._pending[ticket] = (address, self.clock.now())
         self._by_address.setdefault(address, OrderedDict())[ticket] = None
@@ -81,9 +87,6 @@ class PendingGate:
     def age(self, ticket: int) -> float | None:
         entry = self._pending.get(ticket)
         return None if entry is None else self.clock.now() - entry[1]
-
-    def _busiest(self) -> str:
-        return max(self._by_address, key=lambda a: len(self._by_address[a]))
 
     def _evict_oldest(self, address: str) -> int:
         ticket = next(iter(self._by_address[address]))
@@ -131,6 +134,10 @@ class PendingConnections:
             async with asyncio.timeout(timeout_s):
                 await asyncio.wait({task, evicted}, return_when=asyncio.FIRST_COMPLETED)
         except TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+        except asyncio.CancelledError:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             raise

@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     doors = exposure.open_doors(settings)
     if doors and not settings.insecure:
         print(
-            f"sluice: refusing to serve {settings.host}, which is beyond loopback, because:\n  "
+            f"sluice: refusing to serve {settings.host} publicly (beyond loopback, or with a "
+            "public_url), because:\n  "
             + "\n  ".join(doors)
             + "\nSet them (see README, Security), or pass --insecure to serve anyway.",
             file=sys.stderr,

@@ -25,9 +25,15 @@ def listens_beyond_loopback(host: str) -> bool:
         return True  # a host name: it resolves to something callers can reach
 
 
+def is_public(settings: Settings) -> bool:
+    """Bound beyond loopback, or named by a public URL: a tunnel or proxy on
+    loopback brings the Internet to 127.0.0.1 too."""
+    return listens_beyond_loopback(settings.host) or bool(settings.public_url)
+
+
 def open_doors(settings: Settings) -> list[str]:
     """What a public deployment left unset, as sentences; empty when safe or on loopback."""
-    if not listens_beyond_loopback(settings.host):
+    if not is_public(settings):
         return []
     missing = []
     if not settings.twilio_auth_token:
@@ -36,4 +42,8 @@ def open_doors(settings: Settings) -> list[str]:
         )
     if not settings.browser_token:
         missing.append("browser_token is empty: anyone can place browser and WebRTC calls")
+    if not settings.call_records_token:
+        missing.append(
+            "call_records_token is empty: behind a proxy on loopback every request looks local"
+        )
     return missing

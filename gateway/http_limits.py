@@ -9,11 +9,14 @@ limit is refused before a byte of the body is read.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
+
+READ_DEADLINE_S = 10.0
 
 
 class BodyRefused(Exception):
@@ -34,11 +37,16 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyRefused(413, "oversized", f"a body of {declared} bytes; the limit is {limit}")
     parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyRefused(413, "oversized", f"a body over {limit} bytes")
-        parts.append(chunk)
+    try:
+        # A body trickled a byte at a time would hold its request open forever.
+        async with asyncio.timeout(READ_DEADLINE_S):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyRefused(413, "oversized", f"a body over {limit} bytes")
+                parts.append(chunk)
+    except TimeoutError:
+        raise BodyRefused(408, "oversized", f"no whole body within {READ_DEADLINE_S:g} s") from None
     return b"".join(parts)
 
 

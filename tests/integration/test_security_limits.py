@@ -173,3 +173,27 @@ async def test_a_caller_flooding_audio_cannot_starve_the_calls_beside_it(gateway
     assert flooded, "the flooding call was recorded"
     dropped = gw.ctx.metrics.inbound_dropped_ms.labels("twilio")._value.get()
     assert sent > 1000 and dropped > 0.8 * sent * 20
+
+
+async def test_a_browser_page_cannot_place_a_twilio_call(gateway):
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(
+            gateway.ws_url + "/twilio/media", origin="https://evil.example"
+        ):
+            pass
+    assert refused.value.response.status_code == 403
+    async with httpx.AsyncClient() as http:
+        webhook = await http.post(
+            gateway.base_url + "/twilio/voice", data={"CallSid": "CA1"},
+            headers={"Origin": "https://evil.example"},
+        )  # fmt: skip
+        bad_host = await http.post(
+            gateway.base_url + "/twilio/voice", data={"CallSid": "CA2"},
+            headers={"X-Forwarded-Host": "["},
+        )  # fmt: skip
+        offer = await http.post(
+            gateway.base_url + "/webrtc/offer", json={"sdp": "v=0"}, headers={"Origin": "http://["}
+        )
+    assert webhook.status_code == 403 and bad_host.status_code == 400
+    assert offer.status_code == 403
+    assert not gateway.ctx.calls

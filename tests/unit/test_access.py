@@ -44,6 +44,17 @@ def test_a_public_address_with_an_empty_token_is_an_open_door():
     assert listens_beyond_loopback("0.0.0.0") and listens_beyond_loopback("voice.example.com")
     assert open_doors(Settings(host="127.0.0.1")) == []
     doors = open_doors(Settings(host="0.0.0.0"))
-    assert len(doors) == 2 and "twilio_auth_token" in doors[0] and "browser_token" in doors[1]
-    safe = Settings(host="0.0.0.0", twilio_auth_token="t", browser_token="b")
+    assert len(doors) == 3 and "twilio_auth_token" in doors[0] and "browser_token" in doors[1]
+    tunnelled = open_doors(Settings(host="127.0.0.1", public_url="https://voice.example.com"))
+    assert len(tunnelled) == 3  # a tunnel to loopback is public too
+    safe = Settings(
+        host="0.0.0.0", twilio_auth_token="t", browser_token="b", call_records_token="c"
+    )
     assert open_doors(safe) == []
+
+
+def test_hostile_origins_and_tokens_are_refusals_not_exceptions():
+    hosts = HostPolicy.from_settings("127.0.0.1", "", "")
+    assert not hosts.origin_allowed("http://[", "", "127.0.0.1")
+    assert not hosts.origin_allowed("http://a]b", "", "127.0.0.1")
+    assert not token_matches("\ud800", "s3cret")

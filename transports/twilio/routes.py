@@ -29,18 +29,26 @@ def router() -> APIRouter:
     async def twilio_voice(request: Request) -> Response:
         ctx: GatewayContext = request.app.state.ctx
         settings = ctx.settings
+        if request.headers.get("origin") is not None:
+            # Twilio sends no Origin; a browser page does, and must not place calls here.
+            ctx.metrics.protocol_errors.labels("twilio", "bad_origin").inc()
+            return Response("not for browsers", status_code=403)
         try:
             params = await read_form(request, MAX_WEBHOOK_BYTES)
         except BodyRefused as refused:
             ctx.metrics.protocol_errors.labels("twilio", refused.kind).inc()
             log.warning("webhook refused: %s", refused.detail)
             return Response(refused.detail, status_code=refused.status)
-        url = webhook.public_url(
-            str(request.url),
-            request.headers.get("x-forwarded-proto"),
-            request.headers.get("x-forwarded-host"),
-            settings.public_url,
-        )
+        try:
+            url = webhook.public_url(
+                str(request.url),
+                request.headers.get("x-forwarded-proto"),
+                request.headers.get("x-forwarded-host"),
+                settings.public_url,
+            )
+        except ValueError:
+            ctx.metrics.protocol_errors.labels("twilio", "malformed").inc()
+            return Response("bad forwarded host", status_code=400)
         if settings.twilio_auth_token:
             signature = request.headers.get("x-twilio-signature", "")
             if not webhook.signature_valid(settings.twilio_auth_token, url, params, signature):
@@ -63,6 +71,14 @@ def router() -> APIRouter:
 
     @api.websocket(MEDIA_PATH)
     async def twilio_media(ws: WebSocket) -> None:
-        await TwilioStream(ws, ws.app.state.ctx).serve()
+        ctx: GatewayContext = ws.app.state.ctx
+        if ws.headers.get("origin") is not None:
+            # Twilio sends no Origin. WebSockets escape CORS, so without this any
+            # page a developer visits could place calls on a gateway in dev mode.
+            ctx.metrics.protocol_errors.labels("twilio", "bad_origin").inc()
+            log.warning("media stream refused: a browser Origin %r", ws.headers.get("origin"))
+            await ws.close(1008)  # before accept: HTTP 403
+            return
+        await TwilioStream(ws, ctx).serve()
 
     return api

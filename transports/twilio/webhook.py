@@ -87,7 +87,12 @@ def public_url(
         return urlunsplit((b.scheme, b.netloc, parts.path, parts.query, ""))
     scheme = (forwarded_proto or parts.scheme).split(",")[0].strip()
     host = (forwarded_host or parts.netloc).split(",")[0].strip()
-    return urlunsplit((scheme, host, parts.path, parts.query, ""))
+    url = urlunsplit((scheme, host, parts.path, parts.query, ""))
+    rebuilt = urlsplit(url)  # raises ValueError for a forwarded host like "[" ...
+    _ = rebuilt.port  # ... or a port like 99999999
+    if scheme not in ("http", "https") or not rebuilt.hostname:
+        raise ValueError(f"not a public URL: {url!r}")
+    return url
 
 
 def signature_valid(auth_token: str, url: str, params: dict[str, str], signature: str) -> bool:

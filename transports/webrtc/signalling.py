@@ -19,6 +19,7 @@ import asyncio
 import logging
 import secrets
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -169,10 +170,13 @@ def router() -> APIRouter:
             forwarded = request.headers.get(FORWARDED)
             if owner is not None and owner != ctx.worker_index and owner < len(ports):
                 if not forwarded:
-                    answer = await ctx.http().delete(
-                        f"http://127.0.0.1:{ports[owner]}{WHIP_PATH}/{resource}",
-                        headers={FORWARDED: "1", SECRET_HEADER: ctx.worker_secret},
-                    )
+                    try:
+                        answer = await ctx.http().delete(
+                            f"http://127.0.0.1:{ports[owner]}{WHIP_PATH}/{resource}",
+                            headers={FORWARDED: "1", SECRET_HEADER: ctx.worker_secret},
+                        )
+                    except httpx.HTTPError:
+                        return _problem(ctx, 502, "internal", "the call's worker did not answer")
                     return Response(answer.content, status_code=answer.status_code,
                                     media_type=answer.headers.get("content-type"))  # fmt: skip
             return _problem(ctx, 404, "unknown_session", "no such call")
@@ -191,7 +195,7 @@ def router() -> APIRouter:
         sdp, kind = body.get("sdp"), body.get("type", "offer")
         if not isinstance(sdp, str) or kind != "offer":
             return _problem(ctx, 400, "bad_offer", 'send {"sdp": "...", "type": "offer"}')
-        if len(sdp.encode()) > MAX_SDP_BYTES:
+        if len(sdp.encode("utf-8", "surrogatepass")) > MAX_SDP_BYTES:
             return _problem(ctx, 413, "oversized", f"an offer of {len(sdp)} characters")
         started = await _start(ctx, request, sdp)
         if isinstance(started, JSONResponse):
