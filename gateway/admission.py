@@ -133,11 +133,7 @@ class PendingConnections:
         try:
             async with asyncio.timeout(timeout_s):
                 await asyncio.wait({task, evicted}, return_when=asyncio.FIRST_COMPLETED)
-        except TimeoutError:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            raise
-        except asyncio.CancelledError:
+        except (TimeoutError, asyncio.CancelledError):
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             raise

@@ -46,7 +46,7 @@ async def read_body(request: Request, limit: int) -> bytes:
                     raise BodyRefused(413, "oversized", f"a body over {limit} bytes")
                 parts.append(chunk)
     except TimeoutError:
-        raise BodyRefused(408, "oversized", f"no whole body within {READ_DEADLINE_S:g} s") from None
+        raise BodyRefused(408, "slow_body", f"no whole body within {READ_DEADLINE_S:g} s") from None
     return b"".join(parts)
 
 

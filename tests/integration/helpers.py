@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import websockets
+
 from gateway.call import Call
 from gateway.events import CallEvent
 from gateway.turns import TurnPhase
@@ -29,3 +31,14 @@ def record_events(call: Call) -> list[CallEvent]:
 
 def listening_after(call: Call, turn_id: int):
     return lambda: call.turns.turn_id >= turn_id and call.turns.phase is TurnPhase.LISTENING
+
+
+async def close_code(ws, timeout: float = 10.0) -> int | None:
+    """Reads a raw websockets client until the server closes it; its close code."""
+    try:
+        async with asyncio.timeout(timeout):
+            async for _ in ws:
+                pass
+    except websockets.ConnectionClosed:
+        pass
+    return ws.close_code

@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from gateway.pipeline.agent import _STORY
 from gateway.testing.twilio_caller import TwilioCaller
 from gateway.testing.webrtc_caller import WebRtcCaller
-from tests.integration.helpers import only_call, wait_for
+from tests.integration.helpers import close_code, only_call, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -33,16 +33,6 @@ async def signed_stream_token(gw) -> str:
         answer = await http.post(url, data=PARAMS, headers={"X-Twilio-Signature": signature})
     assert "<Stream" in answer.text, answer.text
     return answer.text.split('name="sluice_token" value="')[1].split('"')[0]
-
-
-async def close_code(ws) -> int | None:
-    try:
-        async with asyncio.timeout(10):
-            async for _ in ws:
-                pass
-    except websockets.ConnectionClosed:
-        pass
-    return ws.close_code
 
 
 async def test_250_idle_streams_take_no_slot_and_a_signed_call_still_gets_through(

@@ -15,7 +15,7 @@ import websockets
 from gateway import logs
 from gateway.pipeline.agent import _STORY
 from gateway.testing.twilio_caller import TwilioCaller
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import close_code, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -78,16 +78,6 @@ async def beside(gateway_factory):
     await caller.hang_up()
 
 
-async def _close_code(ws) -> int | None:
-    try:
-        async with asyncio.timeout(5):
-            async for _ in ws:
-                pass
-    except websockets.ConnectionClosed:
-        pass
-    return ws.close_code
-
-
 async def test_malformed_twilio_starts_close_with_1008_and_media_errors_are_counted(beside):
     gw, caller = beside
     url = gw.ws_url + "/twilio/media"
@@ -95,12 +85,12 @@ async def test_malformed_twilio_starts_close_with_1008_and_media_errors_are_coun
     for message in TWILIO_BAD_STARTS:
         async with websockets.connect(url) as ws:
             await ws.send(message)
-            assert await _close_code(ws) == 1008, message[:60]
+            assert await close_code(ws, timeout=5) == 1008, message[:60]
     async with websockets.connect(url, max_queue=None) as ws:
         await ws.send(start())
         for message in MEDIA_BAD * 7:  # 21 errors: past the budget of 20
             await ws.send(message)
-        assert await _close_code(ws) == 1008
+        assert await close_code(ws, timeout=5) == 1008
     assert _errors(gw, "twilio") >= before + len(TWILIO_BAD_STARTS) + 20
     assert not caller.closed and caller.errors == []
 
@@ -116,7 +106,7 @@ async def test_500_malformed_connections_leave_no_task_behind(beside):
         if i % 2:
             async with websockets.connect(twilio, max_queue=None) as ws:
                 await ws.send(TWILIO_BAD_STARTS[i % len(TWILIO_BAD_STARTS)])
-                await _close_code(ws)
+                await close_code(ws, timeout=5)
             return
         async with websockets.connect(browser, max_queue=None) as ws:
             await ws.send(HELLO)
@@ -168,12 +158,12 @@ async def test_a_thousand_distinct_bad_inputs_make_few_metric_series(gateway):
                 if n is not None:
                     await ws.send(json.dumps({"event": f"kind-{n}\n"}))
             await ws.send(json.dumps({"event": "stop"}))
-            await _close_code(ws)
+            await close_code(ws, timeout=5)
     for n in range(10):
         async with websockets.connect(url) as ws:
             await ws.send(start())
             await ws.send("x" * (70_000 + n * 97))  # oversized, a new length each time
-            await _close_code(ws)
+            await close_code(ws, timeout=5)
     series = {
         (s.name, tuple(sorted(s.labels.items())))
         for family in gateway.ctx.metrics.registry.collect()

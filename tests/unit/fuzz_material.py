@@ -192,3 +192,19 @@ def check_nesting_sweep(parse: Callable[[str], object], templates: list[str]) ->
                 parse(template.replace("@", _nested_text(depth)))
             except ProtocolError:
                 pass
+
+
+def check_hostile_inputs(
+    parse: Callable[[str], object], numbers: list[str], templates: list[str], bases: list[dict]
+) -> None:
+    """Every hostile text is refused; every number (as literal JSON text: json.dumps
+    refuses 5000 digits) in every template, and every hostile value in every field
+    of every base message, is either parsed or refused, never an exception."""
+    for text in HOSTILE_TEXTS:
+        assert parse(text) is None, text[:40]
+    for number in numbers:
+        for template in templates:
+            parse(template.replace("@", number))
+    for value in hostile_values():
+        for text in every_field_set_to(bases, value):
+            parse(text)

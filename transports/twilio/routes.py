@@ -22,6 +22,16 @@ _REJECT_BUSY = '<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="
 _REJECT = '<?xml version="1.0" encoding="UTF-8"?><Response><Reject/></Response>'
 
 
+def _from_a_browser(ctx: GatewayContext, origin: str | None) -> bool:
+    """Twilio sends no Origin; a browser page does. WebSockets escape CORS, so
+    without this any page a developer visits could place calls in dev mode."""
+    if origin is None:
+        return False
+    ctx.metrics.protocol_errors.labels("twilio", "bad_origin").inc()
+    log.warning("twilio route refused: a browser Origin %r", origin)
+    return True
+
+
 def router() -> APIRouter:
     api = APIRouter()
 
@@ -29,9 +39,7 @@ def router() -> APIRouter:
     async def twilio_voice(request: Request) -> Response:
         ctx: GatewayContext = request.app.state.ctx
         settings = ctx.settings
-        if request.headers.get("origin") is not None:
-            # Twilio sends no Origin; a browser page does, and must not place calls here.
-            ctx.metrics.protocol_errors.labels("twilio", "bad_origin").inc()
+        if _from_a_browser(ctx, request.headers.get("origin")):
             return Response("not for browsers", status_code=403)
         try:
             params = await read_form(request, MAX_WEBHOOK_BYTES)
@@ -72,11 +80,7 @@ def router() -> APIRouter:
     @api.websocket(MEDIA_PATH)
     async def twilio_media(ws: WebSocket) -> None:
         ctx: GatewayContext = ws.app.state.ctx
-        if ws.headers.get("origin") is not None:
-            # Twilio sends no Origin. WebSockets escape CORS, so without this any
-            # page a developer visits could place calls on a gateway in dev mode.
-            ctx.metrics.protocol_errors.labels("twilio", "bad_origin").inc()
-            log.warning("media stream refused: a browser Origin %r", ws.headers.get("origin"))
+        if _from_a_browser(ctx, ws.headers.get("origin")):
             await ws.close(1008)  # before accept: HTTP 403
             return
         await TwilioStream(ws, ctx).serve()
