@@ -1,4 +1,5 @@
-"""The FastAPI application: health, metrics, the Twilio webhook and media stream."""
+"""The FastAPI application: health, metrics, call records, and every installed
+transport package's routes (see transports/packages.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
@@ -19,14 +20,10 @@ from gateway.config import Settings
 from gateway.context import GatewayContext
 from gateway.services import Services, build_services
 from gateway.worker_link import PrivatePortGuard
-from transports.twilio import routes as twilio_routes
-from transports.webrtc import signalling as webrtc_signalling
-from transports.webrtc.aiortc_workarounds import advertise_host_addresses
-from transports.websocket.media import BrowserStream
+from transports.packages import installed
 
 log = logging.getLogger(__name__)
 
-BROWSER_WS_PATH = "/browser/ws"
 WEB_ROOT = Path(__file__).parent / "web"
 
 
@@ -49,15 +46,15 @@ def create_app(
     """`services` may be passed in so that tests share loaded models across apps;
     `worker` is this process's place among several (see gateway/workers.py)."""
     owned = services is None
+    packages = installed()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or build_services(settings)
         await svc.start()
-        advertise_host_addresses(
-            [a.strip() for a in settings.webrtc_host_addresses.split(",") if a.strip()]
-        )
         app.state.ctx = GatewayContext(settings=settings, services=svc)
+        for package in packages:
+            package.start(app.state.ctx)
         # Models, modules and settings live as long as the process. Left in the
         # collector's oldest generation, each full collection walks all of them:
         # measured at 20 WebRTC calls, a 48 ms pause that every call hears as a
@@ -72,10 +69,7 @@ def create_app(
             yield
         finally:
             ctx = app.state.ctx
-            for session in list(ctx.webrtc_sessions.values()):
-                session.end("gateway shutting down")
-            tasks = [s.task for s in ctx.webrtc_sessions.values() if s.task]
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*(p.stop(ctx) for p in packages), return_exceptions=True)
             await ctx.aclose()
             if owned:
                 svc.close()
@@ -92,12 +86,8 @@ def create_app(
         ctx: GatewayContext = request.app.state.ctx
         return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.websocket(BROWSER_WS_PATH)
-    async def browser_ws(ws: WebSocket) -> None:
-        await BrowserStream(ws, ws.app.state.ctx).serve()
-
-    app.include_router(twilio_routes.router())
-    app.include_router(webrtc_signalling.router())
+    for package in packages:
+        app.include_router(package.router())
     app.include_router(call_records_api.router())
 
     # The page, last: routes above take precedence over files.

@@ -44,9 +44,37 @@ class Settings(BaseSettings):
     openai_api_key: str = ""
     system_prompt: str = "You are a helpful voice assistant. Answer briefly, in plain speech."
 
+    voice: Literal["cascade", "openai-realtime"] = Field(
+        "cascade", description="cascade: VAD, STT, agent, TTS; openai-realtime: one model"
+    )
+    openai_realtime_url: str = "wss://api.openai.com/v1/realtime"
+    openai_realtime_model: str = "gpt-realtime"
+    openai_realtime_voice: str = "marin"
+    openai_realtime_buffer_ms: int = Field(
+        8000, ge=200, le=120_000, description="Model audio held ahead of the call's queue"
+    )
+    openai_realtime_transcribe_model: str = Field(
+        "", description="Transcribe the caller's turns with this model (empty: do not)"
+    )
+    tools: str = Field("", description="module:object of async functions the agent may call")
+    tool_timeout_s: float = Field(10.0, gt=0, le=300)
+
+    stt: Literal["pocketsphinx", "openai"] = "pocketsphinx"
     stt_workers: int = Field(1, ge=1, le=16)
+    stt_base_url: str = Field(
+        "", description="OpenAI-compatible base URL (default openai_base_url)"
+    )
+    stt_model: str = "gpt-4o-mini-transcribe"
+    stt_api_key: str = Field("", description="default: openai_api_key")
+    tts: Literal["espeak", "openai"] = "espeak"
     tts_voice: str = "en-us"
     tts_rate_wpm: int = Field(175, ge=80, le=450)
+    tts_base_url: str = Field(
+        "", description="OpenAI-compatible base URL (default openai_base_url)"
+    )
+    tts_model: str = "gpt-4o-mini-tts"
+    tts_openai_voice: str = "alloy"
+    tts_api_key: str = Field("", description="default: openai_api_key")
 
     vad_threshold: float = Field(0.5, gt=0, lt=1)
     vad_min_speech_ms: int = Field(160, ge=32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -14,7 +15,6 @@ from gateway.clock import Clock, MonotonicClock
 from gateway.config import Settings
 from gateway.metrics import GatewayMetrics
 from gateway.services import Services
-from transports.twilio.webhook import StreamTokens
 
 
 @dataclass
@@ -23,14 +23,14 @@ class GatewayContext:
     services: Services
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     clock: Clock = field(default_factory=MonotonicClock)
-    tokens: StreamTokens | None = None
     active_calls: int = 0
     calls: dict = field(default_factory=dict)
     """Live calls by id, for tests and introspection."""
     records: CallRecords = field(default_factory=CallRecords)
     """What the gateway saw of live and recent calls, served at /calls."""
-    webrtc_sessions: dict = field(default_factory=dict)
-    """WebRTC sessions by resource id, for hang-up by DELETE."""
+    extensions: dict[str, Any] = field(default_factory=dict)
+    """State a transport package keeps for the process, under its own names
+    (see transports/packages.py): the core knows nothing of what is in it."""
     worker_index: int = 0
     worker_ports: list[int] = field(default_factory=list)
     """Private loopback ports of every worker, when several share the public port."""
@@ -42,8 +42,6 @@ class GatewayContext:
 
     def __post_init__(self) -> None:
         s = self.settings
-        if self.tokens is None:
-            self.tokens = StreamTokens(s.twilio_token_ttl_s)
         if self.pending is None:
             self.pending = PendingConnections(
                 PendingGate(self.clock, s.pending_max, s.pending_per_address)

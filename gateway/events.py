@@ -53,6 +53,15 @@ class Dtmf(CallEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall(CallEvent):
+    turn_id: int
+    name: str
+    arguments: dict
+    result: object = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CallEnded(CallEvent):
     reason: str
     detail: dict = field(default_factory=dict)
@@ -65,5 +74,6 @@ _TYPE_NAMES: dict[type, str] = {
     PlayoutPosition: "playout",
     Interrupted: "interrupted",
     Dtmf: "dtmf",
+    ToolCall: "tool_call",
     CallEnded: "call_ended",
 }

@@ -94,7 +94,11 @@ ERROR_KINDS = frozenset({
 END_REASONS = frozenset({
     "caller hung up", "stream stopped", "playout stalled", "internal error", "peer not reading",
     "too many protocol errors", "oversized message", "connection failed", "connection closed",
-    "no media", "gateway shutting down", "closed",
+    "no media", "gateway shutting down", "closed", "voice failed",
+})  # fmt: skip
+VOICES = frozenset({"cascade", "openai-realtime"})
+VOICE_PROBLEMS = frozenset({
+    "connect_failed", "closed", "bad_event", "server_error", "tool_failed", "reconnected",
 })  # fmt: skip
 """Metric labels come from these sets only: a peer string never becomes a series."""
 
@@ -203,6 +207,38 @@ class GatewayMetrics:
             "sluice_agent_errors",
             "Replies that failed in the agent, STT or TTS",
             ["transport"],
+            registry=r,
+        )
+
+        self.voice_failures = _FixedLabels(
+            Counter(
+                "sluice_voice_failures",
+                "Calls whose voice failed and could not be restored",
+                ["transport", "voice"],
+                registry=r,
+            ),
+            TRANSPORTS,
+            VOICES,
+        )
+        self.voice_problems = _FixedLabels(
+            Counter(
+                "sluice_voice_problems",
+                "Problems with a voice's model connection, by kind",
+                ["voice", "kind"],
+                registry=r,
+            ),
+            VOICES,
+            VOICE_PROBLEMS,
+        )
+        self.model_audio_buffered_ms = Histogram(
+            "sluice_model_audio_buffered_ms",
+            "Model audio held ahead of the call's queue, sampled at each model delta",
+            buckets=_MS_BUCKETS,
+            registry=r,
+        )
+        self.model_audio_paused = Counter(
+            "sluice_model_audio_paused",
+            "Times a model's audio filled its buffer and reading the model paused",
             registry=r,
         )
 

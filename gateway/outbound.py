@@ -10,7 +10,7 @@ from gateway.flow.marks import Mark
 from gateway.flow.playout import PlayoutFlow
 from gateway.pipeline.audio_queue import AudioQueue
 from gateway.turns import TurnState
-from transports.base import Transport
+from gateway.wire import Transport
 
 
 class PlayoutStalled(Exception):

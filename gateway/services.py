@@ -1,28 +1,57 @@
-"""The models and backends every call shares, loaded once per process."""
+"""The models and backends every call shares, loaded once per process, and the
+voice session each call gets from them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.clock import Clock
 from gateway.config import Settings
+from gateway.metrics import GatewayMetrics
 from gateway.pipeline.agent import Agent, OfflineAgent
 from gateway.pipeline.openai_chat import OpenAIChatAgent
+from gateway.pipeline.openai_speech import OpenAIStt, OpenAITts
 from gateway.pipeline.stt import PocketSphinxStt, SpeechToText
 from gateway.pipeline.tts import EspeakTts, TextToSpeech
-from gateway.pipeline.vad import SileroPool
-from gateway.pipeline.voice import CascadeVoice, Voice
+from gateway.pipeline.vad import SileroPool, VoiceModel
+from gateway.voice.cascade import CascadeSession
+from gateway.voice.realtime import RealtimeSession, RealtimeSettings
+from gateway.voice.session import VoiceSession
+from gateway.voice.tools import Tools, load_tools
 
 
 @dataclass
 class Services:
     stt: SpeechToText
     tts: TextToSpeech
+    """The cascade's voice, and the apology of a voice that failed."""
     agent: Agent
     vad: SileroPool = field(default_factory=SileroPool)
     """Silero is recurrent: each call holds its own stream, taken from this pool."""
+    tools: Tools = field(default_factory=Tools)
 
-    def voice(self) -> Voice:
-        return CascadeVoice(self.stt, self.agent, self.tts)
+    def voice(
+        self,
+        settings: Settings,
+        native_audio: str,
+        vad_model: VoiceModel,
+        clock: Clock,
+        metrics: GatewayMetrics,
+        kind: str,
+    ) -> VoiceSession:
+        """A voice session for one call on a wire whose own codec is `native_audio`."""
+        vad = settings.call_settings().vad
+        if settings.voice == "openai-realtime":
+            return RealtimeSession(
+                realtime_settings(settings),
+                self.tools,
+                native_audio,
+                vad_model,
+                vad,
+                clock,
+                metrics,
+            )
+        return CascadeSession(self.stt, self.agent, self.tts, vad_model, vad, clock, metrics, kind)
 
     async def start(self) -> None:
         await self.stt.warm_up()
@@ -32,7 +61,20 @@ class Services:
         self.tts.close()
 
 
+def realtime_settings(settings: Settings) -> RealtimeSettings:
+    return RealtimeSettings(
+        url=settings.openai_realtime_url,
+        model=settings.openai_realtime_model,
+        api_key=settings.openai_api_key,
+        voice=settings.openai_realtime_voice,
+        instructions=settings.system_prompt,
+        buffer_ms=settings.openai_realtime_buffer_ms,
+        transcribe_model=settings.openai_realtime_transcribe_model,
+    )
+
+
 def build_services(settings: Settings) -> Services:
+    tools = load_tools(settings.tools, settings.tool_timeout_s)
     agent: Agent
     if settings.agent == "openai":
         agent = OpenAIChatAgent(
@@ -40,11 +82,25 @@ def build_services(settings: Settings) -> Services:
             settings.openai_model,
             settings.openai_api_key,
             system_prompt=settings.system_prompt,
+            tools=tools,
         )
     else:
         agent = OfflineAgent()
-    return Services(
-        stt=PocketSphinxStt(workers=settings.stt_workers),
-        tts=EspeakTts(voice=settings.tts_voice, rate_wpm=settings.tts_rate_wpm),
-        agent=agent,
-    )
+    stt: SpeechToText
+    if settings.stt == "openai":
+        stt = OpenAIStt(
+            settings.stt_base_url or settings.openai_base_url,
+            settings.stt_model,
+            settings.stt_api_key or settings.openai_api_key,
+        )
+    else:
+        stt = PocketSphinxStt(workers=settings.stt_workers)
+    tts: TextToSpeech = EspeakTts(voice=settings.tts_voice, rate_wpm=settings.tts_rate_wpm)
+    if settings.tts == "openai":
+        tts = OpenAITts(
+            settings.tts_base_url or settings.openai_base_url,
+            settings.tts_model,
+            settings.tts_openai_voice,
+            settings.tts_api_key or settings.openai_api_key,
+        )
+    return Services(stt=stt, tts=tts, agent=agent, tools=tools)

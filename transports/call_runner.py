@@ -16,8 +16,8 @@ from gateway.call import Call
 from gateway.call_records import Aliases
 from gateway.context import GatewayContext
 from gateway.flow.playout import PlayoutFlow
+from gateway.wire import Transport
 from transports import close_codes
-from transports.base import Transport
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,18 @@ async def run_call(
     tasks: list[asyncio.Task] = []
     try:
         vad_model = await ctx.services.vad.acquire()
+        voice = ctx.services.voice(
+            ctx.settings, transport.native_audio, vad_model, ctx.clock, ctx.metrics, transport.kind
+        )
         call = Call(
             call_id,
             transport,
             flow,
-            ctx.services.voice(),
-            vad_model,
+            voice,
             ctx.settings.call_settings(),
             ctx.clock,
             ctx.metrics,
+            fallback_tts=ctx.services.tts,
         )
         if on_call is not None:
             on_call(call)

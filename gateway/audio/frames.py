@@ -10,6 +10,9 @@ INTERNAL_RATE = 16_000
 FRAME_MS = 20
 FRAME_SAMPLES = INTERNAL_RATE * FRAME_MS // 1000
 FRAME_BYTES = FRAME_SAMPLES * 2
+ULAW_BYTES_PER_MS = 8
+ULAW_FRAME_BYTES = FRAME_MS * ULAW_BYTES_PER_MS
+ULAW_SILENCE = b"\xff"
 
 
 def ms_to_samples(ms: float, rate: int = INTERNAL_RATE) -> int:
@@ -31,9 +34,14 @@ class AudioChunk:
     turn_id: int
     pcm: bytes
     offset_ms: int
+    ulaw8k: bytes = b""
+    """The frame as G.711 μ-law at 8 kHz, when the voice made it so: a wire
+    that carries μ-law sends it untouched. `pcm` may then be empty."""
 
     @property
     def duration_ms(self) -> int:
+        if not self.pcm:
+            return len(self.ulaw8k) // ULAW_BYTES_PER_MS
         return len(self.pcm) * 1000 // (2 * INTERNAL_RATE)
 
     @property
@@ -46,6 +54,13 @@ def split_frames(pcm: bytes) -> list[bytes]:
     if len(pcm) % FRAME_BYTES:
         pcm = pcm + bytes(FRAME_BYTES - len(pcm) % FRAME_BYTES)
     return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+
+
+def split_ulaw_frames(ulaw: bytes) -> list[bytes]:
+    """Cut 8 kHz μ-law into whole 20 ms frames, padding the last with silence."""
+    if len(ulaw) % ULAW_FRAME_BYTES:
+        ulaw = ulaw + ULAW_SILENCE * (ULAW_FRAME_BYTES - len(ulaw) % ULAW_FRAME_BYTES)
+    return [ulaw[i : i + ULAW_FRAME_BYTES] for i in range(0, len(ulaw), ULAW_FRAME_BYTES)]
 
 
 def pcm_to_float(pcm: bytes) -> np.ndarray:

@@ -8,6 +8,15 @@ from dataclasses import dataclass
 
 from gateway.audio.frames import AudioChunk
 from gateway.clock import Clock
+from gateway.flow.confirmation import (
+    INVALID,
+    NOTHING,
+    Confirmation,
+    Confirmed,
+    PlayedTo,
+    RanDry,
+    RoomGranted,
+)
 from gateway.flow.credit import CreditWindow
 from gateway.flow.marks import Cleared, Mark
 from gateway.flow.position import TurnPositions
@@ -59,6 +68,19 @@ class GrantTracker:
     def on_played(self, turn_id: int, position_ms: int) -> bool:
         """The far end has played the turn up to `position_ms`; False if that is impossible."""
         return self.positions.confirm(turn_id, position_ms)
+
+    def confirm(self, confirmation: Confirmation) -> Confirmed:
+        """Raises BadGrant for a grant no far end could send."""
+        match confirmation:
+            case RoomGranted(ms, epoch):
+                return Confirmed(True, self.on_grant(ms, epoch).returned_ms)
+            case PlayedTo(turn_id, position_ms):
+                if not self.on_played(turn_id, position_ms):
+                    return INVALID
+                return Confirmed(True, 0, turn_id, position_ms)
+            case RanDry():
+                return NOTHING
+        return INVALID
 
     def confirmed_ms(self, turn_id: int) -> int:
         return self.positions.confirmed_ms(turn_id)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from gateway.audio.frames import AudioChunk
 from gateway.clock import Clock
+from gateway.flow.confirmation import INVALID, NOTHING, Confirmation, Confirmed, PointReached
 from gateway.flow.credit import CreditWindow
 from gateway.flow.position import TurnPositions
 
@@ -122,6 +123,16 @@ class MarkTracker:
                 break
         self.positions.confirm(mark.turn_id, mark.turn_pos_ms)
         return Echo(mark=mark, returned_ms=returned)
+
+    def confirm(self, confirmation: Confirmation) -> Confirmed:
+        if not isinstance(confirmation, PointReached):
+            return INVALID  # this wire confirms by echoed points only
+        echo = self.on_echo(confirmation.name)
+        if echo.unknown:
+            return INVALID
+        if echo.mark is None:
+            return NOTHING
+        return Confirmed(True, echo.returned_ms, echo.mark.turn_id, echo.mark.turn_pos_ms)
 
     def confirmed_ms(self, turn_id: int) -> int:
         """Playout of the turn confirmed by echoes alone."""

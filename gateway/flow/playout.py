@@ -2,8 +2,8 @@
 
 Two implementations: `MarkTracker` (Twilio: marks echoed after playout) and
 `GrantTracker` (browser WebSocket: grants and played acks). How confirmations
-arrive differs per wire (`on_echo`, or `on_grant` and `on_played`); the call
-forwards each to its flow.
+arrive differs per wire; each arrives as one `Confirmation` (see
+confirmation.py) that the flow interprets.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from gateway.audio.frames import AudioChunk
+from gateway.flow.confirmation import Confirmation, Confirmed
 from gateway.flow.credit import CreditWindow
 from gateway.flow.marks import Cleared, Mark
 
@@ -27,5 +28,7 @@ class PlayoutFlow(Protocol):
     def confirmed_ms(self, turn_id: int) -> int: ...
 
     def position_ms(self, turn_id: int) -> int: ...
+
+    def confirm(self, confirmation: Confirmation) -> Confirmed: ...
 
     def clear(self, turn_id: int) -> Cleared: ...

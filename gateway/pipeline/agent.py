@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,8 +15,14 @@ class Message:
     text: str
 
 
+ToolReport = Callable[[str, dict[str, Any], Any, str | None], None]
+"""(name, arguments, result, error) of a tool the agent ran, for the call's events."""
+
+
 class Agent(Protocol):
-    def reply(self, history: list[Message]) -> AsyncIterator[str]:
+    def reply(
+        self, history: list[Message], on_tool: ToolReport | None = None
+    ) -> AsyncIterator[str]:
         """Text deltas of the next assistant message. Cancelling stops generation."""
         ...
 
@@ -63,7 +69,9 @@ class OfflineAgent:
             return "Goodbye, and thank you for calling."
         return f"I heard you say: {heard}. Ask me for a story if you want to try interrupting me."
 
-    async def reply(self, history: list[Message]) -> AsyncIterator[str]:
+    async def reply(
+        self, history: list[Message], on_tool: ToolReport | None = None
+    ) -> AsyncIterator[str]:
         heard = next((m.text for m in reversed(history) if m.role == "user"), "")
         words = self._compose(heard).split(" ")
         for i in range(0, len(words), self.words_per_delta):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -24,6 +25,10 @@ from gateway.audio.resample import resample_once
 class TextToSpeech(Protocol):
     async def synthesize(self, text: str) -> bytes:
         """PCM16 mono at the internal rate. Cancelling the await stops the work."""
+        ...
+
+    def stream(self, text: str) -> AsyncIterator[bytes]:
+        """The same audio in pieces as it is made; closing the iterator stops the work."""
         ...
 
     def close(self) -> None: ...
@@ -166,6 +171,10 @@ class EspeakTts:
             raise
         self.completed += 1
         return pcm
+
+    async def stream(self, text: str) -> AsyncIterator[bytes]:
+        # eSpeak makes a sentence in about a millisecond: one piece is as soon as several.
+        yield await self.synthesize(text)
 
     def close(self) -> None:
         """The engine outlives any one voice: it belongs to the process."""

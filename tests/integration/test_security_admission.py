@@ -18,6 +18,7 @@ from gateway.pipeline.agent import _STORY
 from gateway.testing.twilio_caller import TwilioCaller
 from gateway.testing.webrtc_caller import WebRtcCaller
 from tests.integration.helpers import close_code, only_call, wait_for
+from transports.webrtc.signalling import sessions as webrtc_sessions
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -119,7 +120,7 @@ async def test_webrtc_offers_need_the_token_and_unconnected_sessions_leave(gatew
             )
             page = await http.post(gw.base_url + "/webrtc/offer", json={"sdp": offer})
             assert refused == [401] * 100 and wrong.status_code == 401 and page.status_code == 401
-            assert len(gw.ctx.webrtc_sessions) == 1
+            assert len(webrtc_sessions(gw.ctx)) == 1
             baseline, models = _rss(), gw.ctx.services.vad.loaded
             auth = {**sdp, "authorization": "Bearer s3cret"}
             accepted = await asyncio.gather(
@@ -127,8 +128,8 @@ async def test_webrtc_offers_need_the_token_and_unconnected_sessions_leave(gatew
             )
         assert [a.status_code for a in accepted] == [201] * 50
         assert gw.ctx.active_calls == 1  # pending sessions hold no slot
-        assert len(gw.ctx.webrtc_sessions) > 40
-        await wait_for(lambda: len(gw.ctx.webrtc_sessions) == 1, timeout=10)
+        assert len(webrtc_sessions(gw.ctx)) > 40
+        await wait_for(lambda: len(webrtc_sessions(gw.ctx)) == 1, timeout=10)
         heard = admitted.log.played_ms(1)
         await asyncio.sleep(1.0)
         assert admitted.log.played_ms(1) >= heard + 700  # the admitted call plays on
@@ -151,4 +152,4 @@ async def test_an_offer_naming_many_candidates_is_refused(gateway_factory):
             headers={"content-type": "application/json"},
         )  # fmt: skip
     assert r.status_code == 400 and "candidates" in r.json()["detail"]
-    assert not gw.ctx.webrtc_sessions
+    assert not webrtc_sessions(gw.ctx)

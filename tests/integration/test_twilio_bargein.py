@@ -58,7 +58,7 @@ async def test_barge_in_cancels_the_turn_and_stale_audio_stays_under_60_ms(gatew
     heard = [e for e in events if isinstance(e, Interrupted)][0]
     assert heard.heard_text and heard.heard_text in " ".join(s.text for s in record.spans)
     # The agent's history keeps what the caller heard, not the whole reply.
-    said = [m.text for m in call.history if m.role == "assistant"]
+    said = [m.text for m in call.voice.history if m.role == "assistant"]
     assert any(text.startswith(heard.heard_text) for text in said)
     assert not any(len(text) > len(heard.heard_text) + 2 for text in said[1:])
     # The estimate of what was heard is close to what the client actually played.

@@ -11,6 +11,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from gateway.testing.webrtc_caller import WebRtcCaller
 from gateway.turns import TurnPhase
 from tests.integration.helpers import only_call, wait_for
+from transports.webrtc.signalling import sessions as webrtc_sessions
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,7 +27,7 @@ async def test_agent_audio_arrives_at_real_time_pace_and_the_cushion_holds(gatew
         frames_2s_start = caller.received_frames
         await asyncio.sleep(1.0)
         rate = caller.received_frames - frames_2s_start
-        session = next(iter(gw.ctx.webrtc_sessions.values()))
+        session = next(iter(webrtc_sessions(gw.ctx).values()))
         assert session.pacer.buffered_ms <= gw.settings.webrtc_cushion_ms
     assert 45 <= rate <= 55, f"{rate} frames in one second"
     assert call.flow.window.peak_in_flight_ms <= gw.settings.webrtc_cushion_ms
@@ -108,7 +109,7 @@ async def test_whip_offer_answer_and_delete(gateway_factory):
         assert "a=candidate" in r.text and "127.0.0.1" in r.text
         resource = r.headers["location"]
         assert (await http.delete(gw.base_url + resource)).status_code == 200
-        await wait_for(lambda: not gw.ctx.webrtc_sessions, timeout=5)
+        await wait_for(lambda: not webrtc_sessions(gw.ctx), timeout=5)
         assert (await http.delete(gw.base_url + resource)).status_code == 404
         assert (await http.delete(gw.base_url + "/webrtc/whip/nope")).status_code == 404
     await pc.close()
@@ -125,9 +126,9 @@ async def test_peers_that_vanish_are_cleaned_up_with_no_leak(gateway_factory):
         await wait_for(lambda: len(gw.ctx.calls) == 10, timeout=10)
         # Mid-call (connected), then gone: no DELETE, no bye, no ICE goodbye.
         await wait_for(lambda cs=callers: all(c.connected for c in cs), timeout=10)
-        gateway_pcs += [s.pc for s in gw.ctx.webrtc_sessions.values()]
+        gateway_pcs += [s.pc for s in webrtc_sessions(gw.ctx).values()]
         await asyncio.gather(*(c.hang_up(delete=False) for c in callers))
-        await wait_for(lambda: not gw.ctx.webrtc_sessions and not gw.ctx.calls, timeout=10)
+        await wait_for(lambda: not webrtc_sessions(gw.ctx) and not gw.ctx.calls, timeout=10)
     assert gw.ctx.active_calls == 0
     assert len(gateway_pcs) == 50 and all(pc.connectionState == "closed" for pc in gateway_pcs)
 
@@ -163,7 +164,7 @@ async def test_mic_to_vad_delay_is_small_and_returns_to_normal_after_loss(gatewa
     async with WebRtcCaller(gw.base_url) as caller:
         call = await only_call(gw.ctx, timeout=10)
         await wait_for(lambda: caller.connected, timeout=10)
-        session = next(iter(gw.ctx.webrtc_sessions.values()))
+        session = next(iter(webrtc_sessions(gw.ctx).values()))
         arrivals = record_loud_arrivals(call)
         word = await speech("Hello.")
 
@@ -214,7 +215,7 @@ async def test_the_heard_position_allows_for_the_measured_network_delay(gateway_
     try:
         await caller.connect()
         await only_call(gw.ctx, timeout=10)
-        session = next(iter(gw.ctx.webrtc_sessions.values()))
+        session = next(iter(webrtc_sessions(gw.ctx).values()))
         await wait_for(lambda: session.network_delay_s > 0, timeout=15)
         assert 0.04 <= session.network_delay_s <= 0.08, session.network_delay_s
     finally:

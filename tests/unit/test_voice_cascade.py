@@ -1,11 +1,15 @@
-"""The cascade's stages against small in-process stand-ins for the agent and TTS."""
+"""The cascade voice against small in-process stand-ins for the agent and TTS."""
 
 import asyncio
 
 import pytest
 
+from gateway.clock import FakeClock
+from gateway.metrics import GatewayMetrics
 from gateway.pipeline.agent import Message, OfflineAgent
-from gateway.pipeline.voice import CascadeVoice
+from gateway.pipeline.segmenter import VadSettings
+from gateway.voice.cascade import CascadeSession, sentences_of
+from gateway.voice.session import ReplyDone
 
 pytestmark = pytest.mark.timeout(5)
 
@@ -25,51 +29,114 @@ class CountingTts:
             raise
         return bytes(640 * len(text.split()))
 
+    async def stream(self, text: str):
+        yield await self.synthesize(text)
+
     def close(self) -> None:
         pass
 
 
-async def test_a_reply_is_spoken_sentence_by_sentence():
+class SilentModel:
+    window_samples = 512
+
+    def probability(self, window) -> float:
+        return 0.0
+
+    def reset(self) -> None:
+        pass
+
+
+class Sink:
+    def __init__(self, room_ms: int = 10_000) -> None:
+        self.spoken: list[tuple[int, int, str]] = []
+        self.events: list = []
+        self.live = True
+
+    def event(self, event) -> None:
+        self.events.append(event)
+
+    async def audio(self, turn_id, pcm, text="", ulaw8k=b"") -> bool:
+        self.spoken.append((turn_id, len(pcm), text))
+        return self.live
+
+
+def cascade(agent, tts) -> CascadeSession:
+    return CascadeSession(
+        None, agent, tts, SilentModel(), VadSettings(), FakeClock(), GatewayMetrics(), "twilio"
+    )
+
+
+async def run_until(session: CascadeSession, sink: Sink, predicate) -> asyncio.Task:
+    task = asyncio.create_task(session.run(sink))
+    for _ in range(200):
+        await asyncio.sleep(0.005)
+        if predicate():
+            break
+    return task
+
+
+async def test_a_reply_is_spoken_sentence_by_sentence_and_kept_in_history():
     tts = CountingTts()
-    voice = CascadeVoice(stt=None, agent=OfflineAgent(), tts=tts)
-    pieces = [p async for p in voice.respond([Message("user", "what is the weather")])]
-    assert len(pieces) >= 2
-    assert pieces[0].text == "I heard you say:"
-    assert pieces[1].text == "what is the weather."
-    assert [p.text for p in pieces] == tts.started
+    session = cascade(OfflineAgent(), tts)
+    sink = Sink()
+    session._said = ["what is the weather"]
+    runner = await run_until(session, sink, lambda: False)
+    session.reply(1)
+    for _ in range(100):
+        await asyncio.sleep(0.005)
+        if any(isinstance(e, ReplyDone) for e in sink.events):
+            break
+    texts = [text for _, _, text in sink.spoken]
+    assert texts[:2] == ["I heard you say:", "what is the weather."]
+    assert texts == tts.started
+    assert session.history[0] == Message("user", "what is the weather")
+    assert session.history[-1].role == "assistant"
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_an_interrupt_cancels_the_sentence_in_tts_and_keeps_only_what_was_heard():
+    tts = CountingTts(delay=10)
+    session = cascade(OfflineAgent(), tts)
+    sink = Sink()
+    runner = await run_until(session, sink, lambda: False)
+    session.reply(1, greeting="Hello there. This is a long greeting.")
+    await asyncio.sleep(0.05)
+    assert tts.started == ["Hello there."]
+    assert session.interrupt(1, heard_ms=0, heard_text="Hello")
+    await asyncio.sleep(0.01)
+    assert tts.cancelled == 1
+    assert session.history[-1] == Message("assistant", "Hello …")
+    assert not any(isinstance(e, ReplyDone) for e in sink.events)
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
 
 
 async def test_the_agent_runs_ahead_of_tts_by_a_bounded_number_of_sentences():
     class EndlessAgent:
         produced = 0
 
-        async def reply(self, history):
+        async def reply(self, history, on_tool=None):
             while True:
                 EndlessAgent.produced += 1
                 yield "This is one more sentence. "
 
-    tts = CountingTts(delay=10)
-    voice = CascadeVoice(stt=None, agent=EndlessAgent(), tts=tts, sentence_queue=2)
-    stream = voice.respond([])
-    task = asyncio.create_task(stream.__anext__())
+    stream = sentences_of(EndlessAgent(), [], 240, ahead=2)
+    assert await stream.__anext__() == "This is one more sentence."
     await asyncio.sleep(0.05)
-    # One sentence in TTS, two queued, one more being put: never the whole reply.
+    # One sentence taken, two queued, one more being put: never the whole reply.
     assert EndlessAgent.produced <= 5
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert tts.cancelled == 1
+    await stream.aclose()
 
 
 async def test_an_agent_failure_surfaces_instead_of_hanging():
     class BrokenAgent:
-        async def reply(self, history):
+        async def reply(self, history, on_tool=None):
             yield "Half a sentence"
             raise RuntimeError("backend fell over")
 
-    voice = CascadeVoice(stt=None, agent=BrokenAgent(), tts=CountingTts())
     with pytest.raises(RuntimeError, match="backend fell over"):
-        _ = [p async for p in voice.respond([])]
+        _ = [s async for s in sentences_of(BrokenAgent(), [], 240, ahead=2)]
 
 
 async def test_the_offline_agent_answers_every_utterance_and_tells_long_stories():

@@ -13,14 +13,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gateway.admission import Evicted
 from gateway.audio import mulaw
-from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE, AudioChunk
+from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE
 from gateway.audio.resample import StreamResampler
 from gateway.call import Call
 from gateway.call_records import Aliases
 from gateway.context import GatewayContext
-from gateway.events import CallEvent
 from gateway.flow.credit import CreditWindow
-from gateway.flow.marks import Cleared, Mark, MarkTracker
+from gateway.flow.marks import MarkTracker
+from gateway.wire import AudioChunk, CallEvent, Cleared, Mark, PointReached
 from transports import close_codes
 from transports.call_runner import client_address, run_call
 from transports.twilio import protocol
@@ -33,7 +33,7 @@ from transports.twilio.protocol import (
     Start,
     Stop,
 )
-from transports.twilio.webhook import TOKEN_PARAMETER
+from transports.twilio.webhook import TOKEN_PARAMETER, stream_tokens
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class StreamRefused(Exception):
 
 class TwilioTransport:
     kind = KIND
+    native_audio = "pcmu"
 
     def __init__(self, ws: WebSocket, stream_sid: str) -> None:
         self.ws = ws
@@ -82,6 +83,9 @@ class TwilioTransport:
         if chunk.turn_id != self._turn:
             self._turn = chunk.turn_id
             self._down.reset()
+        if chunk.ulaw8k:
+            await self._send(protocol.media_message(self.stream_sid, chunk.ulaw8k))
+            return
         samples = self._down.process(np.frombuffer(chunk.pcm, dtype=np.int16))
         if samples.size:
             await self._send(protocol.media_message(self.stream_sid, mulaw.encode(samples)))
@@ -174,8 +178,7 @@ class TwilioStream:
             if self.ctx.settings.twilio_auth_token:
                 raise StreamRefused(CLOSE_POLICY, "bad_token", "missing stream token")
             return ()  # development mode: no auth token configured, no webhook required
-        assert self.ctx.tokens is not None
-        redeemed = self.ctx.tokens.redeem(token)
+        redeemed = stream_tokens(self.ctx).redeem(token)
         if redeemed is None:
             raise StreamRefused(CLOSE_POLICY, "bad_token", "unknown or expired stream token")
         if redeemed.call_sid and start.call_sid != redeemed.call_sid:
@@ -274,9 +277,9 @@ class TwilioStream:
                     return CLOSE_POLICY, "too many protocol errors"
                 continue
             if isinstance(event, Media):
-                await call.on_audio(inbound.convert(event.payload))
+                await call.on_audio(inbound.convert(event.payload), event.payload)
             elif isinstance(event, MarkEcho):
-                if not call.on_mark(event.name):
+                if not call.confirm(PointReached(event.name)):
                     self._error("unknown_mark", event.name[:60])
             elif isinstance(event, DtmfDigit):
                 call.on_dtmf(event.digit)

@@ -65,9 +65,8 @@ def router() -> APIRouter:
                 return Response("invalid signature", status_code=403)
         if not ctx.has_room():
             return Response(_REJECT_BUSY, media_type="application/xml")
-        assert ctx.tokens is not None
         call_sid = params.get("CallSid", "")
-        token = ctx.tokens.issue(call_sid)
+        token = webhook.stream_tokens(ctx).issue(call_sid)
         if token is None:
             # The stream for this CallSid already started: a replayed webhook.
             ctx.metrics.protocol_errors.labels("twilio", "replayed_webhook").inc()

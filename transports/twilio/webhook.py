@@ -6,6 +6,7 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
@@ -116,3 +117,11 @@ def media_stream_url(webhook_url: str, path: str) -> str:
     parts = urlsplit(webhook_url)
     scheme = "wss" if parts.scheme == "https" else "ws"
     return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+def stream_tokens(ctx: Any) -> StreamTokens:
+    """The process's one-time stream tokens, made on first use."""
+    tokens = ctx.extensions.get("twilio.tokens")
+    if tokens is None:
+        tokens = ctx.extensions["twilio.tokens"] = StreamTokens(ctx.settings.twilio_token_ttl_s)
+    return tokens

@@ -18,16 +18,15 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE, AudioChunk
+from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE
 from gateway.audio.resample import MonoResampler, one_thread
 from gateway.call import Call
 from gateway.config import Settings
 from gateway.context import GatewayContext
-from gateway.events import CallEvent
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import GrantTracker
-from gateway.flow.marks import Cleared, Mark
 from gateway.flow.pacer import Pacer
+from gateway.wire import AudioChunk, CallEvent, Cleared, Mark, PlayedTo, RanDry, RoomGranted
 from transports.call_runner import run_call
 from transports.webrtc.aiortc_workarounds import tap_audio_receiver
 from transports.webrtc.track import PacedAudioTrack
@@ -64,6 +63,7 @@ def rtc_configuration(settings: Settings) -> RTCConfiguration:
 
 class WebRtcTransport:
     kind = KIND
+    native_audio = ""
 
     def __init__(self, session: WebRtcSession) -> None:
         self.session = session
@@ -221,14 +221,14 @@ class WebRtcSession:
         if call is None:
             return
         if chunk is not None:
-            call.on_grant(chunk.duration_ms, self.flow.epoch)
+            call.confirm(RoomGranted(chunk.duration_ms, self.flow.epoch))
         else:
-            call.note_starved()
+            call.confirm(RanDry())
         if self.pacer.frames_emitted % CONFIRM_EVERY == 0:
             heard = self.pacer.heard_position(self.playout_delay_s + self.network_delay_s)
             if heard is not None and heard != self._last_confirmed:
                 self._last_confirmed = heard
-                call.on_played(*heard)
+                call.confirm(PlayedTo(*heard))
 
     async def receive(self, call: Call) -> tuple[int, str]:
         """Feeds caller audio to the call until the peer goes away.

@@ -39,6 +39,19 @@ MAX_JSON_BYTES = 96 * 1024
 WHIP_PATH = "/webrtc/whip"
 
 
+def sessions(ctx: GatewayContext) -> dict[str, WebRtcSession]:
+    """This process's WebRTC sessions by resource id, for hang-up by DELETE."""
+    return ctx.extensions.setdefault("webrtc.sessions", {})
+
+
+async def end_sessions(ctx: GatewayContext) -> None:
+    """The gateway is shutting down: end every session and wait for them."""
+    live = list(sessions(ctx).values())
+    for session in live:
+        session.end("gateway shutting down")
+    await asyncio.gather(*[s.task for s in live if s.task], return_exceptions=True)
+
+
 def _problem(ctx: GatewayContext, status: int, kind: str, detail: str) -> JSONResponse:
     ctx.metrics.protocol_errors.labels(KIND, kind).inc()
     log.warning("webrtc signalling refused (%s): %s", kind, detail)
@@ -88,7 +101,7 @@ async def _start(ctx: GatewayContext, request: Request, sdp: str) -> WebRtcSessi
         ctx.pending.leave(ticket)
         await session.close()
         raise
-    ctx.webrtc_sessions[resource] = session
+    sessions(ctx)[resource] = session
     session.task = asyncio.create_task(_lifetime(ctx, session, resource, ticket), name=session.id)
     session.resource = resource
     return session
@@ -122,7 +135,7 @@ async def _lifetime(
         finally:
             ctx.give_slot()
     finally:
-        ctx.webrtc_sessions.pop(resource, None)
+        sessions(ctx).pop(resource, None)
         await session.close()
 
 
@@ -163,7 +176,7 @@ def router() -> APIRouter:
     @api.delete(WHIP_PATH + "/{resource}")
     async def whip_hangup(resource: str, request: Request) -> Response:
         ctx: GatewayContext = request.app.state.ctx
-        session = ctx.webrtc_sessions.get(resource)
+        session = sessions(ctx).get(resource)
         if session is None:
             owner = _owner(resource)
             ports = ctx.worker_ports

@@ -12,13 +12,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gateway.access import token_matches
 from gateway.admission import Evicted
-from gateway.audio.frames import AudioChunk
 from gateway.call import Call
 from gateway.context import GatewayContext
-from gateway.events import CallEvent
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import BadGrant, GrantTracker
-from gateway.flow.marks import Cleared, Mark
+from gateway.wire import AudioChunk, CallEvent, Cleared, Mark, PlayedTo, RoomGranted
 from transports import close_codes
 from transports.call_runner import client_address, run_call
 from transports.websocket import protocol
@@ -46,6 +44,7 @@ class Refused(Exception):
 
 class BrowserTransport:
     kind = KIND
+    native_audio = ""
 
     def __init__(self, ws: WebSocket, flow: GrantTracker, ctx: GatewayContext) -> None:
         self.ws = ws
@@ -273,9 +272,9 @@ class BrowserStream:
             event = protocol.parse_text(message.get("text") or "")
             match event:
                 case GrantMsg(ms=ms, epoch=epoch):
-                    call.on_grant(ms, epoch)
+                    call.confirm(RoomGranted(ms, epoch))
                 case Played(turn=turn, position_ms=position):
-                    if not call.on_played(turn, position):
+                    if not call.confirm(PlayedTo(turn, position)):
                         detail = f"turn {turn} was never sent up to {position} ms"
                         self._error("bad_played", detail)
                         transport.send_text(protocol.error("bad_played", detail))

@@ -1,4 +1,10 @@
-"""The transport interface every adapter implements for the call."""
+"""The seam between the call and a transport: everything an adapter uses.
+
+A transport package imports its types from here and nothing else of the
+call's internals: the chunk it sends, the points it asks the far end to
+confirm, the clear, the events, and the one `Confirmation` type it reports
+playout with (`Call.confirm`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,35 @@ from typing import Protocol
 
 from gateway.audio.frames import AudioChunk
 from gateway.events import CallEvent
+from gateway.flow.confirmation import (
+    Confirmation,
+    PlayedTo,
+    PointReached,
+    RanDry,
+    RoomGranted,
+)
 from gateway.flow.marks import Cleared, Mark
+
+__all__ = [
+    "AudioChunk",
+    "CallEvent",
+    "Cleared",
+    "Confirmation",
+    "Mark",
+    "PlayedTo",
+    "PointReached",
+    "RanDry",
+    "RoomGranted",
+    "Transport",
+]
 
 
 class Transport(Protocol):
     kind: str
     """Label for metrics and logs: "twilio", "websocket", "webrtc"."""
+    native_audio: str
+    """The wire's own codec, if a voice could produce it directly: "pcmu"
+    (G.711 μ-law, 8 kHz) or "" for PCM at the internal rate."""
 
     async def send_audio(self, chunk: AudioChunk) -> None:
         """Write one frame of agent audio, converted to the wire format."""

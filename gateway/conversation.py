@@ -1,0 +1,320 @@
+"""The turn rules of one call, as a sans-I/O state machine.
+
+Inputs are what happened: the caller started or stopped speaking, said
+something, the voice produced audio or finished, the pump sent a turn's first
+frame, the far end confirmed playout or ran dry, the barge-in commands were
+carried out. Each input returns the commands that follow from it, in the
+order they must run: start a reply, cancel it, drop the queued audio, clear
+the far end, emit an event, count an underrun. No sockets, no tasks, no
+sleeps: the clock is injected, so tests drive every rule with a fake one.
+
+The rules:
+- One agent turn is live at a time. A reply starts when the caller has said
+  something and stopped speaking, never while a turn is live.
+- The caller speaking while a turn is live (thinking or speaking, the
+  greeting included) is a barge-in: cancel the turn's work first, then drop
+  its queued audio, then clear the far end, and keep only what was heard.
+- A turn is over when its last sample is confirmed played, not when sent.
+- The far end running dry while the turn had more to say is an underrun.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from gateway.clock import Clock
+from gateway.events import (
+    AgentText,
+    CallEvent,
+    Interrupted,
+    PlayoutPosition,
+    StateChanged,
+)
+from gateway.events import Transcript as TranscriptEvent
+from gateway.flow.confirmation import Confirmed
+from gateway.flow.marks import Cleared
+from gateway.flow.playout import PlayoutFlow
+from gateway.turn_record import TurnRecord
+from gateway.turns import Transition, TurnPhase, TurnState
+
+TURNS_KEPT = 8
+INTERRUPTS_KEPT = 16
+
+
+@dataclass(frozen=True, slots=True)
+class StartReply:
+    turn_id: int
+    greeting: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReply:
+    turn_id: int
+    heard_ms: int
+    heard_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DropQueued:
+    turn_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClearFarEnd:
+    cleared: Cleared
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    event: CallEvent
+
+
+@dataclass(frozen=True, slots=True)
+class CountUnderrun:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class EndCall:
+    reason: str
+
+
+Command = StartReply | CancelReply | DropQueued | ClearFarEnd | Emit | CountUnderrun | EndCall
+
+
+@dataclass(slots=True)
+class InterruptRecord:
+    turn_id: int
+    at: float
+    speech_began_at: float
+    heard_ms: int
+    dropped_in_flight_ms: int
+    cleared_at: float
+    heard_text: str = ""
+    cancelled_work: bool = False
+    dropped_queue_ms: int = 0
+
+
+class Conversation:
+    def __init__(
+        self, clock: Clock, flow: PlayoutFlow, greeting: str = "", send_clear: bool = True
+    ) -> None:
+        self.clock = clock
+        self.flow = flow
+        self.greeting = greeting
+        self.send_clear = send_clear
+        """False only for the naive baseline: the far end plays out whatever it holds."""
+        self.turns = TurnState(clock)
+        self.records: dict[int, TurnRecord] = {}
+        self.interrupts: deque[InterruptRecord] = deque(maxlen=INTERRUPTS_KEPT)
+        self.caller_speaking = False
+        self.starved_frames = 0
+        self._said: list[str] = []
+        self._said_audio = False
+        self._said_ended_at = 0.0
+        self._speech_began_at = 0.0
+        self._last_words: int | None = None
+        """The turn that ends the call once played (the apology of a failed voice)."""
+
+    # ---- the caller --------------------------------------------------------
+
+    def start(self) -> list[Command]:
+        if not self.greeting:
+            return []
+        return self._begin_turn(None, greeting=self.greeting)
+
+    def apologise(self, text: str) -> list[Command]:
+        """The voice failed: drop whatever it was saying, speak `text` in its
+        place (not interruptible), and end the call once that is played."""
+        commands: list[Command] = []
+        turn_id = self.turns.turn_id
+        if self.turns.is_live(turn_id):
+            self.turns.on_speech_start()  # the live turn is over, as if interrupted
+            cleared = self.flow.clear(turn_id) if self.send_clear else None
+            commands += [CancelReply(turn_id, 0, ""), DropQueued(turn_id)]
+            if cleared is not None and cleared.dropped_ms:
+                commands.append(ClearFarEnd(cleared))
+            self.turns.on_cleared(turn_id)
+        commands += self._begin_turn(None, greeting=text)
+        self._last_words = self.turns.turn_id
+        return commands
+
+    def speech_started(self, began_at: float) -> list[Command]:
+        if self._last_words is not None:
+            return []
+        if self.caller_speaking:
+            return []  # a second detector agreeing with the first
+        self.caller_speaking = True
+        self._speech_began_at = began_at
+        interrupt = self.turns.on_speech_start()
+        if interrupt is None:
+            return []
+        turn_id = interrupt.turn_id
+        commands: list[Command] = [self._state()]
+        if self.send_clear:
+            cleared = self.flow.clear(turn_id)
+        else:
+            # The naive baseline: the far end is never told, and plays on.
+            cleared = Cleared(turn_id, 0, self.flow.position_ms(turn_id))
+        record = self.records.get(turn_id)
+        heard_text = record.heard_text(cleared.heard_ms) if record else ""
+        commands += [CancelReply(turn_id, cleared.heard_ms, heard_text), DropQueued(turn_id)]
+        if self.send_clear and (interrupt.phase is TurnPhase.SPEAKING or cleared.dropped_ms):
+            commands.append(ClearFarEnd(cleared))
+        self.interrupts.append(
+            InterruptRecord(
+                turn_id=turn_id,
+                at=interrupt.at,
+                speech_began_at=began_at,
+                heard_ms=cleared.heard_ms,
+                dropped_in_flight_ms=cleared.dropped_ms,
+                cleared_at=self.clock.now(),
+                heard_text=heard_text,
+            )
+        )
+        return commands
+
+    def barge_in_done(
+        self, turn_id: int, cancelled_work: bool, dropped_queue_ms: int
+    ) -> list[Command]:
+        """The cancel, drop and clear of `turn_id` were carried out."""
+        record = next((i for i in reversed(self.interrupts) if i.turn_id == turn_id), None)
+        if record is None:
+            return []
+        record.cancelled_work = cancelled_work
+        record.dropped_queue_ms = dropped_queue_ms
+        commands: list[Command] = [
+            Emit(
+                Interrupted(
+                    turn_id, record.heard_ms, record.heard_text, record.dropped_in_flight_ms
+                )
+            )
+        ]
+        transition = self.turns.on_cleared(turn_id)
+        if transition is not None:
+            commands.append(self._state(transition))
+        return commands + self._maybe_reply()
+
+    def speech_stopped(self) -> list[Command]:
+        self.caller_speaking = False
+        return self._maybe_reply()
+
+    def transcript(self, text: str, final: bool = True) -> list[Command]:
+        return [Emit(TranscriptEvent(text, final))] if text else []
+
+    def utterance(self, text: str | None, ended_at: float) -> list[Command]:
+        """The voice understood an utterance; `text` None: it took the audio itself."""
+        commands: list[Command] = []
+        if text is None:
+            self._said_audio = True
+        elif text.strip():
+            self._said.append(text.strip())
+            commands += self.transcript(text.strip())
+        self._said_ended_at = ended_at
+        return commands + self._maybe_reply()
+
+    def _maybe_reply(self) -> list[Command]:
+        if self._last_words is not None:
+            return []
+        if self.caller_speaking or not (self._said or self._said_audio):
+            return []  # still talking, or nothing to answer yet: wait for the rest
+        if self.turns.is_live(self.turns.turn_id) or self.turns.phase is TurnPhase.INTERRUPTED:
+            return []  # the barge-in is still being carried out; it replies when done
+        self._said.clear()
+        self._said_audio = False
+        return self._begin_turn(self._said_ended_at)
+
+    def _begin_turn(self, user_ended_at: float | None, greeting: str | None = None) -> list:
+        turn_id = self.turns.begin_turn()
+        self.records[turn_id] = TurnRecord(turn_id, self.clock.now(), user_ended_at=user_ended_at)
+        for old in [t for t in self.records if t <= turn_id - TURNS_KEPT]:
+            del self.records[old]
+        return [self._state(), StartReply(turn_id, greeting)]
+
+    # ---- the voice ---------------------------------------------------------
+
+    def reply_audio(self, turn_id: int, duration_ms: int, text: str = "") -> int | None:
+        """Audio of a turn was produced; returns its offset in the turn, or
+        None if the turn is no longer live (the audio is stale: drop it)."""
+        record = self.records.get(turn_id)
+        if record is None or not self.turns.is_live(turn_id) or record.finished:
+            return None
+        offset = record.produced_ms
+        record.add(text, duration_ms)
+        return offset
+
+    def reply_text(self, turn_id: int, text: str) -> list[Command]:
+        """Words of the reply: with audio they came with, or spoken at the
+        current end of the turn's audio."""
+        record = self.records.get(turn_id)
+        if record is not None and self.turns.is_live(turn_id) and not record.finished:
+            record.add(text, 0)
+        return [Emit(AgentText(turn_id, text))] if text else []
+
+    def reply_done(self, turn_id: int) -> list[Command]:
+        record = self.records.get(turn_id)
+        if record is None or record.finished:
+            return []
+        record.finished = True
+        return self._check_played_out(turn_id)
+
+    def reply_cancelled(self, turn_id: int) -> None:
+        record = self.records.get(turn_id)
+        if record is not None:
+            record.cancelled = True
+            record.finished = True
+
+    # ---- the far end -------------------------------------------------------
+
+    def first_sent(self, turn_id: int) -> list[Command]:
+        record = self.records.get(turn_id)
+        if record is not None and record.first_sent_at is None:
+            record.first_sent_at = self.clock.now()
+        transition = self.turns.on_playout_started(turn_id)
+        return [self._state(transition)] if transition is not None else []
+
+    def confirmed(self, confirmed: Confirmed, queued_ms: int) -> list[Command]:
+        if confirmed.turn_id is None:
+            return []
+        turn_id = confirmed.turn_id
+        commands: list[Command] = [Emit(PlayoutPosition(turn_id, confirmed.position_ms))]
+        commands += self._check_played_out(turn_id)
+        record = self.records.get(turn_id)
+        if (
+            self.flow.window.in_flight_ms == 0
+            and self.turns.is_live(turn_id)
+            and record is not None
+            and not record.finished
+            and queued_ms == 0
+        ):
+            commands.append(CountUnderrun())
+        return commands
+
+    def ran_dry(self, queued_ms: int) -> list[Command]:
+        """The gateway's pacer had nothing to send: an underrun if the turn had more to say."""
+        turn_id = self.turns.turn_id
+        record = self.records.get(turn_id)
+        if not self.turns.is_live(turn_id) or record is None or record.first_sent_at is None:
+            return []
+        if record.finished and queued_ms == 0:
+            return []
+        self.starved_frames += 1
+        return [CountUnderrun()]
+
+    def _check_played_out(self, turn_id: int) -> list[Command]:
+        record = self.records.get(turn_id)
+        if record is None or not record.finished or not self.turns.is_live(turn_id):
+            return []
+        if self.flow.confirmed_ms(turn_id) < record.produced_ms:
+            return []
+        transition = self.turns.on_played_out(turn_id)
+        if transition is None:
+            return []
+        if turn_id == self._last_words:
+            return [self._state(transition), EndCall("voice failed")]
+        return [self._state(transition), *self._maybe_reply()]
+
+    def _state(self, transition: Transition | None = None) -> Emit:
+        transition = transition or self.turns.history[-1]
+        return Emit(StateChanged(transition.phase.value, transition.turn_id))

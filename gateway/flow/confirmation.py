@@ -1,0 +1,55 @@
+"""The one type a transport reports playout with, whatever its wire says.
+
+A far end confirms playout in one of a few ways: it echoes a named point
+(`PointReached`), it grants room back (`RoomGranted`), it states how far into
+a turn it has played (`PlayedTo`), or, where the gateway paces the wire
+itself, the pacer found nothing to send (`RanDry`). A transport turns its
+wire's message into one of these and hands it to `Call.confirm`; the call's
+flow control says what it means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PointReached:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomGranted:
+    ms: int
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlayedTo:
+    turn_id: int
+    position_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RanDry:
+    """The gateway's own pacer sent silence: the far end had nothing to play."""
+
+
+Confirmation = PointReached | RoomGranted | PlayedTo | RanDry
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """What a confirmation meant to the flow."""
+
+    valid: bool
+    """False if it names something never sent, or is impossible."""
+    returned_ms: int = 0
+    """Credit it gave back: the pump may send again."""
+    turn_id: int | None = None
+    """The turn whose playout position it moved, if any."""
+    position_ms: int = 0
+
+
+INVALID = Confirmed(valid=False)
+NOTHING = Confirmed(valid=True)

@@ -1,0 +1,238 @@
+"""The cascade voice: VAD -> STT -> agent -> sentences -> TTS, for one call.
+
+It owns the call's voice detector and recognition jobs, and the text history
+the agent sees. The agent may run ahead of TTS by a bounded number of
+sentences; TTS audio waits for room in the call's bounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+
+from gateway.clock import Clock
+from gateway.metrics import GatewayMetrics
+from gateway.pipeline.agent import Agent, Message, ToolReport
+from gateway.pipeline.segmenter import VadSettings
+from gateway.pipeline.sentences import SentenceSplitter
+from gateway.pipeline.stt import SpeechToText, SttStream
+from gateway.pipeline.tts import TextToSpeech
+from gateway.pipeline.vad import VoiceModel
+from gateway.voice.listening import SpeechWatch
+from gateway.voice.session import (
+    CallerAudio,
+    ReplyDone,
+    SpeechStarted,
+    ToolCalled,
+    Utterance,
+    VoiceOutput,
+)
+
+log = logging.getLogger(__name__)
+
+HISTORY_MESSAGES = 40
+
+
+async def sentences_of(
+    agent: Agent,
+    history: list[Message],
+    max_chars: int,
+    ahead: int,
+    on_tool: ToolReport | None = None,
+) -> AsyncIterator[str]:
+    """The agent's reply cut into sentences, at most `ahead` of them waiting."""
+    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=ahead)
+
+    async def write_text() -> None:
+        splitter = SentenceSplitter(max_chars)
+        async for delta in agent.reply(history, on_tool):
+            for sentence in splitter.feed(delta):
+                await queue.put(sentence)
+        for sentence in splitter.flush():
+            await queue.put(sentence)
+        await queue.put(None)
+
+    writer = asyncio.create_task(write_text(), name="agent-text")
+    try:
+        while True:
+            if writer.done():
+                writer.result()  # the agent failed: raise its error here
+                sentence = await queue.get()
+            else:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, writer}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    continue
+                sentence = getter.result()
+            if sentence is None:
+                return
+            yield sentence
+    finally:
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+
+
+class CascadeSession:
+    name = "cascade"
+
+    def __init__(
+        self,
+        stt: SpeechToText,
+        agent: Agent,
+        tts: TextToSpeech,
+        vad_model: VoiceModel,
+        vad: VadSettings,
+        clock: Clock,
+        metrics: GatewayMetrics,
+        kind: str,
+        sentence_queue: int = 2,
+        max_sentence_chars: int = 240,
+    ) -> None:
+        self.stt = stt
+        self.agent = agent
+        self.tts = tts
+        self.watch = SpeechWatch(vad_model, vad, clock)
+        self.clock = clock
+        self.metrics = metrics
+        self.kind = kind
+        self.sentence_queue = sentence_queue
+        self.max_sentence_chars = max_sentence_chars
+        self.history: deque[Message] = deque(maxlen=HISTORY_MESSAGES)
+        self._out: VoiceOutput | None = None
+        self._stt: SttStream | None = None
+        # One recognition job per call at a time, and at most one utterance
+        # waiting behind it: the shared recogniser then serves calls in turn.
+        self._understanding: asyncio.Task | None = None
+        self._waiting: tuple[SttStream, float] | None = None
+        self._said: list[str] = []
+        self._reply: tuple[int, asyncio.Task] | None = None
+
+    async def run(self, out: VoiceOutput) -> None:
+        self._out = out
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.aclose()
+
+    # ---- listening ---------------------------------------------------------
+
+    def feed(self, audio: CallerAudio) -> None:
+        out = self._out
+        if out is None:
+            return
+        for frame in self.watch.frames(audio.pcm):
+            listening = self._stt
+            events = self.watch.feed(frame)
+            if listening is not None:
+                listening.feed(frame)
+            for event in events:
+                if isinstance(event, SpeechStarted):
+                    self._stt = self.stt.open_stream()
+                    self._stt.feed(self.watch.take_preroll())
+                else:
+                    self._understand_later(event.at)
+                out.event(event)
+
+    def _understand_later(self, ended_at: float) -> None:
+        stream, self._stt = self._stt, None
+        if stream is None:
+            return
+        if self._understanding is not None and not self._understanding.done():
+            if self._waiting is not None:
+                self.metrics.stt_dropped.labels(self.kind).inc()
+            self._waiting = (stream, ended_at)
+            return
+        self._understanding = asyncio.create_task(
+            self._understand_each(stream, ended_at), name="stt"
+        )
+
+    async def _understand_each(self, stream: SttStream, ended_at: float) -> None:
+        while True:
+            await self._understand(stream, ended_at)
+            if self._waiting is None:
+                return
+            (stream, ended_at), self._waiting = self._waiting, None
+
+    async def _understand(self, stream: SttStream, ended_at: float) -> None:
+        try:
+            text = (await stream.finish()).strip()
+        except Exception:
+            log.exception("speech recognition failed")
+            self.metrics.agent_errors.labels(self.kind).inc()
+            return
+        self.metrics.turn_latency.labels(self.kind, "transcript").observe(
+            self.clock.now() - ended_at
+        )
+        if text:
+            self._said.append(text)
+        if self._out is not None:
+            self._out.event(Utterance(text, ended_at))
+
+    # ---- speaking ----------------------------------------------------------
+
+    def reply(self, turn_id: int, greeting: str | None = None) -> None:
+        if greeting is not None:
+            pieces = self._say(greeting)
+        else:
+            self.history.append(Message("user", " ".join(self._said)))
+            self._said.clear()
+            pieces = self._respond(turn_id, list(self.history))
+        task = asyncio.create_task(self._speak(turn_id, pieces), name=f"turn{turn_id}")
+        self._reply = (turn_id, task)
+
+    async def _say(self, text: str) -> AsyncIterator[str]:
+        splitter = SentenceSplitter(self.max_sentence_chars)
+        for sentence in splitter.feed(text) + splitter.flush():
+            yield sentence
+
+    def _respond(self, turn_id: int, history: list[Message]) -> AsyncIterator[str]:
+        def report(name: str, args: dict, result: object, error: str | None) -> None:
+            if self._out is not None:
+                self._out.event(ToolCalled(turn_id, name, args, result, error))
+
+        return sentences_of(
+            self.agent, history, self.max_sentence_chars, self.sentence_queue, report
+        )
+
+    async def _speak(self, turn_id: int, sentences: AsyncIterator[str]) -> None:
+        out = self._out
+        assert out is not None
+        said: list[str] = []
+        failed = False
+        try:
+            async for sentence in sentences:
+                first = True
+                async for pcm in self.tts.stream(sentence):
+                    if not await out.audio(turn_id, pcm, sentence if first else ""):
+                        return
+                    first = False
+                said.append(sentence)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("turn %d failed", turn_id)
+            self.metrics.agent_errors.labels(self.kind).inc()
+            failed = True
+        self.history.append(Message("assistant", " ".join(said)))
+        out.event(ReplyDone(turn_id, failed=failed))
+
+    def interrupt(self, turn_id: int, heard_ms: int, heard_text: str) -> bool:
+        cancelled = False
+        if self._reply is not None and self._reply[0] == turn_id:
+            cancelled = self._reply[1].cancel()
+            self._reply = None
+        if heard_text:
+            self.history.append(Message("assistant", heard_text + " …"))
+        return cancelled
+
+    def dtmf(self, digit: str) -> None:
+        pass  # the offline agent has no use for keys; the page shows them
+
+    async def aclose(self) -> None:
+        tasks = [t for t in (self._understanding, self._reply and self._reply[1]) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,452 @@
+"""OpenAI Realtime as a call's voice: one WebSocket to the model per call.
+
+Caller audio streams to the model (μ-law untouched on a μ-law wire, else PCM
+at 24 kHz); the model's audio comes back faster than real time and waits in a
+bounded buffer, measured in milliseconds, in front of the call's queue. When
+that buffer is full, reading the socket pauses: the model's TCP window fills,
+and nothing grows. Barge-in is heard by whichever detector hears it first,
+Sluice's own on the caller's frames or the server's; `interrupt` then cancels
+the response (only while one is active) and truncates each item at what the
+caller heard of it, from confirmed playout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from gateway.audio.frames import (
+    FRAME_BYTES,
+    FRAME_MS,
+    INTERNAL_RATE,
+    ULAW_FRAME_BYTES,
+    ULAW_SILENCE,
+)
+from gateway.audio.resample import StreamResampler
+from gateway.clock import Clock
+from gateway.metrics import GatewayMetrics
+from gateway.pipeline.segmenter import VadSettings
+from gateway.pipeline.vad import VoiceModel
+from gateway.voice.listening import SpeechWatch
+from gateway.voice.realtime_protocol import (
+    PCM,
+    PCM_RATE,
+    PCMU,
+    BadEvent,
+    ModelAudio,
+    ModelError,
+    ModelEvent,
+    ModelHeardCaller,
+    ModelReplyDone,
+    ModelSpeechStarted,
+    ModelSpeechStopped,
+    ModelText,
+    ModelToolCall,
+    ModelTranscript,
+    RealtimeProtocol,
+)
+from gateway.voice.session import (
+    CallerAudio,
+    ReplyDone,
+    ReplyText,
+    SpeechStarted,
+    SpeechStopped,
+    ToolCalled,
+    Transcript,
+    Utterance,
+    VoiceOutput,
+)
+from gateway.voice.tools import Tools, output_text
+
+log = logging.getLogger(__name__)
+
+NAME = "openai-realtime"
+SEND_AUDIO_MS = 40
+"""Caller audio goes to the model in 40 ms appends: half the messages of 20 ms,
+and Sluice's own detector, not the server's, is the fast barge-in path."""
+OUTGOING_AUDIO_MS = 2_000
+"""Caller audio waiting for a slow model socket; past this the oldest goes."""
+OUTGOING_CONTROL = 256
+MAX_MESSAGE_BYTES = 4 << 20
+
+
+class ModelConnectionLost(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeSettings:
+    url: str
+    model: str
+    api_key: str
+    voice: str
+    instructions: str
+    buffer_ms: int = 8_000
+    transcribe_model: str = ""
+    connect_timeout_s: float = 10.0
+    silence_ms: int = 500
+
+
+@dataclass(slots=True)
+class _Piece:
+    turn_id: int
+    pcm: bytes
+    ulaw: bytes
+    text: str = ""
+    done: ModelReplyDone | None = None
+    """A marker: the turn's audio before it is all there is."""
+
+    @property
+    def ms(self) -> int:
+        return (len(self.ulaw) // ULAW_FRAME_BYTES + len(self.pcm) // FRAME_BYTES) * FRAME_MS
+
+
+class _Framer:
+    """Model audio of one turn cut into the call's whole 20 ms frames; an item's
+    last partial frame is padded, so every item starts on a frame boundary."""
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        self.turn_id = 0
+        self.item_id = ""
+        self._rest = b""
+        self._down = StreamResampler(PCM_RATE, INTERNAL_RATE)
+
+    def _frame_bytes(self) -> int:
+        return ULAW_FRAME_BYTES if self.fmt == PCMU else FRAME_BYTES
+
+    def cut(self, turn_id: int, item_id: str, audio: bytes) -> list[bytes]:
+        frames: list[bytes] = []
+        if turn_id != self.turn_id:
+            self.turn_id, self._rest = turn_id, b""
+            self._down.reset()
+        elif item_id != self.item_id:
+            frames += self.flush()
+        self.item_id = item_id
+        if self.fmt == PCM:
+            audio = self._down.process(np.frombuffer(audio, dtype=np.int16)).tobytes()
+        data = self._rest + audio
+        size = self._frame_bytes()
+        whole = len(data) - len(data) % size
+        self._rest = data[whole:]
+        return frames + [data[i : i + size] for i in range(0, whole, size)]
+
+    def flush(self) -> list[bytes]:
+        if not self._rest:
+            return []
+        pad = ULAW_SILENCE if self.fmt == PCMU else b"\x00"
+        frame = self._rest + pad * (self._frame_bytes() - len(self._rest))
+        self._rest = b""
+        return [frame]
+
+
+class RealtimeSession:
+    name = NAME
+
+    def __init__(
+        self,
+        settings: RealtimeSettings,
+        tools: Tools,
+        native_audio: str,
+        vad_model: VoiceModel,
+        vad: VadSettings,
+        clock: Clock,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.settings = settings
+        self.tools = tools
+        self.clock = clock
+        self.metrics = metrics
+        self.fmt = PCMU if native_audio == "pcmu" else PCM
+        self.protocol = RealtimeProtocol(self.fmt)
+        self.watch = SpeechWatch(vad_model, vad, clock)
+        self._out: VoiceOutput | None = None
+        self._control: deque[dict[str, Any]] = deque(maxlen=OUTGOING_CONTROL)
+        self._audio: deque[bytes] = deque(maxlen=OUTGOING_AUDIO_MS // SEND_AUDIO_MS)
+        self._pending_audio = b""
+        self._wake_writer = asyncio.Event()
+        self._up = StreamResampler(INTERNAL_RATE, PCM_RATE)
+        self._framer = _Framer(self.fmt)
+        self._buffer: deque[_Piece] = deque()
+        self.buffered_ms = 0
+        self.peak_buffered_ms = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._ready = asyncio.Event()
+        self._local_speaking = False
+        self._server_speaking = False
+        self._speaking = False
+        self._tool_tasks: dict[int, list[asyncio.Task]] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self.bad_events = 0
+
+    # ---- the connection ----------------------------------------------------
+
+    async def run(self, out: VoiceOutput) -> None:
+        self._out = out
+        ws = await self._connect()
+        try:
+            await ws.send(json.dumps(self._session_update()))
+            reader = asyncio.create_task(self._read(ws), name="realtime-read")
+            writer = asyncio.create_task(self._write(ws), name="realtime-write")
+            feeder = asyncio.create_task(self._feed_call(out), name="realtime-feed")
+            tasks = {reader, writer, feeder}
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+                raise ModelConnectionLost("the model connection ended")
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await ws.close()
+
+    async def _connect(self) -> ClientConnection:
+        s = self.settings
+        url = f"{s.url}?{urlencode({'model': s.model})}"
+        try:
+            return await connect(
+                url,
+                additional_headers={"Authorization": f"Bearer {s.api_key}"},
+                open_timeout=s.connect_timeout_s,
+                max_size=MAX_MESSAGE_BYTES,
+                max_queue=64,
+            )
+        except InvalidStatus as exc:
+            self.metrics.voice_problems.labels(NAME, "connect_failed").inc()
+            raise ModelConnectionLost(f"the model refused the connection: {exc}") from exc
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            self.metrics.voice_problems.labels(NAME, "connect_failed").inc()
+            raise ModelConnectionLost(f"cannot reach the model: {exc}") from exc
+
+    def _session_update(self) -> dict[str, Any]:
+        s = self.settings
+        return self.protocol.session_update(
+            s.instructions,
+            s.voice,
+            self.tools.realtime_declarations(),
+            s.transcribe_model,
+            s.silence_ms,
+        )
+
+    async def _write(self, ws: ClientConnection) -> None:
+        while True:
+            while self._control or self._audio:
+                if self._control:
+                    await ws.send(json.dumps(self._control.popleft()))
+                else:
+                    await ws.send(json.dumps(self.protocol.append(self._audio.popleft())))
+            self._wake_writer.clear()
+            await self._wake_writer.wait()
+
+    def _send(self, event: dict[str, Any]) -> None:
+        if len(self._control) == self._control.maxlen:
+            log.warning("model socket not draining: control events are being lost")
+        self._control.append(event)
+        self._wake_writer.set()
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for message in ws:
+                try:
+                    events = self.protocol.receive(message)
+                except BadEvent as exc:
+                    self._bad_event(str(exc))
+                    continue
+                for event in events:
+                    await self._on_model_event(event)
+        except ConnectionClosed as exc:
+            self.metrics.voice_problems.labels(NAME, "closed").inc()
+            raise ModelConnectionLost(f"the model connection closed ({exc})") from exc
+        self.metrics.voice_problems.labels(NAME, "closed").inc()
+
+    def _bad_event(self, detail: str) -> None:
+        self.bad_events += 1
+        self.metrics.voice_problems.labels(NAME, "bad_event").inc()
+        if self.bad_events <= 3:  # a stream of garbage must not become a stream of logs
+            log.warning("ignored a malformed model event: %s", detail)
+
+    # ---- model events ------------------------------------------------------
+
+    async def _on_model_event(self, event: ModelEvent) -> None:
+        out = self._out
+        assert out is not None
+        match event:
+            case ModelAudio(turn_id, item_id, audio):
+                frames = self._framer.cut(turn_id, item_id, audio)
+                await self._hold(turn_id, frames)
+            case ModelText(turn_id, text):
+                # In line with the audio: words reach the call's record of the
+                # turn when the audio around them does, not seconds ahead.
+                self._buffer.append(_Piece(turn_id, b"", b"", text=text))
+                self._ready.set()
+            case ModelSpeechStarted():
+                self._server_speaking = True
+                self._speech_changed()
+            case ModelSpeechStopped():
+                self._server_speaking = False
+                self._speech_changed()
+            case ModelHeardCaller():
+                out.event(Utterance(None, self.clock.now()))
+            case ModelTranscript(text):
+                out.event(Transcript(text))
+            case ModelToolCall(turn_id, call_id, name, arguments):
+                task = asyncio.create_task(self._run_tool(turn_id, call_id, name, arguments))
+                self._tool_tasks.setdefault(turn_id, []).append(task)
+                del self._tool_tasks[turn_id][:-8]
+            case ModelReplyDone(turn_id, status, wants_more):
+                if wants_more and status == "completed":
+                    self._spawn(self._continue_after_tools(turn_id))
+                elif status != "cancelled":
+                    if status != "completed":
+                        log.warning("model response for turn %d ended %s", turn_id, status)
+                    await self._hold(turn_id, [], ModelReplyDone(turn_id, status))
+            case ModelError(code, message):
+                self.metrics.voice_problems.labels(NAME, "server_error").inc()
+                log.warning("model error %s: %s", code[:60], message[:300])
+
+    async def _hold(self, turn_id: int, frames: list[bytes], done: ModelReplyDone | None = None):
+        """Model audio waits here for the call; a full buffer pauses the reader."""
+        if done is not None:
+            frames = self._framer.flush() if self._framer.turn_id == turn_id else []
+        if frames:
+            self.protocol.audio_framed(turn_id, len(frames) * FRAME_MS)
+        pieces = [self._piece(turn_id, f) for f in frames]
+        if done is not None:
+            pieces.append(_Piece(turn_id, b"", b"", done=done))
+        for piece in pieces:
+            while self.buffered_ms + piece.ms > self.settings.buffer_ms:
+                self.metrics.model_audio_paused.inc()
+                self._room.clear()
+                await self._room.wait()
+            self._buffer.append(piece)
+            self.buffered_ms += piece.ms
+            self.peak_buffered_ms = max(self.peak_buffered_ms, self.buffered_ms)
+        self.metrics.model_audio_buffered_ms.observe(self.buffered_ms)
+        self._ready.set()
+
+    def _piece(self, turn_id: int, frame: bytes) -> _Piece:
+        if self.fmt == PCMU:
+            return _Piece(turn_id, b"", frame)
+        return _Piece(turn_id, frame, b"")
+
+    async def _feed_call(self, out: VoiceOutput) -> None:
+        while True:
+            while not self._buffer:
+                self._ready.clear()
+                await self._ready.wait()
+            piece = self._buffer[0]
+            if piece.text:
+                self._take()
+                out.event(ReplyText(piece.turn_id, piece.text))
+                continue
+            if piece.done is not None:
+                self._take()
+                self.protocol.forget_turn(piece.turn_id)
+                out.event(ReplyDone(piece.turn_id, failed=piece.done.status != "completed"))
+                continue
+            live = await out.audio(piece.turn_id, piece.pcm, "", piece.ulaw)
+            if self._buffer and self._buffer[0] is piece:
+                self._take()
+            if not live:
+                self._drop_turn(piece.turn_id)
+
+    def _take(self) -> None:
+        piece = self._buffer.popleft()
+        self.buffered_ms -= piece.ms
+        self._room.set()
+
+    def _drop_turn(self, turn_id: int) -> None:
+        kept = [p for p in self._buffer if p.turn_id != turn_id]
+        self._buffer.clear()
+        self._buffer.extend(kept)
+        self.buffered_ms = sum(p.ms for p in kept)
+        self._room.set()
+
+    # ---- tools -------------------------------------------------------------
+
+    async def _run_tool(self, turn_id: int, call_id: str, name: str, arguments: str) -> None:
+        args, result, error = await self.tools.run(name, arguments)
+        if error is not None:
+            self.metrics.voice_problems.labels(NAME, "tool_failed").inc()
+        self._send(self.protocol.tool_output(call_id, output_text(result, error)))
+        if self._out is not None:
+            self._out.event(ToolCalled(turn_id, name, args, result, error))
+
+    async def _continue_after_tools(self, turn_id: int) -> None:
+        tasks = self._tool_tasks.pop(turn_id, [])
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.protocol.has_turn(turn_id):  # not interrupted meanwhile
+            self._send(self.protocol.create_response(turn_id))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- the call's side ---------------------------------------------------
+
+    def feed(self, audio: CallerAudio) -> None:
+        for frame in self.watch.frames(audio.pcm):
+            for event in self.watch.feed(frame):
+                self._local_speaking = isinstance(event, SpeechStarted)
+                self._speech_changed(event.began_at if isinstance(event, SpeechStarted) else None)
+        if self.fmt == PCMU and audio.ulaw8k:
+            wire = audio.ulaw8k
+        else:
+            wire = self._up.process(np.frombuffer(audio.pcm, dtype=np.int16)).tobytes()
+        self._pending_audio += wire
+        per_ms = 8 if self.fmt == PCMU else PCM_RATE * 2 // 1000
+        if len(self._pending_audio) >= SEND_AUDIO_MS * per_ms:
+            self._audio.append(self._pending_audio)
+            self._pending_audio = b""
+            self._wake_writer.set()
+
+    def _speech_changed(self, began_at: float | None = None) -> None:
+        speaking = self._local_speaking or self._server_speaking
+        if speaking == self._speaking or self._out is None:
+            return
+        self._speaking = speaking
+        now = self.clock.now()
+        if speaking:
+            self._out.event(SpeechStarted(began_at if began_at is not None else now))
+        else:
+            self._out.event(SpeechStopped(now))
+
+    def reply(self, turn_id: int, greeting: str | None = None) -> None:
+        instructions = None
+        if greeting is not None:
+            instructions = f'Greet the caller by saying exactly this: "{greeting}"'
+        self._send(self.protocol.create_response(turn_id, instructions))
+
+    def interrupt(self, turn_id: int, heard_ms: int, heard_text: str) -> bool:
+        events = self.protocol.interrupt(turn_id, heard_ms)
+        for event in events:
+            self._send(event)
+        had_audio = any(p.turn_id == turn_id for p in self._buffer)
+        self._drop_turn(turn_id)
+        for task in self._tool_tasks.pop(turn_id, []):
+            task.cancel()
+        return had_audio or any(e["type"] == "response.cancel" for e in events)
+
+    def dtmf(self, digit: str) -> None:
+        self._send(self.protocol.user_text(f"The caller pressed the {digit} key on the keypad."))
+        if self._out is not None:
+            self._out.event(Utterance(None, self.clock.now()))
+
+    async def aclose(self) -> None:
+        tasks = [*self._tasks, *(t for ts in self._tool_tasks.values() for t in ts)]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

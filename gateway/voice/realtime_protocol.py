@@ -1,0 +1,342 @@
+"""OpenAI Realtime (GA) as a sans-I/O state machine: client events out, server
+events in, and the bookkeeping a faithful barge-in needs.
+
+What it tracks, and why:
+- Which response is active (`response.created` to `response.done`), so a
+  cancel is sent only while one is: a cancel with nothing active is an error.
+- Which call turn each response speaks for: Sluice asks for every response
+  (`create_response` is off), so responses arrive in the order requested.
+- How much audio of each output item arrived, and where in its turn the item
+  starts, so a truncate names exactly what the caller heard of that item and
+  never more than the server sent: past that, the server answers "audio
+  content of X ms is already shorter than Y ms".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+PCMU = "audio/pcmu"
+PCM = "audio/pcm"
+PCM_RATE = 24_000
+MAX_TRANSCRIPT_CHARS = 2_000
+
+
+class BadEvent(ValueError):
+    """A server event that is not JSON, or lacks what its type requires."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAudio:
+    turn_id: int
+    item_id: str
+    audio: bytes
+    """In the session's output format."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelText:
+    turn_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpeechStarted:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpeechStopped:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ModelHeardCaller:
+    """The server committed the caller's turn: it will answer when asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTranscript:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelToolCall:
+    turn_id: int
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReplyDone:
+    turn_id: int
+    status: str
+    """completed, cancelled, failed, incomplete."""
+    wants_more: bool = False
+    """It ended in tool calls: their outputs go back and a new response follows."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelError:
+    code: str
+    message: str
+
+
+ModelEvent = (
+    ModelAudio
+    | ModelText
+    | ModelSpeechStarted
+    | ModelSpeechStopped
+    | ModelHeardCaller
+    | ModelTranscript
+    | ModelToolCall
+    | ModelReplyDone
+    | ModelError
+)
+
+
+@dataclass(slots=True)
+class _Item:
+    item_id: str
+    start_ms: int
+    """Where the item's audio starts in its turn, as the call counts it."""
+    received_ms: float = 0.0
+    """Audio the server sent for it."""
+
+
+@dataclass(slots=True)
+class _Turn:
+    items: list[_Item] = field(default_factory=list)
+    produced_ms: int = 0
+
+
+def bytes_to_ms(fmt: str, n: int) -> float:
+    return n / 8 if fmt == PCMU else n / (PCM_RATE * 2 / 1000)
+
+
+class RealtimeProtocol:
+    def __init__(self, audio_format: str) -> None:
+        self.audio_format = audio_format
+        self.active: str | None = None
+        """The id of the response in progress."""
+        self._requested: deque[int] = deque(maxlen=8)
+        self._turn_of: dict[str, int] = {}
+        self._turns: dict[int, _Turn] = {}
+        self._tool_calls: dict[str, int] = {}
+        self._cancel_sent_for: str | None = None
+        self.ignored_responses = 0
+
+    # ---- client events -----------------------------------------------------
+
+    def session_update(
+        self,
+        instructions: str,
+        voice: str,
+        tools: list[dict[str, Any]],
+        transcribe_model: str = "",
+        silence_ms: int = 500,
+    ) -> dict[str, Any]:
+        fmt: dict[str, Any] = (
+            {"type": PCMU} if self.audio_format == PCMU else {"type": PCM, "rate": PCM_RATE}
+        )
+        audio_in: dict[str, Any] = {
+            "format": fmt,
+            # Sluice owns turn-taking: the server's detector reports speech,
+            # but never cancels or starts a response by itself. Sluice does
+            # both, at the moments its own playout knowledge says.
+            "turn_detection": {
+                "type": "server_vad",
+                "silence_duration_ms": silence_ms,
+                "create_response": False,
+                "interrupt_response": False,
+            },
+        }
+        if transcribe_model:
+            audio_in["transcription"] = {"model": transcribe_model}
+        session: dict[str, Any] = {
+            "type": "realtime",
+            "output_modalities": ["audio"],
+            "instructions": instructions,
+            "audio": {"input": audio_in, "output": {"format": dict(fmt), "voice": voice}},
+        }
+        if tools:
+            session["tools"] = tools
+            session["tool_choice"] = "auto"
+        return {"type": "session.update", "session": session}
+
+    def append(self, audio: bytes) -> dict[str, Any]:
+        return {"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode()}
+
+    def create_response(self, turn_id: int, instructions: str | None = None) -> dict[str, Any]:
+        self._requested.append(turn_id)
+        self._turns.setdefault(turn_id, _Turn())
+        event: dict[str, Any] = {"type": "response.create"}
+        if instructions:
+            event["response"] = {"instructions": instructions}
+        return event
+
+    def user_text(self, text: str) -> dict[str, Any]:
+        item = {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        }
+        return {"type": "conversation.item.create", "item": item}
+
+    def tool_output(self, call_id: str, output: str) -> dict[str, Any]:
+        item = {"type": "function_call_output", "call_id": call_id, "output": output}
+        return {"type": "conversation.item.create", "item": item}
+
+    def audio_framed(self, turn_id: int, frames_ms: int) -> None:
+        """The session cut `frames_ms` of the turn's audio into the call's whole
+        frames: the turn's next item starts after them."""
+        turn = self._turns.get(turn_id)
+        if turn is not None:
+            turn.produced_ms += frames_ms
+
+    def interrupt(self, turn_id: int, heard_ms: int) -> list[dict[str, Any]]:
+        """Cancel the turn's response if it is still active, and truncate each
+        of its items at what the caller heard of it: the item playing at
+        `heard_ms` there, the ones after it at 0."""
+        events: list[dict[str, Any]] = []
+        requested = [t for t in self._requested if t != turn_id]
+        self._requested.clear()
+        self._requested.extend(requested)
+        active_turn = self._turn_of.get(self.active) if self.active else None
+        if self.active is not None and active_turn == turn_id:
+            if self._cancel_sent_for != self.active:
+                self._cancel_sent_for = self.active
+                events.append({"type": "response.cancel", "response_id": self.active})
+        turn = self._turns.pop(turn_id, None)
+        for item in turn.items if turn else []:
+            sent = int(item.received_ms)
+            if sent <= 0:
+                continue  # no audio, nothing the server could truncate
+            end = min(sent, max(0, heard_ms - item.start_ms))
+            if end >= sent:
+                continue  # heard in full
+            events.append(
+                {
+                    "type": "conversation.item.truncate",
+                    "item_id": item.item_id,
+                    "content_index": 0,
+                    "audio_end_ms": end,
+                }
+            )
+        return events
+
+    # ---- server events -----------------------------------------------------
+
+    def receive(self, message: str | bytes) -> list[ModelEvent]:
+        try:
+            event = json.loads(message)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadEvent("not JSON") from exc
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            raise BadEvent("an event without a type")
+        try:
+            return self._dispatch(event["type"], event)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise BadEvent(f"{event['type'][:60]} without {exc}") from exc
+
+    def _dispatch(self, kind: str, e: dict[str, Any]) -> list[ModelEvent]:
+        match kind:
+            case "response.created":
+                response_id = _str(e["response"]["id"])
+                self.active = response_id
+                if self._requested:
+                    self._turn_of[response_id] = self._requested.popleft()
+                else:
+                    self.ignored_responses += 1  # not asked for: its audio goes nowhere
+                self._forget_old_responses()
+                return []
+            case "response.output_audio.delta":
+                turn_id = self._turn_of.get(_str(e["response_id"]))
+                audio = _b64(e["delta"])
+                if turn_id is None or turn_id not in self._turns:
+                    return []
+                item_id = _str(e["item_id"])
+                turn = self._turns[turn_id]
+                item = self._item(turn, item_id) or self._new_item(turn, item_id)
+                item.received_ms += bytes_to_ms(self.audio_format, len(audio))
+                return [ModelAudio(turn_id, item_id, audio)]
+            case "response.output_audio_transcript.delta":
+                turn_id = self._turn_of.get(_str(e["response_id"]))
+                if turn_id is None or turn_id not in self._turns:
+                    return []
+                return [ModelText(turn_id, _str(e["delta"])[:MAX_TRANSCRIPT_CHARS])]
+            case "response.function_call_arguments.done":
+                turn_id = self._turn_of.get(_str(e["response_id"]))
+                if turn_id is None or turn_id not in self._turns:
+                    return []
+                call_id = _str(e["call_id"])
+                self._tool_calls[call_id] = turn_id
+                return [ModelToolCall(turn_id, call_id, _str(e["name"]), _str(e["arguments"]))]
+            case "response.done":
+                response = e["response"]
+                response_id = _str(response["id"])
+                if self.active == response_id:
+                    self.active = None
+                turn_id = self._turn_of.get(response_id)
+                if turn_id is None or turn_id not in self._turns:
+                    return []
+                outputs = response.get("output") or []
+                wants_more = any(
+                    isinstance(o, dict) and o.get("type") == "function_call" for o in outputs
+                )
+                return [ModelReplyDone(turn_id, _str(response.get("status", "")), wants_more)]
+            case "input_audio_buffer.speech_started":
+                return [ModelSpeechStarted()]
+            case "input_audio_buffer.speech_stopped":
+                return [ModelSpeechStopped()]
+            case "input_audio_buffer.committed":
+                return [ModelHeardCaller()]
+            case "conversation.item.input_audio_transcription.completed":
+                return [ModelTranscript(_str(e["transcript"])[:MAX_TRANSCRIPT_CHARS])]
+            case "error":
+                error = e["error"]
+                return [ModelError(_str(error.get("code") or ""), _str(error.get("message", "")))]
+        return []  # the many events a bridge need not act on, and ones added later
+
+    def _item(self, turn: _Turn, item_id: str) -> _Item | None:
+        return next((i for i in turn.items if i.item_id == item_id), None)
+
+    def _new_item(self, turn: _Turn, item_id: str) -> _Item:
+        item = _Item(item_id, turn.produced_ms)
+        turn.items.append(item)
+        del turn.items[:-16]  # a turn of more than 16 spoken items keeps the last ones
+        return item
+
+    def _forget_old_responses(self) -> None:
+        while len(self._turn_of) > 16:
+            del self._turn_of[next(iter(self._turn_of))]
+        while len(self._turns) > 8:
+            del self._turns[next(iter(self._turns))]
+        while len(self._tool_calls) > 16:
+            del self._tool_calls[next(iter(self._tool_calls))]
+
+    def has_turn(self, turn_id: int) -> bool:
+        return turn_id in self._turns
+
+    def forget_turn(self, turn_id: int) -> None:
+        """The turn was fully played: nothing of it will be truncated."""
+        self._turns.pop(turn_id, None)
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"a string, not {type(value).__name__}")
+    return value
+
+
+def _b64(value: Any) -> bytes:
+    try:
+        return base64.b64decode(_str(value), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise TypeError("valid base64 audio") from exc

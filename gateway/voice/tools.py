@@ -1,0 +1,164 @@
+"""Tools a user gives the agent: async Python functions, declared to the model.
+
+`--tools module:object` names a list (or tuple) of async functions, or one
+function, or a `Tools`. A function's name, docstring and annotated parameters
+become its declaration; `@tool(description=..., parameters=...)` overrides
+either. Both the Realtime voice and the OpenAI-compatible chat agent use them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+log = logging.getLogger(__name__)
+
+ToolFunction = Callable[..., Awaitable[Any]]
+MAX_OUTPUT_CHARS = 8_000
+"""A tool's answer goes into the model's context; a runaway one must not fill it."""
+
+_JSON_TYPES: dict[Any, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    dict: "object",
+}
+
+
+class ToolsError(ValueError):
+    """The tools spec names nothing usable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    function: ToolFunction
+
+    def realtime_declaration(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+        }
+
+    def chat_declaration(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+
+def tool(
+    description: str | None = None, parameters: dict[str, Any] | None = None
+) -> Callable[[ToolFunction], ToolFunction]:
+    """Declare a function's description or JSON-schema parameters explicitly."""
+
+    def mark(function: ToolFunction) -> ToolFunction:
+        function.__sluice_tool__ = {"description": description, "parameters": parameters}  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+def _schema(function: ToolFunction) -> dict[str, Any]:
+    hints = get_type_hints(function)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, param in inspect.signature(function).parameters.items():
+        kind = _JSON_TYPES.get(hints.get(name, str), "string")
+        properties[name] = {"type": kind}
+        if param.default is inspect.Parameter.empty:
+            required.append(name)
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def as_tool(function: ToolFunction) -> Tool:
+    if not inspect.iscoroutinefunction(function):
+        raise ToolsError(f"{function!r} is not an async function")
+    declared = getattr(function, "__sluice_tool__", {})
+    description = declared.get("description") or inspect.getdoc(function) or function.__name__
+    parameters = declared.get("parameters") or _schema(function)
+    return Tool(function.__name__, description, parameters, function)
+
+
+class Tools:
+    def __init__(self, functions: list[ToolFunction] | None = None, timeout_s: float = 10.0):
+        self.timeout_s = timeout_s
+        self.by_name: dict[str, Tool] = {}
+        for function in functions or []:
+            t = as_tool(function)
+            self.by_name[t.name] = t
+
+    def __bool__(self) -> bool:
+        return bool(self.by_name)
+
+    def realtime_declarations(self) -> list[dict[str, Any]]:
+        return [t.realtime_declaration() for t in self.by_name.values()]
+
+    def chat_declarations(self) -> list[dict[str, Any]]:
+        return [t.chat_declaration() for t in self.by_name.values()]
+
+    async def run(self, name: str, arguments: str) -> tuple[dict[str, Any], Any, str | None]:
+        """Returns (the parsed arguments, the result, an error); never raises
+        for the tool's own failure: the model is told, and carries on."""
+        try:
+            args = json.loads(arguments or "{}")
+            if not isinstance(args, dict):
+                raise ValueError("arguments must be a JSON object")
+        except ValueError as exc:
+            return {}, None, f"bad arguments: {exc}"
+        found = self.by_name.get(name)
+        if found is None:
+            return args, None, f"no tool named {name!r}"
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return args, await found.function(**args), None
+        except TimeoutError:
+            return args, None, f"timed out after {self.timeout_s:g} s"
+        except Exception as exc:  # the user's code: report, do not crash the call
+            log.exception("tool %s failed", name)
+            return args, None, f"{type(exc).__name__}: {exc}"[:500]
+
+
+def output_text(result: Any, error: str | None) -> str:
+    """What the model reads back: the result as JSON, or the error."""
+    payload = {"error": error} if error is not None else result
+    try:
+        text = json.dumps(payload, default=str)
+    except (TypeError, ValueError):
+        text = json.dumps(str(payload))
+    return text[:MAX_OUTPUT_CHARS]
+
+
+def load_tools(spec: str, timeout_s: float = 10.0) -> Tools:
+    """`module:object`, where the object is a Tools, a function, or a list of them."""
+    if not spec:
+        return Tools(timeout_s=timeout_s)
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ToolsError(f"tools must be given as module:object, got {spec!r}")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ToolsError(f"cannot load tools {spec!r}: {exc}") from exc
+    if isinstance(target, Tools):
+        return target
+    functions = list(target) if isinstance(target, list | tuple) else [target]
+    return Tools(functions, timeout_s=timeout_s)
