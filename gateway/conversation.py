@@ -131,10 +131,9 @@ class Conversation:
         turn_id = self.turns.turn_id
         if self.turns.is_live(turn_id):
             self.turns.on_speech_start()  # the live turn is over, as if interrupted
-            cleared = self.flow.clear(turn_id) if self.send_clear else None
             commands += [CancelReply(turn_id, 0, ""), DropQueued(turn_id)]
-            if cleared is not None and cleared.dropped_ms:
-                commands.append(ClearFarEnd(cleared))
+            if self.send_clear and self.flow.window.in_flight_ms:
+                commands.append(ClearFarEnd(self.flow.clear(turn_id)))
             self.turns.on_cleared(turn_id)
         commands += self._begin_turn(None, greeting=text)
         self._last_words = self.turns.turn_id
@@ -152,15 +151,18 @@ class Conversation:
             return []
         turn_id = interrupt.turn_id
         commands: list[Command] = [self._state()]
-        if self.send_clear:
+        # The flow is cleared only with the far end: a clear starts a new epoch
+        # of grants, and a far end never told of it would grant into the old one.
+        far_end_holds = interrupt.phase is TurnPhase.SPEAKING or self.flow.window.in_flight_ms
+        if self.send_clear and far_end_holds:
             cleared = self.flow.clear(turn_id)
         else:
-            # The naive baseline: the far end is never told, and plays on.
+            # Nothing out there, or the naive baseline: the far end plays on.
             cleared = Cleared(turn_id, 0, self.flow.position_ms(turn_id))
         record = self.records.get(turn_id)
         heard_text = record.heard_text(cleared.heard_ms) if record else ""
         commands += [CancelReply(turn_id, cleared.heard_ms, heard_text), DropQueued(turn_id)]
-        if self.send_clear and (interrupt.phase is TurnPhase.SPEAKING or cleared.dropped_ms):
+        if self.send_clear and far_end_holds:
             commands.append(ClearFarEnd(cleared))
         self.interrupts.append(
             InterruptRecord(
@@ -248,9 +250,10 @@ class Conversation:
         """Words of the reply: with audio they came with, or spoken at the
         current end of the turn's audio."""
         record = self.records.get(turn_id)
-        if record is not None and self.turns.is_live(turn_id) and not record.finished:
-            record.add(text, 0)
-        return [Emit(AgentText(turn_id, text))] if text else []
+        if record is None or not self.turns.is_live(turn_id) or record.finished or not text:
+            return []  # words of a cancelled turn are never shown as said
+        record.add(text, 0)
+        return [Emit(AgentText(turn_id, text))]
 
     def reply_done(self, turn_id: int) -> list[Command]:
         record = self.records.get(turn_id)
@@ -278,6 +281,8 @@ class Conversation:
         if confirmed.turn_id is None:
             return []
         turn_id = confirmed.turn_id
+        if self.send_clear and not self.turns.is_live(turn_id):
+            return []  # an ack that crossed the clear: the heard position is already told
         commands: list[Command] = [Emit(PlayoutPosition(turn_id, confirmed.position_ms))]
         commands += self._check_played_out(turn_id)
         record = self.records.get(turn_id)

@@ -106,6 +106,12 @@ class TwilioCaller(RealtimeCaller):
         if self._ws is not None:
             await self._ws.close()
 
+    async def send_dtmf(self, digit: str) -> None:
+        """A key press, as Twilio reports it."""
+        assert self._ws is not None
+        dtmf = {"track": "inbound_track", "digit": digit}
+        await self._ws.send(self._message("dtmf", streamSid=self.stream_sid, dtmf=dtmf))
+
     async def _send_mic(self, samples: np.ndarray) -> None:
         assert self._ws is not None
         self._chunk += 1

@@ -8,9 +8,10 @@ sentences; TTS audio waits for room in the call's bounded queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from gateway.clock import Clock
 from gateway.metrics import GatewayMetrics
@@ -41,7 +42,7 @@ async def sentences_of(
     max_chars: int,
     ahead: int,
     on_tool: ToolReport | None = None,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str]:
     """The agent's reply cut into sentences, at most `ahead` of them waiting."""
     queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=ahead)
 
@@ -183,12 +184,12 @@ class CascadeSession:
         task = asyncio.create_task(self._speak(turn_id, pieces), name=f"turn{turn_id}")
         self._reply = (turn_id, task)
 
-    async def _say(self, text: str) -> AsyncIterator[str]:
+    async def _say(self, text: str) -> AsyncGenerator[str]:
         splitter = SentenceSplitter(self.max_sentence_chars)
         for sentence in splitter.feed(text) + splitter.flush():
             yield sentence
 
-    def _respond(self, turn_id: int, history: list[Message]) -> AsyncIterator[str]:
+    def _respond(self, turn_id: int, history: list[Message]) -> AsyncGenerator[str]:
         def report(name: str, args: dict, result: object, error: str | None) -> None:
             if self._out is not None:
                 self._out.event(ToolCalled(turn_id, name, args, result, error))
@@ -197,19 +198,23 @@ class CascadeSession:
             self.agent, history, self.max_sentence_chars, self.sentence_queue, report
         )
 
-    async def _speak(self, turn_id: int, sentences: AsyncIterator[str]) -> None:
+    async def _speak(self, turn_id: int, sentences: AsyncGenerator[str]) -> None:
         out = self._out
         assert out is not None
         said: list[str] = []
         failed = False
         try:
-            async for sentence in sentences:
-                first = True
-                async for pcm in self.tts.stream(sentence):
-                    if not await out.audio(turn_id, pcm, sentence if first else ""):
-                        return
-                    first = False
-                said.append(sentence)
+            # aclosing: a cancelled turn closes its generators at once, which
+            # aborts their HTTP requests, instead of whenever they are collected.
+            async with contextlib.aclosing(sentences):
+                async for sentence in sentences:
+                    first = True
+                    async with contextlib.aclosing(self.tts.stream(sentence)) as pieces:
+                        async for pcm in pieces:
+                            if not await out.audio(turn_id, pcm, sentence if first else ""):
+                                return
+                            first = False
+                    said.append(sentence)
         except asyncio.CancelledError:
             raise
         except Exception:

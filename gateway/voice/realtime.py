@@ -264,6 +264,8 @@ class RealtimeSession:
                 except BadEvent as exc:
                     self._bad_event(str(exc))
                     continue
+                for reply in self.protocol.take_outbox():
+                    self._send(reply)
                 for event in events:
                     await self._on_model_event(event)
         except ConnectionClosed as exc:
@@ -388,7 +390,7 @@ class RealtimeSession:
         tasks = self._tool_tasks.pop(turn_id, [])
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.protocol.has_turn(turn_id):  # not interrupted meanwhile
-            self._send(self.protocol.create_response(turn_id))
+            self._request(self.protocol.create_response(turn_id))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -428,7 +430,11 @@ class RealtimeSession:
         instructions = None
         if greeting is not None:
             instructions = f'Greet the caller by saying exactly this: "{greeting}"'
-        self._send(self.protocol.create_response(turn_id, instructions))
+        self._request(self.protocol.create_response(turn_id, instructions))
+
+    def _request(self, event: dict[str, Any] | None) -> None:
+        if event is not None:
+            self._send(event)  # else it waits in the protocol for the active response
 
     def interrupt(self, turn_id: int, heard_ms: int, heard_text: str) -> bool:
         events = self.protocol.interrupt(turn_id, heard_ms)

@@ -125,12 +125,23 @@ class RealtimeProtocol:
         self.audio_format = audio_format
         self.active: str | None = None
         """The id of the response in progress."""
-        self._requested: deque[int] = deque(maxlen=8)
+        # One response at a time: a second response.create while one is active
+        # is refused by the server, so requests wait here for their turn.
+        self._pending: deque[tuple[int, dict[str, Any]]] = deque(maxlen=8)
+        self._asked: int | None = None
+        """The turn whose response.create is out and not yet answered."""
+        self._withdrawn: set[int] = set()
         self._turn_of: dict[str, int] = {}
         self._turns: dict[int, _Turn] = {}
-        self._tool_calls: dict[str, int] = {}
-        self._cancel_sent_for: str | None = None
+        self._silenced: dict[str, set[str]] = {}
+        """Responses Sluice cancelled, and their items already truncated."""
+        self.outbox: list[dict[str, Any]] = []
+        """Client events that server events called for: send them next."""
         self.ignored_responses = 0
+
+    def take_outbox(self) -> list[dict[str, Any]]:
+        events, self.outbox = self.outbox, []
+        return events
 
     # ---- client events -----------------------------------------------------
 
@@ -173,13 +184,25 @@ class RealtimeProtocol:
     def append(self, audio: bytes) -> dict[str, Any]:
         return {"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode()}
 
-    def create_response(self, turn_id: int, instructions: str | None = None) -> dict[str, Any]:
-        self._requested.append(turn_id)
+    def create_response(
+        self, turn_id: int, instructions: str | None = None
+    ) -> dict[str, Any] | None:
+        """The event to send now, or None: it waits for the active response to
+        end and comes out of `take_outbox` then."""
         self._turns.setdefault(turn_id, _Turn())
         event: dict[str, Any] = {"type": "response.create"}
         if instructions:
             event["response"] = {"instructions": instructions}
-        return event
+        if self.active is None and self._asked is None:
+            self._asked = turn_id
+            return event
+        self._pending.append((turn_id, event))
+        return None
+
+    def _next_request(self) -> None:
+        if self.active is None and self._asked is None and self._pending:
+            self._asked, event = self._pending.popleft()
+            self.outbox.append(event)
 
     def user_text(self, text: str) -> dict[str, Any]:
         item = {
@@ -205,14 +228,16 @@ class RealtimeProtocol:
         of its items at what the caller heard of it: the item playing at
         `heard_ms` there, the ones after it at 0."""
         events: list[dict[str, Any]] = []
-        requested = [t for t in self._requested if t != turn_id]
-        self._requested.clear()
-        self._requested.extend(requested)
+        kept = [(t, e) for t, e in self._pending if t != turn_id]
+        self._pending.clear()
+        self._pending.extend(kept)
+        if self._asked == turn_id:
+            self._withdrawn.add(turn_id)  # its response is cancelled as soon as it exists
         active_turn = self._turn_of.get(self.active) if self.active else None
-        if self.active is not None and active_turn == turn_id:
-            if self._cancel_sent_for != self.active:
-                self._cancel_sent_for = self.active
-                events.append({"type": "response.cancel", "response_id": self.active})
+        turn = self._turns.get(turn_id)
+        if self.active is not None and active_turn == turn_id and self.active not in self._silenced:
+            self._silence(self.active, {i.item_id for i in turn.items} if turn else set())
+            events.append({"type": "response.cancel", "response_id": self.active})
         turn = self._turns.pop(turn_id, None)
         for item in turn.items if turn else []:
             sent = int(item.received_ms)
@@ -236,7 +261,7 @@ class RealtimeProtocol:
     def receive(self, message: str | bytes) -> list[ModelEvent]:
         try:
             event = json.loads(message)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise BadEvent("not JSON") from exc
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise BadEvent("an event without a type")
@@ -250,18 +275,28 @@ class RealtimeProtocol:
             case "response.created":
                 response_id = _str(e["response"]["id"])
                 self.active = response_id
-                if self._requested:
-                    self._turn_of[response_id] = self._requested.popleft()
-                else:
+                turn_id, self._asked = self._asked, None
+                if turn_id is None:
                     self.ignored_responses += 1  # not asked for: its audio goes nowhere
+                elif turn_id in self._withdrawn:
+                    # Asked for, then interrupted before it began: cancel it, and
+                    # none of what it says was heard.
+                    self._withdrawn.discard(turn_id)
+                    self._silence(response_id, set())
+                    self.outbox.append({"type": "response.cancel", "response_id": response_id})
+                else:
+                    self._turn_of[response_id] = turn_id
                 self._forget_old_responses()
                 return []
             case "response.output_audio.delta":
-                turn_id = self._turn_of.get(_str(e["response_id"]))
+                response_id, item_id = _str(e["response_id"]), _str(e["item_id"])
+                turn_id = self._turn_of.get(response_id)
                 audio = _b64(e["delta"])
+                if response_id in self._silenced:
+                    self._truncate_unheard(response_id, item_id)
+                    return []
                 if turn_id is None or turn_id not in self._turns:
                     return []
-                item_id = _str(e["item_id"])
                 turn = self._turns[turn_id]
                 item = self._item(turn, item_id) or self._new_item(turn, item_id)
                 item.received_ms += bytes_to_ms(self.audio_format, len(audio))
@@ -276,13 +311,15 @@ class RealtimeProtocol:
                 if turn_id is None or turn_id not in self._turns:
                     return []
                 call_id = _str(e["call_id"])
-                self._tool_calls[call_id] = turn_id
                 return [ModelToolCall(turn_id, call_id, _str(e["name"]), _str(e["arguments"]))]
             case "response.done":
                 response = e["response"]
                 response_id = _str(response["id"])
+                status = response.get("status")
+                status = status if isinstance(status, str) else "unknown"
                 if self.active == response_id:
                     self.active = None
+                    self._next_request()
                 turn_id = self._turn_of.get(response_id)
                 if turn_id is None or turn_id not in self._turns:
                     return []
@@ -290,7 +327,7 @@ class RealtimeProtocol:
                 wants_more = any(
                     isinstance(o, dict) and o.get("type") == "function_call" for o in outputs
                 )
-                return [ModelReplyDone(turn_id, _str(response.get("status", "")), wants_more)]
+                return [ModelReplyDone(turn_id, status, wants_more)]
             case "input_audio_buffer.speech_started":
                 return [ModelSpeechStarted()]
             case "input_audio_buffer.speech_stopped":
@@ -301,7 +338,12 @@ class RealtimeProtocol:
                 return [ModelTranscript(_str(e["transcript"])[:MAX_TRANSCRIPT_CHARS])]
             case "error":
                 error = e["error"]
-                return [ModelError(_str(error.get("code") or ""), _str(error.get("message", "")))]
+                code = _str(error.get("code") or "")
+                if code == "conversation_already_has_active_response" and self._asked is not None:
+                    # Refused, not lost: it goes again when the active one ends.
+                    self._pending.appendleft((self._asked, {"type": "response.create"}))
+                    self._asked = None
+                return [ModelError(code, _str(error.get("message", "")))]
         return []  # the many events a bridge need not act on, and ones added later
 
     def _item(self, turn: _Turn, item_id: str) -> _Item | None:
@@ -318,8 +360,27 @@ class RealtimeProtocol:
             del self._turn_of[next(iter(self._turn_of))]
         while len(self._turns) > 8:
             del self._turns[next(iter(self._turns))]
-        while len(self._tool_calls) > 16:
-            del self._tool_calls[next(iter(self._tool_calls))]
+        while len(self._silenced) > 8:
+            del self._silenced[next(iter(self._silenced))]
+
+    def _silence(self, response_id: str, truncated: set[str]) -> None:
+        self._silenced[response_id] = truncated
+        self._forget_old_responses()
+
+    def _truncate_unheard(self, response_id: str, item_id: str) -> None:
+        """An item of a cancelled response that was never played: its audio is
+        not in the conversation the caller had."""
+        done = self._silenced[response_id]
+        if item_id not in done and len(done) < 64:
+            done.add(item_id)
+            self.outbox.append(
+                {
+                    "type": "conversation.item.truncate",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "audio_end_ms": 0,
+                }
+            )
 
     def has_turn(self, turn_id: int) -> bool:
         return turn_id in self._turns

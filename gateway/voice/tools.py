@@ -15,7 +15,8 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, get_type_hints
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,24 @@ def tool(
     return mark
 
 
+def _json_type(hint: Any) -> str:
+    """`list[str]` is an array, `int | None` an integer: the outer type, and
+    the one type an optional stands for."""
+    args = [a for a in get_args(hint) if a is not type(None)]
+    origin = get_origin(hint)
+    if origin in (Union, UnionType) and len(args) == 1:
+        return _json_type(args[0])
+    return _JSON_TYPES.get(origin or hint, "string")
+
+
 def _schema(function: ToolFunction) -> dict[str, Any]:
     hints = get_type_hints(function)
     properties: dict[str, Any] = {}
     required: list[str] = []
     for name, param in inspect.signature(function).parameters.items():
-        kind = _JSON_TYPES.get(hints.get(name, str), "string")
-        properties[name] = {"type": kind}
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        properties[name] = {"type": _json_type(hints.get(name, str))}
         if param.default is inspect.Parameter.empty:
             required.append(name)
     return {"type": "object", "properties": properties, "required": required}
@@ -126,9 +138,11 @@ class Tools:
         if found is None:
             return args, None, f"no tool named {name!r}"
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(self.timeout_s) as deadline:
                 return args, await found.function(**args), None
-        except TimeoutError:
+        except TimeoutError as exc:
+            if not deadline.expired():
+                return args, None, f"TimeoutError: {exc}"[:500]
             return args, None, f"timed out after {self.timeout_s:g} s"
         except Exception as exc:  # the user's code: report, do not crash the call
             log.exception("tool %s failed", name)
@@ -156,7 +170,7 @@ def load_tools(spec: str, timeout_s: float = 10.0) -> Tools:
         target: Any = importlib.import_module(module_name)
         for part in attribute.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
+    except Exception as exc:  # a broken module is a configuration error, said plainly
         raise ToolsError(f"cannot load tools {spec!r}: {exc}") from exc
     if isinstance(target, Tools):
         return target
