@@ -9,6 +9,7 @@ forwards events to the transport and listeners.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from gateway.wire import Transport
 
 log = logging.getLogger(__name__)
 
+SHOWN_TOOL_CHARS = 2000
 APOLOGY = "Sorry, I have lost my connection. Please call again."
 
 
@@ -260,7 +262,7 @@ class Call:
                     self.metrics.agent_errors.labels(self.kind).inc()
                 self._execute(core.reply_done(turn_id))
             case ToolCalled(turn_id, name, arguments, result, error):
-                self.emit(ToolCall(turn_id, name, arguments, result, error))
+                self.emit(ToolCall(turn_id, name, _shown(arguments), _shown(result), error))
             case VoiceFailed():
                 self._on_voice_failed(event)
 
@@ -383,6 +385,12 @@ class Call:
 
     def _on_stale_drop(self, chunk: AudioChunk) -> None:
         self.metrics.stale_dropped_ms.labels(self.kind).inc(chunk.duration_ms)
+
+
+def _shown(value: Any) -> Any:
+    """A tool's arguments or result as the page may show them: JSON, and short."""
+    text = json.dumps(value, default=str)
+    return json.loads(text) if len(text) <= SHOWN_TOOL_CHARS else text[:SHOWN_TOOL_CHARS] + "…"
 
 
 class _Output:

@@ -206,6 +206,13 @@ function onControl(msg) {
       stats.agentText.push(msg);
       say("agent", msg.text);
       break;
+    case "tool_call": {
+      // What the agent asked a tool, and what came back (or the error).
+      const args = JSON.stringify(msg.arguments);
+      const outcome = msg.error ? `failed: ${msg.error}` : `→ ${JSON.stringify(msg.result)}`;
+      say("tool", `🔧 ${msg.name}(${args}) ${outcome}`);
+      break;
+    }
     case "interrupted":
       say("cut", `(interrupted; you heard: “${msg.heard_text}”)`);
       break;

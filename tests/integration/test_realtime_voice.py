@@ -105,12 +105,15 @@ async def test_barge_in_cancels_the_response_and_truncates_at_what_the_caller_he
             assert session.client_events_of("response.cancel")
             truncation = session.truncations[-1]
             played = caller.log.played_ms(1)
-            print(f"truncate at {truncation['audio_end_ms']} ms; caller played {played} ms")
             assert abs(truncation["audio_end_ms"] - played) <= 40, (truncation, played)
             assert truncation["audio_end_ms"] <= truncation["audio_sent_ms"]
             stale = caller.log.stale_ms(1, interrupt.at)
             assert stale < 60, f"{stale:.1f} ms of the interrupted turn played after the interrupt"
             assert not [t for t, turn in sent if turn == 1 and t > interrupt.at]
+            print(
+                f"truncate at {truncation['audio_end_ms']} ms; caller played {played} ms;"
+                f" {stale:.1f} ms stale; talk-over {1000 * (interrupt.at - interrupt.speech_began_at):.0f} ms"
+            )
             assert not session.errors_sent, session.errors_sent
             cancelled = session.responses[0]
             assert cancelled.status == "cancelled"
@@ -227,3 +230,16 @@ async def gw_metrics(gw) -> str:
 
     async with httpx.AsyncClient() as client:
         return (await client.get(gw.base_url + "/metrics")).text
+
+
+async def test_a_model_that_refuses_the_key_gets_an_apology_and_a_clean_end(gateway_factory):
+    async with FakeRealtime(api_key="the-right-key") as fake:
+        gw = await gateway_factory(**realtime(fake))
+        async with TwilioCaller(gw.ws_url + "/twilio/media") as caller:
+            await wait_for(lambda: caller.closed, timeout=15)
+            assert caller.close_code == 1000
+            assert caller.log.played_ms(2) > 500, "the apology was heard"
+            assert fake.rejected and fake.rejected[0]["status"] == 401
+        text = await gw_metrics(gw)
+        assert 'sluice_voice_problems_total{kind="connect_failed",voice="openai-realtime"} 1.0' in text
+        assert 'reason="voice failed",transport="twilio"} 1.0' in text
