@@ -92,7 +92,10 @@ class OpenAIChatAgent:
                 if data == "[DONE]":
                     return
                 try:
-                    delta = json.loads(data)["choices"][0].get("delta", {})
+                    choices = json.loads(data)["choices"]
+                    if not choices:
+                        continue  # a filter report or usage chunk: no words in it
+                    delta = choices[0].get("delta") or {}
                     content = delta.get("content")
                     for part in delta.get("tool_calls") or []:
                         _gather_tool_call(calls, part)
@@ -116,7 +119,8 @@ def _gather_tool_call(calls: dict[int, dict[str, Any]], part: dict[str, Any]) ->
     )
     call["id"] = part.get("id") or call["id"]
     function = part.get("function") or {}
-    call["function"]["name"] += function.get("name") or ""
+    # OpenAI names the function once; some servers repeat the name in every piece.
+    call["function"]["name"] = function.get("name") or call["function"]["name"]
     call["function"]["arguments"] += function.get("arguments") or ""
     if len(call["function"]["arguments"]) > 64_000:
         raise ValueError("tool call arguments too long")

@@ -20,6 +20,7 @@ import numpy as np
 
 from gateway.audio.frames import INTERNAL_RATE
 from gateway.audio.resample import StreamResampler
+from gateway.pipeline.stt import BufferedUtterance
 
 SPEECH_RATE = 24_000
 MAX_INPUT_CHARS = 4096
@@ -90,26 +91,6 @@ class OpenAITts:
         """The client's sockets close with the process."""
 
 
-class _Utterance:
-    def __init__(self, owner: OpenAIStt, max_bytes: int) -> None:
-        self._owner = owner
-        self._parts: list[bytes] = []
-        self._size = 0
-        self._max = max_bytes
-
-    def feed(self, pcm: bytes) -> None:
-        if self._size + len(pcm) <= self._max:
-            self._parts.append(pcm)
-            self._size += len(pcm)
-
-    async def finish(self) -> str:
-        pcm = b"".join(self._parts)
-        self._parts.clear()
-        if len(pcm) < INTERNAL_RATE * 2 // 10:
-            return ""  # under 100 ms: the endpoint refuses it, and it holds no words
-        return await self._owner.transcribe(pcm)
-
-
 def wav_bytes(pcm: bytes, rate: int = INTERNAL_RATE) -> bytes:
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as wav:
@@ -138,8 +119,9 @@ class OpenAIStt:
         self._slots = asyncio.Semaphore(concurrency)
         self._max_bytes = max_utterance_ms * INTERNAL_RATE * 2 // 1000
 
-    def open_stream(self) -> _Utterance:
-        return _Utterance(self, self._max_bytes)
+    def open_stream(self) -> BufferedUtterance:
+        # Under 100 ms the endpoint refuses the file, and it holds no words.
+        return BufferedUtterance(self.transcribe, self._max_bytes, INTERNAL_RATE * 2 // 10)
 
     async def transcribe(self, pcm: bytes) -> str:
         data = {"model": self.model, "response_format": "json"}

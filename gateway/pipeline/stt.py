@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol
 
@@ -52,12 +53,18 @@ def _decode(pcm: bytes) -> str:
     return hyp.hypstr if hyp is not None else ""
 
 
-class _BufferedStream:
-    def __init__(self, owner: PocketSphinxStt, max_bytes: int) -> None:
-        self._owner = owner
+class BufferedUtterance:
+    """An utterance held whole until its end, for recognisers that decode whole
+    utterances; `decode` is the recogniser's, `min_bytes` the least worth sending."""
+
+    def __init__(
+        self, decode: Callable[[bytes], Awaitable[str]], max_bytes: int, min_bytes: int = 1
+    ) -> None:
+        self._decode = decode
         self._parts: list[bytes] = []
         self._size = 0
         self._max = max_bytes
+        self._min = min_bytes
 
     def feed(self, pcm: bytes) -> None:
         # The VAD caps utterances; this cap only guards a misbehaving caller of feed().
@@ -68,9 +75,9 @@ class _BufferedStream:
     async def finish(self) -> str:
         pcm = b"".join(self._parts)
         self._parts.clear()
-        if not pcm:
+        if len(pcm) < self._min:
             return ""
-        return await self._owner.decode(pcm)
+        return await self._decode(pcm)
 
 
 class PocketSphinxStt:
@@ -84,7 +91,7 @@ class PocketSphinxStt:
         self.workers = workers
 
     def open_stream(self) -> SttStream:
-        return _BufferedStream(self, self._max_bytes)
+        return BufferedUtterance(self.decode, self._max_bytes)
 
     async def decode(self, pcm: bytes) -> str:
         loop = asyncio.get_running_loop()
