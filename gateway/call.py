@@ -330,7 +330,12 @@ class Call:
 
     async def _speak_fallback(self, turn_id: int, text: str) -> None:
         assert self.fallback_tts is not None
-        pcm = await self.fallback_tts.synthesize(text)
+        try:
+            pcm = await self.fallback_tts.synthesize(text)
+        except Exception:
+            log.exception("the apology could not be spoken")
+            self.end("voice failed")
+            return
         await self.on_voice_audio(turn_id, pcm, text, b"")
         self._execute(self.core.reply_done(turn_id))
 

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     openai_realtime_model: str = "gpt-realtime"
     openai_realtime_voice: str = "marin"
     openai_realtime_buffer_ms: int = Field(
-        8000, ge=200, le=120_000, description="Model audio held ahead of the call's queue"
+        30_000, ge=200, le=300_000, description="Model audio held ahead of the call's queue"
     )
     openai_realtime_transcribe_model: str = Field(
         "", description="Transcribe the caller's turns with this model (empty: do not)"

@@ -112,6 +112,8 @@ class Conversation:
         self.starved_frames = 0
         self._said: list[str] = []
         self._said_audio = False
+        """Something to answer that has no words here (the voice took the audio)."""
+        self._unanswered = False
         self._said_ended_at = 0.0
         self._speech_began_at = 0.0
         self._last_words: int | None = None
@@ -161,6 +163,10 @@ class Conversation:
             cleared = Cleared(turn_id, 0, self.flow.position_ms(turn_id))
         record = self.records.get(turn_id)
         heard_text = record.heard_text(cleared.heard_ms) if record else ""
+        if interrupt.phase is TurnPhase.THINKING and record and record.user_ended_at is not None:
+            # Cut before a word of the answer: the question still stands, and
+            # whatever the caller adds (even a cough) gets it answered.
+            self._unanswered = True
         commands += [CancelReply(turn_id, cleared.heard_ms, heard_text), DropQueued(turn_id)]
         if self.send_clear and far_end_holds:
             commands.append(ClearFarEnd(cleared))
@@ -208,9 +214,10 @@ class Conversation:
     def utterance(self, text: str | None, ended_at: float) -> list[Command]:
         """The voice understood an utterance; `text` None: it took the audio itself."""
         commands: list[Command] = []
-        if text is None:
+        if text is None or self._unanswered:
             self._said_audio = True
-        elif text.strip():
+            self._unanswered = False
+        if text is not None and text.strip():
             self._said.append(text.strip())
             commands += self.transcript(text.strip())
         self._said_ended_at = ended_at

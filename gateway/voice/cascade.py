@@ -178,7 +178,8 @@ class CascadeSession:
         if greeting is not None:
             pieces = self._say(greeting)
         else:
-            self.history.append(Message("user", " ".join(self._said)))
+            if self._said:  # else the question a barge-in cut off is asked again
+                self.history.append(Message("user", " ".join(self._said)))
             self._said.clear()
             pieces = self._respond(turn_id, list(self.history))
         task = asyncio.create_task(self._speak(turn_id, pieces), name=f"turn{turn_id}")

@@ -24,6 +24,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from gateway.audio import mulaw
 from gateway.audio.frames import (
     FRAME_BYTES,
     FRAME_MS,
@@ -76,6 +77,8 @@ and Sluice's own detector, not the server's, is the fast barge-in path."""
 OUTGOING_AUDIO_MS = 2_000
 """Caller audio waiting for a slow model socket; past this the oldest goes."""
 OUTGOING_CONTROL = 256
+MAX_HELD_TEXT = 4_000
+MAX_TOOL_CALLS = 8
 MAX_MESSAGE_BYTES = 4 << 20
 
 
@@ -90,7 +93,7 @@ class RealtimeSettings:
     api_key: str
     voice: str
     instructions: str
-    buffer_ms: int = 8_000
+    buffer_ms: int = 30_000
     transcribe_model: str = ""
     connect_timeout_s: float = 10.0
     silence_ms: int = 500
@@ -124,8 +127,8 @@ class _Framer:
     def _frame_bytes(self) -> int:
         return ULAW_FRAME_BYTES if self.fmt == PCMU else FRAME_BYTES
 
-    def cut(self, turn_id: int, item_id: str, audio: bytes) -> list[bytes]:
-        frames: list[bytes] = []
+    def cut(self, turn_id: int, item_id: str, audio: bytes) -> list[tuple[str, bytes]]:
+        frames: list[tuple[str, bytes]] = []
         if turn_id != self.turn_id:
             self.turn_id, self._rest = turn_id, b""
             self._down.reset()
@@ -138,15 +141,15 @@ class _Framer:
         size = self._frame_bytes()
         whole = len(data) - len(data) % size
         self._rest = data[whole:]
-        return frames + [data[i : i + size] for i in range(0, whole, size)]
+        return frames + [(item_id, data[i : i + size]) for i in range(0, whole, size)]
 
-    def flush(self) -> list[bytes]:
+    def flush(self) -> list[tuple[str, bytes]]:
         if not self._rest:
             return []
         pad = ULAW_SILENCE if self.fmt == PCMU else b"\x00"
         frame = self._rest + pad * (self._frame_bytes() - len(self._rest))
         self._rest = b""
-        return [frame]
+        return [(self.item_id, frame)]
 
 
 class RealtimeSession:
@@ -175,6 +178,7 @@ class RealtimeSession:
         self._pending_audio = b""
         self._wake_writer = asyncio.Event()
         self._up = StreamResampler(INTERNAL_RATE, PCM_RATE)
+        self._to_8k = StreamResampler(INTERNAL_RATE, 8000)
         self._framer = _Framer(self.fmt)
         self._buffer: deque[_Piece] = deque()
         self.buffered_ms = 0
@@ -185,6 +189,9 @@ class RealtimeSession:
         self._local_speaking = False
         self._server_speaking = False
         self._speaking = False
+        self._server_heard = False
+        """The server's detector heard the speech now under way."""
+        self._control_overflowed = False
         self._tool_tasks: dict[int, list[asyncio.Task]] = {}
         self._tasks: set[asyncio.Task] = set()
         self.bad_events = 0
@@ -222,6 +229,7 @@ class RealtimeSession:
                 open_timeout=s.connect_timeout_s,
                 max_size=MAX_MESSAGE_BYTES,
                 max_queue=64,
+                close_timeout=1,  # a hung-up call must not wait on the model's goodbye
             )
         except InvalidStatus as exc:
             self.metrics.voice_problems.labels(NAME, "connect_failed").inc()
@@ -242,6 +250,8 @@ class RealtimeSession:
 
     async def _write(self, ws: ClientConnection) -> None:
         while True:
+            if self._control_overflowed:
+                raise ModelConnectionLost("the model socket stopped draining")
             while self._control or self._audio:
                 if self._control:
                     await ws.send(json.dumps(self._control.popleft()))
@@ -252,8 +262,11 @@ class RealtimeSession:
 
     def _send(self, event: dict[str, Any]) -> None:
         if len(self._control) == self._control.maxlen:
-            log.warning("model socket not draining: control events are being lost")
-        self._control.append(event)
+            # Losing a cancel or a request would leave the session stuck: the
+            # voice fails instead, and the caller hears the apology.
+            self._control_overflowed = True
+        else:
+            self._control.append(event)
         self._wake_writer.set()
 
     async def _read(self, ws: ClientConnection) -> None:
@@ -291,10 +304,15 @@ class RealtimeSession:
             case ModelText(turn_id, text):
                 # In line with the audio: words reach the call's record of the
                 # turn when the audio around them does, not seconds ahead.
-                self._buffer.append(_Piece(turn_id, b"", b"", text=text))
+                last = self._buffer[-1] if self._buffer else None
+                if last is not None and last.text and last.turn_id == turn_id:
+                    last.text = (last.text + text)[:MAX_HELD_TEXT]  # one piece between audio
+                else:
+                    self._buffer.append(_Piece(turn_id, b"", b"", text=text[:MAX_HELD_TEXT]))
                 self._ready.set()
             case ModelSpeechStarted():
                 self._server_speaking = True
+                self._server_heard = True
                 self._speech_changed()
             case ModelSpeechStopped():
                 self._server_speaking = False
@@ -305,26 +323,39 @@ class RealtimeSession:
                 out.event(Transcript(text))
             case ModelToolCall(turn_id, call_id, name, arguments):
                 task = asyncio.create_task(self._run_tool(turn_id, call_id, name, arguments))
-                self._tool_tasks.setdefault(turn_id, []).append(task)
-                del self._tool_tasks[turn_id][:-8]
+                tasks = self._tool_tasks.setdefault(turn_id, [])
+                tasks.append(task)
+                for old in tasks[:-MAX_TOOL_CALLS]:
+                    old.cancel()  # a model calling tools without end gets the latest ones
+                del tasks[:-MAX_TOOL_CALLS]
+                while len(self._tool_tasks) > 4:
+                    for old in self._tool_tasks.pop(next(iter(self._tool_tasks))):
+                        old.cancel()
             case ModelReplyDone(turn_id, status, wants_more):
                 if wants_more and status == "completed":
                     self._spawn(self._continue_after_tools(turn_id))
-                elif status != "cancelled":
+                else:
+                    # Sluice's own cancels never get here (the protocol has
+                    # forgotten those turns): this turn is over, one way or another.
                     if status != "completed":
-                        log.warning("model response for turn %d ended %s", turn_id, status)
+                        log.warning("model response for turn %d ended %s", turn_id, status[:40])
                     await self._hold(turn_id, [], ModelReplyDone(turn_id, status))
             case ModelError(code, message):
                 self.metrics.voice_problems.labels(NAME, "server_error").inc()
                 log.warning("model error %s: %s", code[:60], message[:300])
 
-    async def _hold(self, turn_id: int, frames: list[bytes], done: ModelReplyDone | None = None):
+    async def _hold(
+        self,
+        turn_id: int,
+        frames: list[tuple[str, bytes]],
+        done: ModelReplyDone | None = None,
+    ) -> None:
         """Model audio waits here for the call; a full buffer pauses the reader."""
         if done is not None:
             frames = self._framer.flush() if self._framer.turn_id == turn_id else []
-        if frames:
-            self.protocol.audio_framed(turn_id, len(frames) * FRAME_MS)
-        pieces = [self._piece(turn_id, f) for f in frames]
+        for item_id, _ in frames:
+            self.protocol.audio_framed(turn_id, FRAME_MS, item_id)
+        pieces = [self._piece(turn_id, f) for _, f in frames]
         if done is not None:
             pieces.append(_Piece(turn_id, b"", b"", done=done))
         for piece in pieces:
@@ -354,8 +385,9 @@ class RealtimeSession:
                 out.event(ReplyText(piece.turn_id, piece.text))
                 continue
             if piece.done is not None:
+                # The protocol keeps the turn: its last second is still to be
+                # heard, and a barge-in there must still truncate.
                 self._take()
-                self.protocol.forget_turn(piece.turn_id)
                 out.event(ReplyDone(piece.turn_id, failed=piece.done.status != "completed"))
                 continue
             live = await out.audio(piece.turn_id, piece.pcm, "", piece.ulaw)
@@ -404,8 +436,10 @@ class RealtimeSession:
             for event in self.watch.feed(frame):
                 self._local_speaking = isinstance(event, SpeechStarted)
                 self._speech_changed(event.began_at if isinstance(event, SpeechStarted) else None)
-        if self.fmt == PCMU and audio.ulaw8k:
-            wire = audio.ulaw8k
+        if self.fmt == PCMU:
+            wire = audio.ulaw8k or mulaw.encode(
+                self._to_8k.process(np.frombuffer(audio.pcm, dtype=np.int16))
+            )
         else:
             wire = self._up.process(np.frombuffer(audio.pcm, dtype=np.int16)).tobytes()
         self._pending_audio += wire
@@ -422,9 +456,14 @@ class RealtimeSession:
         self._speaking = speaking
         now = self.clock.now()
         if speaking:
+            self._server_heard = self._server_speaking
             self._out.event(SpeechStarted(began_at if began_at is not None else now))
-        else:
-            self._out.event(SpeechStopped(now))
+            return
+        self._out.event(SpeechStopped(now))
+        if not self._server_heard:
+            # Only Sluice's detector heard it: no turn will be committed, so say
+            # so, and an answer it interrupted before any word is asked again.
+            self._out.event(Utterance("", now))
 
     def reply(self, turn_id: int, greeting: str | None = None) -> None:
         instructions = None

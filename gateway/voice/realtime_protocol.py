@@ -105,7 +105,10 @@ ModelEvent = (
 class _Item:
     item_id: str
     start_ms: int
-    """Where the item's audio starts in its turn, as the call counts it."""
+    """Where the item's audio starts in its turn, as the call counts it:
+    provisional when it arrives, exact once its first frame is cut (after the
+    previous item's padded last one)."""
+    framed: bool = False
     received_ms: float = 0.0
     """Audio the server sent for it."""
 
@@ -128,8 +131,9 @@ class RealtimeProtocol:
         # One response at a time: a second response.create while one is active
         # is refused by the server, so requests wait here for their turn.
         self._pending: deque[tuple[int, dict[str, Any]]] = deque(maxlen=8)
-        self._asked: int | None = None
-        """The turn whose response.create is out and not yet answered."""
+        self._asked: tuple[int, dict[str, Any]] | None = None
+        """The turn whose response.create is out and not yet answered, and the event."""
+        self._event_seq = 0
         self._withdrawn: set[int] = set()
         self._turn_of: dict[str, int] = {}
         self._turns: dict[int, _Turn] = {}
@@ -190,19 +194,21 @@ class RealtimeProtocol:
         """The event to send now, or None: it waits for the active response to
         end and comes out of `take_outbox` then."""
         self._turns.setdefault(turn_id, _Turn())
-        event: dict[str, Any] = {"type": "response.create"}
+        self._event_seq += 1
+        # The id lets an error name the request it refuses.
+        event: dict[str, Any] = {"type": "response.create", "event_id": f"sluice_{self._event_seq}"}
         if instructions:
             event["response"] = {"instructions": instructions}
         if self.active is None and self._asked is None:
-            self._asked = turn_id
+            self._asked = (turn_id, event)
             return event
         self._pending.append((turn_id, event))
         return None
 
     def _next_request(self) -> None:
         if self.active is None and self._asked is None and self._pending:
-            self._asked, event = self._pending.popleft()
-            self.outbox.append(event)
+            self._asked = self._pending.popleft()
+            self.outbox.append(self._asked[1])
 
     def user_text(self, text: str) -> dict[str, Any]:
         item = {
@@ -216,12 +222,16 @@ class RealtimeProtocol:
         item = {"type": "function_call_output", "call_id": call_id, "output": output}
         return {"type": "conversation.item.create", "item": item}
 
-    def audio_framed(self, turn_id: int, frames_ms: int) -> None:
-        """The session cut `frames_ms` of the turn's audio into the call's whole
-        frames: the turn's next item starts after them."""
+    def audio_framed(self, turn_id: int, frames_ms: int, item_id: str | None = None) -> None:
+        """The session cut `frames_ms` of the turn's audio (of `item_id`) into the
+        call's whole frames: the turn's next item starts after them."""
         turn = self._turns.get(turn_id)
-        if turn is not None:
-            turn.produced_ms += frames_ms
+        if turn is None:
+            return
+        item = self._item(turn, item_id) if item_id is not None else None
+        if item is not None and not item.framed:
+            item.start_ms, item.framed = turn.produced_ms, True
+        turn.produced_ms += frames_ms
 
     def interrupt(self, turn_id: int, heard_ms: int) -> list[dict[str, Any]]:
         """Cancel the turn's response if it is still active, and truncate each
@@ -231,21 +241,27 @@ class RealtimeProtocol:
         kept = [(t, e) for t, e in self._pending if t != turn_id]
         self._pending.clear()
         self._pending.extend(kept)
-        if self._asked == turn_id:
+        if self._asked is not None and self._asked[0] == turn_id:
             self._withdrawn.add(turn_id)  # its response is cancelled as soon as it exists
         active_turn = self._turn_of.get(self.active) if self.active else None
         turn = self._turns.get(turn_id)
+        generating = False
         if self.active is not None and active_turn == turn_id and self.active not in self._silenced:
+            generating = True
             self._silence(self.active, {i.item_id for i in turn.items} if turn else set())
             events.append({"type": "response.cancel", "response_id": self.active})
         turn = self._turns.pop(turn_id, None)
-        for item in turn.items if turn else []:
+        items = turn.items if turn else []
+        for item in items:
             sent = int(item.received_ms)
             if sent <= 0:
                 continue  # no audio, nothing the server could truncate
             end = min(sent, max(0, heard_ms - item.start_ms))
-            if end >= sent:
-                continue  # heard in full
+            # While the response still generates, more of its last item may be
+            # on the way: truncating it at what was heard keeps that out too.
+            growing = generating and item is items[-1]
+            if end >= sent and not growing:
+                continue  # heard in full, and nothing more of it is coming
             events.append(
                 {
                     "type": "conversation.item.truncate",
@@ -275,7 +291,8 @@ class RealtimeProtocol:
             case "response.created":
                 response_id = _str(e["response"]["id"])
                 self.active = response_id
-                turn_id, self._asked = self._asked, None
+                asked, self._asked = self._asked, None
+                turn_id = asked[0] if asked is not None else None
                 if turn_id is None:
                     self.ignored_responses += 1  # not asked for: its audio goes nowhere
                 elif turn_id in self._withdrawn:
@@ -339,11 +356,22 @@ class RealtimeProtocol:
             case "error":
                 error = e["error"]
                 code = _str(error.get("code") or "")
-                if code == "conversation_already_has_active_response" and self._asked is not None:
-                    # Refused, not lost: it goes again when the active one ends.
-                    self._pending.appendleft((self._asked, {"type": "response.create"}))
+                events: list[ModelEvent] = [ModelError(code, _str(error.get("message", "")))]
+                asked = self._asked
+                if asked is None or error.get("event_id") not in (asked[1]["event_id"], None):
+                    return events
+                if code == "conversation_already_has_active_response":
+                    # Refused, not lost: it goes again, as it was, when the active one ends.
+                    self._pending.appendleft(asked)
                     self._asked = None
-                return [ModelError(code, _str(error.get("message", "")))]
+                elif error.get("event_id") == asked[1]["event_id"]:
+                    # Refused for good: the turn fails instead of waiting forever.
+                    self._asked = None
+                    self._next_request()
+                    if asked[0] not in self._withdrawn and asked[0] in self._turns:
+                        events.append(ModelReplyDone(asked[0], "failed"))
+                    self._withdrawn.discard(asked[0])
+                return events
         return []  # the many events a bridge need not act on, and ones added later
 
     def _item(self, turn: _Turn, item_id: str) -> _Item | None:

@@ -110,9 +110,10 @@ async def test_barge_in_cancels_the_response_and_truncates_at_what_the_caller_he
             stale = caller.log.stale_ms(1, interrupt.at)
             assert stale < 60, f"{stale:.1f} ms of the interrupted turn played after the interrupt"
             assert not [t for t, turn in sent if turn == 1 and t > interrupt.at]
+            talk_over = 1000 * (interrupt.at - interrupt.speech_began_at)
             print(
                 f"truncate at {truncation['audio_end_ms']} ms; caller played {played} ms;"
-                f" {stale:.1f} ms stale; talk-over {1000 * (interrupt.at - interrupt.speech_began_at):.0f} ms"
+                f" {stale:.1f} ms stale; talk-over {talk_over:.0f} ms"
             )
             assert not session.errors_sent, session.errors_sent
             cancelled = session.responses[0]
@@ -241,5 +242,29 @@ async def test_a_model_that_refuses_the_key_gets_an_apology_and_a_clean_end(gate
             assert caller.log.played_ms(2) > 500, "the apology was heard"
             assert fake.rejected and fake.rejected[0]["status"] == 401
         text = await gw_metrics(gw)
-        assert 'sluice_voice_problems_total{kind="connect_failed",voice="openai-realtime"} 1.0' in text
+        problem = 'sluice_voice_problems_total{kind="connect_failed",voice="openai-realtime"} 1.0'
+        assert problem in text
         assert 'reason="voice failed",transport="twilio"} 1.0' in text
+
+
+async def test_a_barge_in_after_the_model_finished_still_truncates_without_a_cancel(
+    gateway_factory, speech
+):
+    # The model sent the whole reply long ago; the caller has heard only part of it.
+    async with FakeRealtime(speed=20, reply_ms=6000) as fake:
+        gw = await gateway_factory(**realtime(fake, greeting=""))
+        async with TwilioCaller(gw.ws_url + "/twilio/media") as caller:
+            call = await only_call(gw.ctx)
+            session = await fake.session(0)
+            caller.say(await speech(ASK))
+            await wait_for(lambda: caller.log.played_ms(1) >= 2000, timeout=20)
+            assert session.responses[0].status == "completed"
+            caller.say(await speech("Stop. Wait a moment."))
+            await wait_for(lambda: bool(session.truncations), timeout=10)
+            await wait_for(lambda: bool(caller.clears), timeout=5)
+            await asyncio.sleep(0.3)
+            truncation = session.truncations[-1]
+            assert abs(truncation["audio_end_ms"] - caller.log.played_ms(1)) <= 40
+            assert not session.client_events_of("response.cancel")
+            assert not session.errors_sent
+            assert call.interrupts

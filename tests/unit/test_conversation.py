@@ -733,3 +733,24 @@ def test_barge_in_done_while_the_caller_still_speaks_waits_for_speech_stopped() 
     r.core.utterance("stop", T0 + 0.3)
     assert starts(r.core.barge_in_done(turn, True, 0)) == []
     assert starts(r.core.speech_stopped()) == [StartReply(turn + 1, None)]
+
+
+def test_a_question_cut_off_before_any_answer_is_answered_after_a_wordless_sound() -> None:
+    r = rig()
+    turn = answer(r)
+    r.core.speech_started(T0 + 0.5)  # a cough while the agent thinks
+    r.core.barge_in_done(turn, True, 0)
+    r.core.speech_stopped()
+    starts = [c for c in r.core.utterance("", T0 + 1.0) if isinstance(c, StartReply)]
+    assert starts == [StartReply(turn + 1, None)]
+
+
+def test_a_wordless_sound_after_a_cut_answer_that_was_heard_starts_nothing() -> None:
+    r = rig()
+    turn = answer(r)
+    speak(r, turn, 400)
+    r.core.first_sent(turn)
+    r.core.speech_started(T0 + 0.5)  # over the spoken answer: not a cut question
+    r.core.barge_in_done(turn, True, 0)
+    r.core.speech_stopped()
+    assert not [c for c in r.core.utterance("", T0 + 1.0) if isinstance(c, StartReply)]

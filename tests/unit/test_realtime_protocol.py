@@ -130,6 +130,12 @@ def feed(protocol: RealtimeProtocol, *messages: str) -> list[ModelEvent]:
     return out
 
 
+def without_id(event: dict[str, Any] | None) -> dict[str, Any]:
+    """A client event without the event_id that lets errors name it."""
+    assert event is not None
+    return {k: v for k, v in event.items() if k != "event_id"}
+
+
 def speaking(protocol: RealtimeProtocol, turn_id: int, response_id: str) -> None:
     """Ask for a response for `turn_id`, and have the server start it."""
     protocol.create_response(turn_id)
@@ -232,8 +238,8 @@ def test_client_events_are_ga_shaped() -> None:
         "type": "input_audio_buffer.append",
         "audio": base64.b64encode(b"\x01\x02").decode(),
     }
-    assert protocol.create_response(1) == {"type": "response.create"}
-    with_instructions = RealtimeProtocol(PCMU).create_response(2, "Say hello.")
+    assert without_id(protocol.create_response(1)) == {"type": "response.create"}
+    with_instructions = without_id(RealtimeProtocol(PCMU).create_response(2, "Say hello."))
     assert with_instructions == {
         "type": "response.create",
         "response": {"instructions": "Say hello."},
@@ -371,7 +377,7 @@ def test_a_second_request_waits_for_the_active_response_to_end() -> None:
     assert protocol.create_response(2) is None  # the server would refuse it now
     assert protocol.take_outbox() == []
     feed(protocol, done("r1"))
-    assert protocol.take_outbox() == [{"type": "response.create"}]
+    assert [without_id(e) for e in protocol.take_outbox()] == [{"type": "response.create"}]
     assert feed(protocol, created("r2"), delta("r2", "i2", pcmu_ms(20))) == [
         ModelAudio(2, "i2", pcmu_ms(20))
     ]
@@ -385,7 +391,7 @@ def test_a_refused_request_goes_again_when_the_active_response_ends() -> None:
         "error": {"code": "conversation_already_has_active_response", "message": "busy"},
     }
     feed(protocol, json.dumps(refusal), created("r_server"), done("r_server"))
-    assert protocol.take_outbox() == [{"type": "response.create"}]
+    assert [without_id(e) for e in protocol.take_outbox()] == [{"type": "response.create"}]
     assert feed(protocol, created("r1"), delta("r1", "i1", pcmu_ms(20))) == [
         ModelAudio(1, "i1", pcmu_ms(20))
     ]
@@ -449,9 +455,18 @@ def test_truncate_names_the_item_playing_and_zeroes_the_ones_after() -> None:
 def test_an_item_heard_to_its_end_gets_no_truncate() -> None:
     protocol = RealtimeProtocol(PCMU)
     speaking(protocol, 1, "r1")
-    feed(protocol, delta("r1", "a", pcmu_ms(100)))
+    feed(protocol, delta("r1", "a", pcmu_ms(100)), done("r1"))
     protocol.audio_framed(1, 100)
     assert truncates(protocol.interrupt(1, 100)) == {}
+
+
+def test_the_last_item_of_a_response_still_generating_is_truncated_even_if_heard() -> None:
+    # More of it may be on the way when the cancel lands: none of that was heard.
+    protocol = RealtimeProtocol(PCMU)
+    speaking(protocol, 1, "r1")
+    feed(protocol, delta("r1", "a", pcmu_ms(100)))
+    protocol.audio_framed(1, 100)
+    assert truncates(protocol.interrupt(1, 100)) == {"a": 100}
 
 
 def test_audio_of_one_item_adds_up_across_deltas() -> None:
@@ -481,9 +496,8 @@ def test_truncate_never_exceeds_the_audio_the_server_sent() -> None:
 def test_truncate_rounds_down_a_partial_millisecond() -> None:
     protocol = RealtimeProtocol(PCMU)
     speaking(protocol, 1, "r1")
-    feed(protocol, delta("r1", "a", b"\xff" * 83))  # 10.375 ms
+    feed(protocol, delta("r1", "a", b"\xff" * 83), done("r1"))  # 10.375 ms
     assert truncates(protocol.interrupt(1, 10)) == {}  # the 10 whole ms sent were heard
-    feed(protocol, done("r1", "cancelled"))
     speaking(protocol, 2, "r2")
     feed(protocol, delta("r2", "a2", b"\xff" * 83))
     assert truncates(protocol.interrupt(2, 9)) == {"a2": 9}
@@ -865,3 +879,45 @@ def test_a_turn_of_many_items_keeps_only_the_last_ones() -> None:
     assert len(protocol._turns[1].items) <= 16
     # The last item (990-1000) is the one playing at 995.
     assert truncates(protocol.interrupt(1, 995)) == {"i99": 5}
+
+
+def test_a_request_refused_for_good_fails_its_turn_and_frees_the_next() -> None:
+    protocol = RealtimeProtocol(PCMU)
+    first = protocol.create_response(1, "Say hi.")
+    assert first is not None
+    assert protocol.create_response(2) is None
+    refusal = {
+        "type": "error",
+        "error": {"code": "invalid_value", "message": "no", "event_id": first["event_id"]},
+    }
+    events = feed(protocol, json.dumps(refusal))
+    assert ModelReplyDone(1, "failed") in events
+    assert [without_id(e) for e in protocol.take_outbox()] == [{"type": "response.create"}]
+
+
+def test_a_request_refused_while_busy_goes_again_with_its_instructions() -> None:
+    protocol = RealtimeProtocol(PCMU)
+    first = protocol.create_response(1, "Say hi.")
+    assert first is not None
+    refusal = {
+        "type": "error",
+        "error": {
+            "code": "conversation_already_has_active_response",
+            "message": "busy",
+            "event_id": first["event_id"],
+        },
+    }
+    feed(protocol, json.dumps(refusal), created("r_other"), done("r_other"))
+    assert protocol.take_outbox() == [first]
+
+
+def test_an_items_start_is_where_its_first_frame_is_cut() -> None:
+    # The previous item's padded last frame is cut after the next item's audio arrived.
+    protocol = RealtimeProtocol(PCMU)
+    speaking(protocol, 1, "r1")
+    feed(protocol, delta("r1", "a", pcmu_ms(30)))
+    protocol.audio_framed(1, 20, "a")
+    feed(protocol, delta("r1", "b", pcmu_ms(100)))
+    protocol.audio_framed(1, 20, "a")  # a's padded tail
+    protocol.audio_framed(1, 100, "b")
+    assert truncates(protocol.interrupt(1, 60)) == {"b": 20}
