@@ -26,11 +26,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from gateway.audio import mulaw
 from gateway.audio.frames import (
-    FRAME_BYTES,
     FRAME_MS,
     INTERNAL_RATE,
-    ULAW_FRAME_BYTES,
-    ULAW_SILENCE,
 )
 from gateway.audio.resample import StreamResampler
 from gateway.clock import Clock
@@ -38,6 +35,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.pipeline.segmenter import VadSettings
 from gateway.pipeline.vad import VoiceModel
 from gateway.voice.listening import SpeechWatch
+from gateway.voice.model_audio import Framer, HeldAudio, Piece
 from gateway.voice.realtime_protocol import (
     PCM,
     PCM_RATE,
@@ -77,7 +75,6 @@ and Sluice's own detector, not the server's, is the fast barge-in path."""
 OUTGOING_AUDIO_MS = 2_000
 """Caller audio waiting for a slow model socket; past this the oldest goes."""
 OUTGOING_CONTROL = 256
-MAX_HELD_TEXT = 4_000
 MAX_TOOL_CALLS = 8
 MAX_MESSAGE_BYTES = 4 << 20
 
@@ -97,59 +94,6 @@ class RealtimeSettings:
     transcribe_model: str = ""
     connect_timeout_s: float = 10.0
     silence_ms: int = 500
-
-
-@dataclass(slots=True)
-class _Piece:
-    turn_id: int
-    pcm: bytes
-    ulaw: bytes
-    text: str = ""
-    done: ModelReplyDone | None = None
-    """A marker: the turn's audio before it is all there is."""
-
-    @property
-    def ms(self) -> int:
-        return (len(self.ulaw) // ULAW_FRAME_BYTES + len(self.pcm) // FRAME_BYTES) * FRAME_MS
-
-
-class _Framer:
-    """Model audio of one turn cut into the call's whole 20 ms frames; an item's
-    last partial frame is padded, so every item starts on a frame boundary."""
-
-    def __init__(self, fmt: str) -> None:
-        self.fmt = fmt
-        self.turn_id = 0
-        self.item_id = ""
-        self._rest = b""
-        self._down = StreamResampler(PCM_RATE, INTERNAL_RATE)
-
-    def _frame_bytes(self) -> int:
-        return ULAW_FRAME_BYTES if self.fmt == PCMU else FRAME_BYTES
-
-    def cut(self, turn_id: int, item_id: str, audio: bytes) -> list[tuple[str, bytes]]:
-        frames: list[tuple[str, bytes]] = []
-        if turn_id != self.turn_id:
-            self.turn_id, self._rest = turn_id, b""
-            self._down.reset()
-        elif item_id != self.item_id:
-            frames += self.flush()
-        self.item_id = item_id
-        if self.fmt == PCM:
-            audio = self._down.process(np.frombuffer(audio, dtype=np.int16)).tobytes()
-        data = self._rest + audio
-        size = self._frame_bytes()
-        whole = len(data) - len(data) % size
-        self._rest = data[whole:]
-        return frames + [(item_id, data[i : i + size]) for i in range(0, whole, size)]
-
-    def flush(self) -> list[tuple[str, bytes]]:
-        if not self._rest:
-            return []
-        pad = ULAW_SILENCE if self.fmt == PCMU else b"\x00"
-        frame = self._rest + pad * (self._frame_bytes() - len(self._rest))
-        self._rest = b""
-        return [(self.item_id, frame)]
 
 
 class RealtimeSession:
@@ -179,13 +123,8 @@ class RealtimeSession:
         self._wake_writer = asyncio.Event()
         self._up = StreamResampler(INTERNAL_RATE, PCM_RATE)
         self._to_8k = StreamResampler(INTERNAL_RATE, 8000)
-        self._framer = _Framer(self.fmt)
-        self._buffer: deque[_Piece] = deque()
-        self.buffered_ms = 0
-        self.peak_buffered_ms = 0
-        self._room = asyncio.Event()
-        self._room.set()
-        self._ready = asyncio.Event()
+        self._framer = Framer(self.fmt)
+        self.held = HeldAudio(settings.buffer_ms)
         self._local_speaking = False
         self._server_speaking = False
         self._speaking = False
@@ -304,12 +243,7 @@ class RealtimeSession:
             case ModelText(turn_id, text):
                 # In line with the audio: words reach the call's record of the
                 # turn when the audio around them does, not seconds ahead.
-                last = self._buffer[-1] if self._buffer else None
-                if last is not None and last.text and last.turn_id == turn_id:
-                    last.text = (last.text + text)[:MAX_HELD_TEXT]  # one piece between audio
-                else:
-                    self._buffer.append(_Piece(turn_id, b"", b"", text=text[:MAX_HELD_TEXT]))
-                self._ready.set()
+                self.held.put_text(turn_id, text)
             case ModelSpeechStarted():
                 self._server_speaking = True
                 self._server_heard = True
@@ -350,63 +284,41 @@ class RealtimeSession:
         frames: list[tuple[str, bytes]],
         done: ModelReplyDone | None = None,
     ) -> None:
-        """Model audio waits here for the call; a full buffer pauses the reader."""
+        """Model audio waits for the call; a full buffer pauses the reader."""
         if done is not None:
             frames = self._framer.flush() if self._framer.turn_id == turn_id else []
         for item_id, _ in frames:
             self.protocol.audio_framed(turn_id, FRAME_MS, item_id)
-        pieces = [self._piece(turn_id, f) for _, f in frames]
-        if done is not None:
-            pieces.append(_Piece(turn_id, b"", b"", done=done))
-        for piece in pieces:
-            while self.buffered_ms + piece.ms > self.settings.buffer_ms:
+        for _, frame in frames:
+            if not self.held.has_room(FRAME_MS):
                 self.metrics.model_audio_paused.inc()
-                self._room.clear()
-                await self._room.wait()
-            self._buffer.append(piece)
-            self.buffered_ms += piece.ms
-            self.peak_buffered_ms = max(self.peak_buffered_ms, self.buffered_ms)
-        self.metrics.model_audio_buffered_ms.observe(self.buffered_ms)
-        self._ready.set()
+            await self.held.put(self._piece(turn_id, frame))
+        if done is not None:
+            await self.held.put(Piece(turn_id, b"", b"", done=done.status))
+        self.metrics.model_audio_buffered_ms.observe(self.held.buffered_ms)
 
-    def _piece(self, turn_id: int, frame: bytes) -> _Piece:
+    def _piece(self, turn_id: int, frame: bytes) -> Piece:
         if self.fmt == PCMU:
-            return _Piece(turn_id, b"", frame)
-        return _Piece(turn_id, frame, b"")
+            return Piece(turn_id, b"", frame)
+        return Piece(turn_id, frame, b"")
 
     async def _feed_call(self, out: VoiceOutput) -> None:
         while True:
-            while not self._buffer:
-                self._ready.clear()
-                await self._ready.wait()
-            piece = self._buffer[0]
+            piece = await self.held.peek()
             if piece.text:
-                self._take()
+                self.held.take()
                 out.event(ReplyText(piece.turn_id, piece.text))
                 continue
             if piece.done is not None:
                 # The protocol keeps the turn: its last second is still to be
                 # heard, and a barge-in there must still truncate.
-                self._take()
-                out.event(ReplyDone(piece.turn_id, failed=piece.done.status != "completed"))
+                self.held.take()
+                out.event(ReplyDone(piece.turn_id, failed=piece.done != "completed"))
                 continue
             live = await out.audio(piece.turn_id, piece.pcm, "", piece.ulaw)
-            if self._buffer and self._buffer[0] is piece:
-                self._take()
+            self.held.take(piece)
             if not live:
-                self._drop_turn(piece.turn_id)
-
-    def _take(self) -> None:
-        piece = self._buffer.popleft()
-        self.buffered_ms -= piece.ms
-        self._room.set()
-
-    def _drop_turn(self, turn_id: int) -> None:
-        kept = [p for p in self._buffer if p.turn_id != turn_id]
-        self._buffer.clear()
-        self._buffer.extend(kept)
-        self.buffered_ms = sum(p.ms for p in kept)
-        self._room.set()
+                self.held.drop_turn(piece.turn_id)
 
     # ---- tools -------------------------------------------------------------
 
@@ -479,8 +391,7 @@ class RealtimeSession:
         events = self.protocol.interrupt(turn_id, heard_ms)
         for event in events:
             self._send(event)
-        had_audio = any(p.turn_id == turn_id for p in self._buffer)
-        self._drop_turn(turn_id)
+        had_audio = self.held.drop_turn(turn_id) > 0
         for task in self._tool_tasks.pop(turn_id, []):
             task.cancel()
         return had_audio or any(e["type"] == "response.cancel" for e in events)

@@ -21,84 +21,39 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.voice.realtime_events import (
+    BadEvent,
+    ModelAudio,
+    ModelError,
+    ModelEvent,
+    ModelHeardCaller,
+    ModelReplyDone,
+    ModelSpeechStarted,
+    ModelSpeechStopped,
+    ModelText,
+    ModelToolCall,
+    ModelTranscript,
+)
+
+__all__ = [
+    "BadEvent",
+    "ModelAudio",
+    "ModelError",
+    "ModelEvent",
+    "ModelHeardCaller",
+    "ModelReplyDone",
+    "ModelSpeechStarted",
+    "ModelSpeechStopped",
+    "ModelText",
+    "ModelToolCall",
+    "ModelTranscript",
+    "RealtimeProtocol",
+]
+
 PCMU = "audio/pcmu"
 PCM = "audio/pcm"
 PCM_RATE = 24_000
 MAX_TRANSCRIPT_CHARS = 2_000
-
-
-class BadEvent(ValueError):
-    """A server event that is not JSON, or lacks what its type requires."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelAudio:
-    turn_id: int
-    item_id: str
-    audio: bytes
-    """In the session's output format."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelText:
-    turn_id: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSpeechStarted:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSpeechStopped:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ModelHeardCaller:
-    """The server committed the caller's turn: it will answer when asked."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelTranscript:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ModelToolCall:
-    turn_id: int
-    call_id: str
-    name: str
-    arguments: str
-
-
-@dataclass(frozen=True, slots=True)
-class ModelReplyDone:
-    turn_id: int
-    status: str
-    """completed, cancelled, failed, incomplete."""
-    wants_more: bool = False
-    """It ended in tool calls: their outputs go back and a new response follows."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelError:
-    code: str
-    message: str
-
-
-ModelEvent = (
-    ModelAudio
-    | ModelText
-    | ModelSpeechStarted
-    | ModelSpeechStopped
-    | ModelHeardCaller
-    | ModelTranscript
-    | ModelToolCall
-    | ModelReplyDone
-    | ModelError
-)
 
 
 @dataclass(slots=True)
