@@ -14,6 +14,7 @@ import uvicorn
 from gateway import exposure, logs, workers
 from gateway.access import HostPolicy
 from gateway.config import load_settings
+from gateway.voice.tools import ToolsError, load_tools
 
 WS_MAX_MESSAGE_BYTES = 64 * 1024
 
@@ -84,6 +85,11 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     settings = load_settings(args.config, **overrides)
     logs.configure(settings.log_level)
+    try:
+        load_tools(settings.tools)  # a bad tools module is a clear error now, not a traceback later
+    except ToolsError as exc:
+        print(f"sluice: {exc}", file=sys.stderr)
+        sys.exit(2)
     doors = exposure.open_doors(settings)
     if doors and not settings.insecure:
         print(

@@ -32,8 +32,7 @@ from gateway.events import (
     StateChanged,
 )
 from gateway.events import Transcript as TranscriptEvent
-from gateway.flow.confirmation import Confirmed
-from gateway.flow.marks import Cleared
+from gateway.flow.confirmation import Cleared, Confirmed
 from gateway.flow.playout import PlayoutFlow
 from gateway.turn_record import TurnRecord
 from gateway.turns import Transition, TurnPhase, TurnState

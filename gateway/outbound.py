@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from gateway.audio.frames import AudioChunk
-from gateway.flow.marks import Mark
+from gateway.flow.confirmation import Mark
 from gateway.flow.playout import PlayoutFlow
 from gateway.pipeline.audio_queue import AudioQueue
 from gateway.turns import TurnState

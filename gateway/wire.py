@@ -13,13 +13,14 @@ from typing import Protocol
 from gateway.audio.frames import AudioChunk
 from gateway.events import CallEvent
 from gateway.flow.confirmation import (
+    Cleared,
     Confirmation,
+    Mark,
     PlayedTo,
     PointReached,
     RanDry,
     RoomGranted,
 )
-from gateway.flow.marks import Cleared, Mark
 
 __all__ = [
     "AudioChunk",

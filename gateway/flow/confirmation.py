@@ -14,6 +14,28 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """A named point in the outbound stream the far end confirms once the audio
+    before it has played (Twilio's `mark`, or any wire's equivalent)."""
+
+    name: str
+    turn_id: int
+    turn_pos_ms: int
+    """How far into its turn the listener is once this mark is echoed."""
+    covers_ms: int
+    """Audio sent between the previous mark and this one: the credit it returns."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared:
+    turn_id: int
+    dropped_ms: int
+    """Audio in flight when the far end was told to drop it."""
+    heard_ms: int
+    """Estimated playout position of the turn at the clear."""
+
+
+@dataclass(frozen=True, slots=True)
 class PointReached:
     name: str
 

@@ -11,14 +11,15 @@ from gateway.clock import Clock
 from gateway.flow.confirmation import (
     INVALID,
     NOTHING,
+    Cleared,
     Confirmation,
     Confirmed,
+    Mark,
     PlayedTo,
     RanDry,
     RoomGranted,
 )
 from gateway.flow.credit import CreditWindow
-from gateway.flow.marks import Cleared, Mark
 from gateway.flow.position import TurnPositions
 
 

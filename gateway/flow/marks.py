@@ -10,19 +10,17 @@ from dataclasses import dataclass
 
 from gateway.audio.frames import AudioChunk
 from gateway.clock import Clock
-from gateway.flow.confirmation import INVALID, NOTHING, Confirmation, Confirmed, PointReached
+from gateway.flow.confirmation import (
+    INVALID,
+    NOTHING,
+    Cleared,
+    Confirmation,
+    Confirmed,
+    Mark,
+    PointReached,
+)
 from gateway.flow.credit import CreditWindow
 from gateway.flow.position import TurnPositions
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    name: str
-    turn_id: int
-    turn_pos_ms: int
-    """How far into its turn the listener is once this mark is echoed."""
-    covers_ms: int
-    """Audio sent between the previous mark and this one: the credit it returns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +33,6 @@ class Echo:
     @property
     def unknown(self) -> bool:
         return self.mark is None and not self.voided
-
-
-@dataclass(frozen=True, slots=True)
-class Cleared:
-    turn_id: int
-    dropped_ms: int
-    """Audio in flight when the far end was told to drop it."""
-    heard_ms: int
-    """Estimated playout position of the turn at the clear."""
 
 
 class MarkTracker:
@@ -162,3 +151,6 @@ class MarkTracker:
         dropped = self.window.reset()
         self.positions.truncate(turn_id, heard)
         return Cleared(turn_id=turn_id, dropped_ms=dropped, heard_ms=heard)
+
+
+__all__ = ["Cleared", "Echo", "Mark", "MarkTracker"]

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from gateway.audio.frames import AudioChunk
-from gateway.flow.confirmation import Confirmation, Confirmed
+from gateway.flow.confirmation import Cleared, Confirmation, Confirmed, Mark
 from gateway.flow.credit import CreditWindow
-from gateway.flow.marks import Cleared, Mark
 
 
 class PlayoutFlow(Protocol):

@@ -70,3 +70,14 @@ def test_sluice_serve_refuses_a_public_address_with_empty_tokens():
     assert result.returncode == 2
     assert "twilio_auth_token is empty" in result.stderr
     assert "browser_token is empty" in result.stderr and "--insecure" in result.stderr
+
+
+def test_sluice_serve_refuses_a_tools_spec_it_cannot_load():
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--tools", "no_such_module:TOOLS"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "cannot load tools 'no_such_module:TOOLS'" in proc.stderr

@@ -169,13 +169,21 @@ async def test_malformed_model_events_are_skipped_and_the_call_goes_on(gateway_f
     async with FakeRealtime(speed=20, reply_ms=1500) as fake:
         fake.garbage_after_deltas = 3
         gw = await gateway_factory(**realtime(fake))
-        async with TwilioCaller(gw.ws_url + "/twilio/media") as caller:
-            call = await only_call(gw.ctx)
-            await wait_for(listening_after(call, 1), timeout=15)
+        async with (
+            TwilioCaller(gw.ws_url + "/twilio/media") as caller,
+            TwilioCaller(gw.ws_url + "/twilio/media") as beside,
+        ):
+            await wait_for(lambda: len(gw.ctx.calls) == 2, timeout=5)
+            calls = list(gw.ctx.calls.values())
+            await wait_for(lambda: all(listening_after(c, 1)() for c in calls), timeout=15)
             caller.say(await speech(ASK))
             await wait_for(lambda: caller.log.played_ms(2) >= 1400, timeout=20)
-            assert call.voice.bad_events >= 4  # 2 per reply, one of each kind the fake sends
-            assert not caller.closed
+            # Each reply carries a non-JSON frame, a bad base64 delta and a delta
+            # missing its fields (the unknown event type is quietly ignored).
+            assert sum(c.voice.bad_events for c in calls) >= 9
+            assert beside.log.played_ms(1) >= 1400 and beside.log.underruns(1)[0] == 0
+            assert caller.log.underruns(2)[0] == 0
+            assert not caller.closed and not beside.closed
         text = await gw_metrics(gw)
         assert 'sluice_voice_problems_total{kind="bad_event",voice="openai-realtime"}' in text
 
