@@ -11,9 +11,10 @@ from gateway.metrics import GatewayMetrics
 from gateway.pipeline.agent import Agent, OfflineAgent
 from gateway.pipeline.openai_chat import OpenAIChatAgent
 from gateway.pipeline.openai_speech import OpenAIStt, OpenAITts
+from gateway.pipeline.shared_vad import SharedSilero
 from gateway.pipeline.stt import PocketSphinxStt, SpeechToText
 from gateway.pipeline.tts import EspeakTts, TextToSpeech
-from gateway.pipeline.vad import SileroPool, VoiceModel
+from gateway.pipeline.vad import VoiceStream
 from gateway.voice.cascade import CascadeSession
 from gateway.voice.realtime import RealtimeSession, RealtimeSettings
 from gateway.voice.session import VoiceSession
@@ -26,15 +27,15 @@ class Services:
     tts: TextToSpeech
     """The cascade's voice, and the apology of a voice that failed."""
     agent: Agent
-    vad: SileroPool = field(default_factory=SileroPool)
-    """Silero is recurrent: each call holds its own stream, taken from this pool."""
+    vad: SharedSilero = field(default_factory=SharedSilero)
+    """One Silero model for every call; each call holds only its recurrent state."""
     tools: Tools = field(default_factory=Tools)
 
     def voice(
         self,
         settings: Settings,
         native_audio: str,
-        vad_model: VoiceModel,
+        vad_stream: VoiceStream,
         clock: Clock,
         metrics: GatewayMetrics,
         kind: str,
@@ -46,19 +47,21 @@ class Services:
                 realtime_settings(settings),
                 self.tools,
                 native_audio,
-                vad_model,
+                vad_stream,
                 vad,
                 clock,
                 metrics,
             )
-        return CascadeSession(self.stt, self.agent, self.tts, vad_model, vad, clock, metrics, kind)
+        return CascadeSession(self.stt, self.agent, self.tts, vad_stream, vad, clock, metrics, kind)
 
     async def start(self) -> None:
+        await self.vad.start()
         await self.stt.warm_up()
 
     def close(self) -> None:
         self.stt.close()
         self.tts.close()
+        self.vad.close()
 
 
 def realtime_settings(settings: Settings) -> RealtimeSettings:

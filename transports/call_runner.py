@@ -45,12 +45,17 @@ async def run_call(
     logs.call_id_var.set(call_id)
     code, reason = close_codes.INTERNAL, "internal error"
     call: Call | None = None
-    vad_model = None
+    voice = None
     tasks: list[asyncio.Task] = []
     try:
-        vad_model = await ctx.services.vad.acquire()
+        # A join costs the shared voice detector a few arrays, no model work.
         voice = ctx.services.voice(
-            ctx.settings, transport.native_audio, vad_model, ctx.clock, ctx.metrics, transport.kind
+            ctx.settings,
+            transport.native_audio,
+            ctx.services.vad.stream(),
+            ctx.clock,
+            ctx.metrics,
+            transport.kind,
         )
         call = Call(
             call_id,
@@ -93,8 +98,8 @@ async def run_call(
         if call is not None:
             ctx.calls.pop(call_id, None)
             ctx.records.ended(call)
-        if vad_model is not None:
-            ctx.services.vad.release(vad_model)
+        elif voice is not None:
+            await voice.aclose()  # set up, never run: its detector stream goes back
     return call
 
 

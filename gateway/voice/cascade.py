@@ -20,8 +20,8 @@ from gateway.pipeline.segmenter import VadSettings
 from gateway.pipeline.sentences import SentenceSplitter
 from gateway.pipeline.stt import SpeechToText, SttStream
 from gateway.pipeline.tts import TextToSpeech
-from gateway.pipeline.vad import VoiceModel
-from gateway.voice.listening import SpeechWatch
+from gateway.pipeline.vad import VoiceStream
+from gateway.voice.listening import SpeechEvent, SpeechWatch
 from gateway.voice.session import (
     CallerAudio,
     ReplyDone,
@@ -84,7 +84,7 @@ class CascadeSession:
         stt: SpeechToText,
         agent: Agent,
         tts: TextToSpeech,
-        vad_model: VoiceModel,
+        vad_stream: VoiceStream,
         vad: VadSettings,
         clock: Clock,
         metrics: GatewayMetrics,
@@ -95,7 +95,7 @@ class CascadeSession:
         self.stt = stt
         self.agent = agent
         self.tts = tts
-        self.watch = SpeechWatch(vad_model, vad, clock)
+        self.watch = SpeechWatch(vad_stream, vad, clock, self._on_speech)
         self.clock = clock
         self.metrics = metrics
         self.kind = kind
@@ -125,17 +125,19 @@ class CascadeSession:
         if out is None:
             return
         for frame in self.watch.frames(audio.pcm):
-            listening = self._stt
-            events = self.watch.feed(frame)
-            if listening is not None:
-                listening.feed(frame)
-            for event in events:
-                if isinstance(event, SpeechStarted):
-                    self._stt = self.stt.open_stream()
-                    self._stt.feed(self.watch.take_preroll())
-                else:
-                    self._understand_later(event.at)
-                out.event(event)
+            if self._stt is not None:
+                self._stt.feed(frame)
+            self.watch.feed(frame)
+
+    def _on_speech(self, event: SpeechEvent) -> None:
+        if self._out is None:
+            return
+        if isinstance(event, SpeechStarted):
+            self._stt = self.stt.open_stream()
+            self._stt.feed(self.watch.take_preroll())
+        else:
+            self._understand_later(event.at)
+        self._out.event(event)
 
     def _understand_later(self, ended_at: float) -> None:
         stream, self._stt = self._stt, None
@@ -238,6 +240,7 @@ class CascadeSession:
         pass  # the offline agent has no use for keys; the page shows them
 
     async def aclose(self) -> None:
+        self.watch.close()
         tasks = [t for t in (self._understanding, self._reply and self._reply[1]) if t]
         for task in tasks:
             task.cancel()

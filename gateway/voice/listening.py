@@ -2,27 +2,37 @@
 
 Both voices use it: the cascade to cut utterances for STT, a speech-to-speech
 model to hear a barge-in before its own detector's verdict crosses the network.
+The detector answers a batch later (the model is shared by every call), so
+events come through `on_event`, stamped with when the speech really began.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from gateway.audio.frames import FRAME_BYTES, FRAME_MS
 from gateway.clock import Clock
 from gateway.pipeline.segmenter import SpeechStarted as VadStarted
-from gateway.pipeline.segmenter import VadSettings
-from gateway.pipeline.vad import VoiceDetector, VoiceModel
+from gateway.pipeline.segmenter import VadEvent, VadSettings
+from gateway.pipeline.vad import VoiceDetector, VoiceStream
 from gateway.voice.session import SpeechStarted, SpeechStopped
 
 SpeechEvent = SpeechStarted | SpeechStopped
 
 
 class SpeechWatch:
-    def __init__(self, model: VoiceModel, settings: VadSettings, clock: Clock) -> None:
-        self.detector = VoiceDetector(model, settings)
+    def __init__(
+        self,
+        stream: VoiceStream,
+        settings: VadSettings,
+        clock: Clock,
+        on_event: Callable[[SpeechEvent], None],
+    ) -> None:
+        self.detector = VoiceDetector(stream, settings, self._decided, clock)
         self.settings = settings
         self.clock = clock
+        self._on_event = on_event
         # Audio from just before speech start, so STT hears the first syllable.
         self.preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
 
@@ -33,20 +43,22 @@ class SpeechWatch:
     def frames(self, pcm: bytes) -> list[bytes]:
         return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES)]
 
-    def feed(self, frame: bytes) -> list[SpeechEvent]:
+    def feed(self, frame: bytes) -> None:
         """One 20 ms frame; kept as pre-roll while nobody speaks."""
         if not self.speaking:
             self.preroll.append(frame)
-        out: list[SpeechEvent] = []
-        for event in self.detector.feed(frame):
-            now = self.clock.now()
-            if isinstance(event, VadStarted):
-                out.append(SpeechStarted(now - event.voiced_ms_before / 1000))
-            else:
-                out.append(SpeechStopped(now - self.settings.min_silence_ms / 1000))
-        return out
+        self.detector.feed(frame)
+
+    def _decided(self, event: VadEvent, now: float) -> None:
+        if isinstance(event, VadStarted):
+            self._on_event(SpeechStarted(now - event.voiced_ms_before / 1000))
+        else:
+            self._on_event(SpeechStopped(now - self.settings.min_silence_ms / 1000))
 
     def take_preroll(self) -> bytes:
         audio = b"".join(self.preroll)
         self.preroll.clear()
         return audio
+
+    def close(self) -> None:
+        self.detector.stream.close()

@@ -33,8 +33,8 @@ from gateway.audio.resample import StreamResampler
 from gateway.clock import Clock
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline.segmenter import VadSettings
-from gateway.pipeline.vad import VoiceModel
-from gateway.voice.listening import SpeechWatch
+from gateway.pipeline.vad import VoiceStream
+from gateway.voice.listening import SpeechEvent, SpeechWatch
 from gateway.voice.model_audio import Framer, HeldAudio, Piece
 from gateway.voice.realtime_protocol import (
     PCM,
@@ -104,7 +104,7 @@ class RealtimeSession:
         settings: RealtimeSettings,
         tools: Tools,
         native_audio: str,
-        vad_model: VoiceModel,
+        vad_stream: VoiceStream,
         vad: VadSettings,
         clock: Clock,
         metrics: GatewayMetrics,
@@ -115,7 +115,7 @@ class RealtimeSession:
         self.metrics = metrics
         self.fmt = PCMU if native_audio == "pcmu" else PCM
         self.protocol = RealtimeProtocol(self.fmt)
-        self.watch = SpeechWatch(vad_model, vad, clock)
+        self.watch = SpeechWatch(vad_stream, vad, clock, self._on_speech)
         self._out: VoiceOutput | None = None
         self._control: deque[dict[str, Any]] = deque(maxlen=OUTGOING_CONTROL)
         self._audio: deque[bytes] = deque(maxlen=OUTGOING_AUDIO_MS // SEND_AUDIO_MS)
@@ -345,9 +345,7 @@ class RealtimeSession:
 
     def feed(self, audio: CallerAudio) -> None:
         for frame in self.watch.frames(audio.pcm):
-            for event in self.watch.feed(frame):
-                self._local_speaking = isinstance(event, SpeechStarted)
-                self._speech_changed(event.began_at if isinstance(event, SpeechStarted) else None)
+            self.watch.feed(frame)
         if self.fmt == PCMU:
             wire = audio.ulaw8k or mulaw.encode(
                 self._to_8k.process(np.frombuffer(audio.pcm, dtype=np.int16))
@@ -360,6 +358,10 @@ class RealtimeSession:
             self._audio.append(self._pending_audio)
             self._pending_audio = b""
             self._wake_writer.set()
+
+    def _on_speech(self, event: SpeechEvent) -> None:
+        self._local_speaking = isinstance(event, SpeechStarted)
+        self._speech_changed(event.began_at if isinstance(event, SpeechStarted) else None)
 
     def _speech_changed(self, began_at: float | None = None) -> None:
         speaking = self._local_speaking or self._server_speaking
@@ -402,6 +404,7 @@ class RealtimeSession:
             self._out.event(Utterance(None, self.clock.now()))
 
     async def aclose(self) -> None:
+        self.watch.close()
         tasks = [*self._tasks, *(t for ts in self._tool_tasks.values() for t in ts)]
         for task in tasks:
             task.cancel()

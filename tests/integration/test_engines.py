@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE
+from gateway.clock import FakeClock
 from gateway.pipeline.segmenter import SpeechEnded, SpeechStarted, VadSettings
-from gateway.pipeline.vad import SileroModel, VoiceDetector
+from gateway.pipeline.vad import VoiceDetector
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -54,16 +55,33 @@ async def test_pocketsphinx_recognises_synthesized_speech(services, speech):
     assert "pizza" in text
 
 
-async def test_silero_finds_the_start_and_end_of_speech(speech):
+async def detect(services, pcm: bytes, on_event, at_frame=None) -> VoiceDetector:
+    """Runs the shared detector over `pcm` as 20 ms frames on a clock that reads
+    each frame's own instant, and waits for every window's verdict."""
+    clock = FakeClock()
+    stream = services.vad.stream()
+    detector = VoiceDetector(stream, VadSettings(min_silence_ms=500), on_event, clock)
+    for n, i in enumerate(range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES)):
+        detector.feed(pcm[i : i + FRAME_BYTES])
+        if at_frame is not None:
+            at_frame(n, detector)
+        clock.advance(0.02)
+        while len(stream.pending) > 4:  # faster than real time, within the stream's bound
+            await asyncio.sleep(0.001)
+    while stream.pending or stream.in_batch:
+        await asyncio.sleep(0.005)
+    stream.close()
+    return detector
+
+
+async def test_silero_finds_the_start_and_end_of_speech(services, speech):
     pcm = (
         bytes(FRAME_BYTES * 25)
         + await speech("Hello there, how are you?")
         + bytes(FRAME_BYTES * 50)
     )
-    detector = VoiceDetector(SileroModel(), VadSettings(min_silence_ms=500))
-    events = []
-    for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES):
-        events += [(i // FRAME_BYTES * 20, e) for e in detector.feed(pcm[i : i + FRAME_BYTES])]
+    events: list = []
+    detector = await detect(services, pcm, lambda e, at: events.append((round(at * 1000), e)))
     kinds = [type(e) for _, e in events]
     assert kinds == [SpeechStarted, SpeechEnded]
     started_ms = events[0][0]
@@ -71,7 +89,9 @@ async def test_silero_finds_the_start_and_end_of_speech(speech):
     assert detector.gated_windows > 0  # digital silence never reaches the model
 
 
-async def test_steady_line_noise_stays_away_from_the_model_but_speech_over_it_is_found(speech):
+async def test_steady_line_noise_stays_away_from_the_model_but_speech_over_it_is_found(
+    services, speech
+):
     rng = np.random.default_rng(1)
     amplitude = 32768 * 10 ** (-45 / 20)
 
@@ -84,12 +104,14 @@ async def test_steady_line_noise_stays_away_from_the_model_but_speech_over_it_is
         + np.frombuffer(noise(len(voice) * 2 // FRAME_BYTES + 1), dtype=np.int16)[: voice.size]
     ).astype(np.int16)
     pcm = noise(250) + noisy_voice.tobytes() + noise(60)
-    detector = VoiceDetector(SileroModel(), VadSettings(min_silence_ms=500))
-    kinds = []
-    model_runs_in_noise = None
-    for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES):
-        kinds += [type(e) for e in detector.feed(pcm[i : i + FRAME_BYTES])]
-        if i // FRAME_BYTES == 249:
-            model_runs_in_noise = detector.model_windows
+    kinds: list = []
+    seen: dict[str, int] = {}
+
+    def at_frame(n: int, detector: VoiceDetector) -> None:
+        if n == 249:  # the detector counts model windows as it submits them
+            seen["noise"] = detector.model_windows
+
+    await detect(services, pcm, lambda e, at: kinds.append(type(e)), at_frame)
+    model_runs_in_noise = seen.get("noise")
     assert kinds == [SpeechStarted, SpeechEnded]
     assert model_runs_in_noise is not None and model_runs_in_noise <= 10  # of ~156 noise windows

@@ -121,7 +121,7 @@ async def test_webrtc_offers_need_the_token_and_unconnected_sessions_leave(gatew
             page = await http.post(gw.base_url + "/webrtc/offer", json={"sdp": offer})
             assert refused == [401] * 100 and wrong.status_code == 401 and page.status_code == 401
             assert len(webrtc_sessions(gw.ctx)) == 1
-            baseline, models = _rss(), gw.ctx.services.vad.loaded
+            baseline, models = _rss(), gw.ctx.services.vad.streams_opened
             auth = {**sdp, "authorization": "Bearer s3cret"}
             accepted = await asyncio.gather(
                 *(http.post(whip, content=offer, headers=auth) for _ in range(50))
@@ -135,7 +135,8 @@ async def test_webrtc_offers_need_the_token_and_unconnected_sessions_leave(gatew
         assert admitted.log.played_ms(1) >= heard + 700  # the admitted call plays on
         grown_mb = (_rss() - baseline) / 1e6
         assert grown_mb < 60, f"{grown_mb:.0f} MB still held after 50 sessions left"
-        assert gw.ctx.services.vad.loaded == models  # no voice detector for a pending session
+        # No voice detector for a pending session.
+        assert gw.ctx.services.vad.streams_opened == models
     timeouts = gw.ctx.metrics.protocol_errors.labels("webrtc", "connect_timeout")._value.get()
     assert timeouts == 50
 

@@ -36,13 +36,13 @@ class CountingTts:
         pass
 
 
-class SilentModel:
+class SilentStream:
     window_samples = 512
 
-    def probability(self, window) -> float:
-        return 0.0
+    def submit(self, window, done) -> None:
+        done(0.0)
 
-    def reset(self) -> None:
+    def close(self) -> None:
         pass
 
 
@@ -62,7 +62,7 @@ class Sink:
 
 def cascade(agent, tts) -> CascadeSession:
     return CascadeSession(
-        None, agent, tts, SilentModel(), VadSettings(), FakeClock(), GatewayMetrics(), "twilio"
+        None, agent, tts, SilentStream(), VadSettings(), FakeClock(), GatewayMetrics(), "twilio"
     )
 
 
