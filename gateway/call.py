@@ -139,6 +139,10 @@ class Call:
     def starved_frames(self) -> int:
         return self.core.starved_frames
 
+    @property
+    def underruns(self) -> int:
+        return self.core.underruns
+
     # ---- lifecycle -------------------------------------------------------
 
     async def run(self) -> str:

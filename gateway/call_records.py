@@ -54,6 +54,7 @@ def snapshot(call: Call, aliases: tuple[str, ...] = (), ended: bool = False) -> 
         "in_flight_ms": window.in_flight_ms,
         "peak_in_flight_ms": window.peak_in_flight_ms,
         "starved_frames": call.starved_frames,
+        "underruns": call.underruns,
         "turn_id": call.turns.turn_id,
         "phase": call.turns.phase.value,
         "turns": [

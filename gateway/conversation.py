@@ -109,6 +109,9 @@ class Conversation:
         self.interrupts: deque[InterruptRecord] = deque(maxlen=INTERRUPTS_KEPT)
         self.caller_speaking = False
         self.starved_frames = 0
+        self.underruns = 0
+        """Times the far end ran dry while the turn had more to come: one per gap."""
+        self._dry = False
         self._said: list[str] = []
         self._said_audio = False
         """Something to answer that has no words here (the voice took the audio)."""
@@ -284,6 +287,8 @@ class Conversation:
         return [self._state(transition)] if transition is not None else []
 
     def confirmed(self, confirmed: Confirmed, queued_ms: int) -> list[Command]:
+        if confirmed.returned_ms:
+            self._dry = False  # audio is playing again: a later dry spell is a new gap
         if confirmed.turn_id is None:
             return []
         turn_id = confirmed.turn_id
@@ -299,7 +304,7 @@ class Conversation:
             and not record.finished
             and queued_ms == 0
         ):
-            commands.append(CountUnderrun())
+            commands += self._underrun()
         return commands
 
     def ran_dry(self, queued_ms: int) -> list[Command]:
@@ -311,6 +316,13 @@ class Conversation:
         if record.finished and queued_ms == 0:
             return []
         self.starved_frames += 1
+        return self._underrun()
+
+    def _underrun(self) -> list[Command]:
+        if self._dry:
+            return []  # the same gap, another silent frame of it
+        self._dry = True
+        self.underruns += 1
         return [CountUnderrun()]
 
     def _check_played_out(self, turn_id: int) -> list[Command]:

@@ -60,6 +60,7 @@ class TwilioCaller(RealtimeCaller):
         self.marks_echoed: list[tuple[float, str]] = []
         self.clears: list[float] = []
         self.received_media = 0
+        self.media_sizes: list[int] = []
         # Twilio buffers up to ten minutes; so does this client.
         self._buffer: deque[_Audio | _Mark] = deque(maxlen=int(max_buffer_s * 50) * 2)
         self._buffered_bytes = 0
@@ -151,6 +152,8 @@ class TwilioCaller(RealtimeCaller):
 
     def _on_media(self, data: bytes) -> None:
         self.received_media += 1
+        if len(self.media_sizes) < 64:
+            self.media_sizes.append(len(data))  # the first messages show how a turn starts
         if self._buffered_bytes + len(data) > self._max_buffer_bytes:
             return  # Twilio discards past its buffer limit
         source = Received()

@@ -9,7 +9,7 @@ from gateway.turns import TurnState
 def fake_call(call_id: str, clock: FakeClock) -> SimpleNamespace:
     return SimpleNamespace(
         call_id=call_id, kind="twilio", clock=clock, started_at=clock.now(), end_reason=None,
-        flow=SimpleNamespace(window=CreditWindow(800)), starved_frames=0,
+        flow=SimpleNamespace(window=CreditWindow(800)), starved_frames=0, underruns=0,
         turns=TurnState(clock), records={}, interrupts=[],
     )  # fmt: skip
 

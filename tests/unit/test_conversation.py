@@ -36,7 +36,7 @@ from gateway.events import (
     StateChanged,
     Transcript,
 )
-from gateway.flow.confirmation import PlayedTo, PointReached, RoomGranted
+from gateway.flow.confirmation import Confirmed, PlayedTo, PointReached, RoomGranted
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import GrantTracker
 from gateway.flow.marks import Cleared, Mark, MarkTracker
@@ -597,8 +597,12 @@ def test_ran_dry_after_the_first_send_of_an_unfinished_turn_is_an_underrun() -> 
     turn = answer(r)
     speak(r, turn, 60)
     assert r.core.ran_dry(0) == [CountUnderrun()]
+    assert r.core.ran_dry(0) == []  # the same gap: one underrun, two starved frames
+    assert r.core.starved_frames == 2 and r.core.underruns == 1
+    # Audio plays again (the pacer sent a frame), then runs dry: a second gap.
+    r.core.confirmed(Confirmed(True, 20), 0)
     assert r.core.ran_dry(0) == [CountUnderrun()]
-    assert r.core.starved_frames == 2
+    assert r.core.underruns == 2
 
 
 def test_ran_dry_of_a_finished_turn_is_an_underrun_only_while_audio_is_queued() -> None:

@@ -61,11 +61,16 @@ class TwilioTransport:
     kind = KIND
     native_audio = "pcmu"
 
-    def __init__(self, ws: WebSocket, stream_sid: str) -> None:
+    def __init__(self, ws: WebSocket, stream_sid: str, cushion_frames: int = 3) -> None:
         self.ws = ws
         self.stream_sid = stream_sid
         self._down = StreamResampler(INTERNAL_RATE, TWILIO_RATE)
         self._turn = 0
+        self.cushion_frames = cushion_frames
+        # A turn's first frames go out as one media message: the far end then
+        # starts with a cushion, and a second frame that jitter delays does not
+        # leave the first playing alone.
+        self._held: list[bytes] = []
         self._lock = asyncio.Lock()
         self.closed = False
 
@@ -80,20 +85,36 @@ class TwilioTransport:
             self.closed = True
 
     async def send_audio(self, chunk: AudioChunk) -> None:
-        if chunk.turn_id != self._turn:
+        starting = chunk.turn_id != self._turn
+        if starting:
+            await self._flush_held()
             self._turn = chunk.turn_id
             self._down.reset()
+            self._held = []
         if chunk.ulaw8k:
-            await self._send(protocol.media_message(self.stream_sid, chunk.ulaw8k))
+            payload = chunk.ulaw8k
+        else:
+            samples = self._down.process(np.frombuffer(chunk.pcm, dtype=np.int16))
+            payload = mulaw.encode(samples) if samples.size else b""
+        if self._held or (starting and self.cushion_frames > 1):
+            self._held.append(payload)
+            if len(self._held) >= self.cushion_frames:
+                await self._flush_held()
             return
-        samples = self._down.process(np.frombuffer(chunk.pcm, dtype=np.int16))
-        if samples.size:
-            await self._send(protocol.media_message(self.stream_sid, mulaw.encode(samples)))
+        if payload:
+            await self._send(protocol.media_message(self.stream_sid, payload))
+
+    async def _flush_held(self) -> None:
+        held, self._held = b"".join(self._held), []
+        if held:
+            await self._send(protocol.media_message(self.stream_sid, held))
 
     async def send_mark(self, mark: Mark) -> None:
+        await self._flush_held()  # the mark must follow the audio it covers
         await self._send(protocol.mark_message(self.stream_sid, mark.name))
 
     async def send_clear(self, cleared: Cleared) -> None:
+        self._held = []  # never sent: nothing to clear of it
         self._down.reset()
         await self._send(protocol.clear_message(self.stream_sid))
 
