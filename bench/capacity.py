@@ -1,19 +1,23 @@
-"""CPU per call with the whole pipeline, per transport, at a ladder of concurrent calls.
+"""Calls per core as callers hear them: calls join at a stated rate, and every
+caller counts gaps over its whole call, joins included.
 
-Every call: caller audio in (comfort noise above the VAD's energy gate, so
-Silero runs on every window), continuous agent speech out (a greeting of
-several minutes, synthesized sentence by sentence as the window allows), marks
-echoed by a Twilio-faithful client that plays in real time.
+Every call: caller audio in (comfort noise above the VAD's energy gate), the
+agent speaking a long greeting out, marks echoed or grants sent by a client
+that plays in real time. Twilio callers join through the webhook, each with
+its own one-time stream token, as Twilio does.
 
-The gateway runs in its own process; the callers run in another, so the CPU
-figure is the gateway's alone (its STT worker processes included).
+The gateway runs in its own process tree; the callers run in another. With
+`--pin` the whole gateway tree (every process and every thread, as
+`taskset -a` would) is on CPU 0 and the callers on the others, so CPU per call
+is the gateway's alone and the callers' own cost cannot show as its gaps.
 
-    python -m bench.capacity --transport twilio|websocket|webrtc [--ladder 1,10,50,100]
-        [--seconds 20] [--workers N] [--pin]
+    python -m bench.capacity --transport twilio|websocket|webrtc [--ladder 1,10,50,100,200]
+        [--join-rate 10] [--hold 10] [--pin]
 
-`--pin` puts the gateway (and its STT workers) on CPU 0 and the callers on the
-other CPUs, so "calls per core" is measured on one core that nothing else
-uses, and the callers' own cost cannot show up as the gateway's frame delay.
+Per rung it reports first audio of the greeting (p50/p99/max, from the
+caller's first request), callers that heard a gap and how much, the
+gateway's own underrun count beside the callers', CPU per call over the whole
+run, resident memory per call, and the gateway's worst event-loop lag.
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ import asyncio
 import gc
 import json
 import os
+import re
+import secrets
 import statistics
 import subprocess
 import sys
 import time
 
+import httpx
 import numpy as np
 import psutil
 
@@ -35,188 +42,225 @@ from bench.common import GatewayProcess, pinned_to, start_gateway, write_json
 from gateway.pipeline.agent import _STORY
 
 NOISE_DBFS = -45.0
-
-
 PATHS = {"twilio": "/twilio/media", "websocket": "/browser/ws", "webrtc": ""}
+LADDERS = {"twilio": "1,10,50,100,200", "websocket": "1,10,50,100,200", "webrtc": "1,10,30"}
+JOIN_RATES = {"twilio": 10.0, "websocket": 10.0, "webrtc": 5.0}
 LATE_MS = 40
-"""A WebRTC frame later than the client's 40 ms playout cushion is an underrun."""
+"""A WebRTC frame later than the client's 40 ms playout cushion is a gap."""
+_TOKEN = re.compile(r'name="sluice_token" value="([^"]+)"')
 
 
-def _caller(transport: str, url: str):
+# ---- the callers' process -------------------------------------------------------
+
+
+async def _join(transport: str, base: str, http: httpx.AsyncClient):
+    ws = base.replace("http://", "ws://")
     if transport == "webrtc":
         from gateway.testing.webrtc_caller import WebRtcCaller
 
-        return WebRtcCaller(url, noise_dbfs=NOISE_DBFS)
-    if transport == "twilio":
+        caller = WebRtcCaller(base, noise_dbfs=NOISE_DBFS)
+    elif transport == "twilio":
         from gateway.testing.twilio_caller import TwilioCaller
 
-        return TwilioCaller(url, noise_dbfs=NOISE_DBFS)
-    from gateway.testing.browser_caller import BrowserCaller
+        call_sid = "CA" + secrets.token_hex(16)
+        twiml = (await http.post(base + "/twilio/voice", data={"CallSid": call_sid})).text
+        match = _TOKEN.search(twiml)
+        caller = TwilioCaller(
+            ws + PATHS["twilio"],
+            token=match.group(1) if match else None,
+            call_sid=call_sid,
+            noise_dbfs=NOISE_DBFS,
+        )
+    else:
+        from gateway.testing.browser_caller import BrowserCaller
 
-    return BrowserCaller(url, noise_dbfs=NOISE_DBFS)
+        caller = BrowserCaller(ws + PATHS["websocket"], noise_dbfs=NOISE_DBFS)
+    await caller.connect()
+    return caller
 
 
-def _webrtc_figures(caller, since: float) -> dict:
-    delays = caller.frame_delays_ms(since)
-    late = caller.late_frames(since)
-    arrivals = [t for t, _ in caller.arrivals if t >= since]
-    late_at = [round(arrivals[i] - since, 2) for i in np.flatnonzero(delays > LATE_MS)]
+def _figures(transport: str, caller, joined_at: float) -> dict:
+    if transport == "webrtc":
+        first = caller.arrivals[0][0] if caller.arrivals else None
+        delays = caller.frame_delays_ms(joined_at)
+        late = int(np.count_nonzero(delays > LATE_MS)) if delays.size else 0
+        gaps, gap_ms = late, late * 20
+    else:
+        first = caller.log.first_played(1)
+        gaps, gap_ms = caller.log.underruns()
     return {
-        "underruns": late,
-        "underrun_ms": late * 20,
+        "first_audio_ms": None if first is None else round((first - joined_at) * 1000, 1),
+        "gaps": gaps,
+        "gap_ms": gap_ms,
         "played_ms": caller.log.played_ms(1),
-        "peak_buffer_ms": None,
-        "p95_frame_delay_ms": round(float(np.percentile(delays, 95)), 1) if delays.size else None,
-        "max_frame_delay_ms": round(float(delays.max()), 1) if delays.size else None,
-        "late_at_s": late_at,
-        "frames": int(delays.size),
-        "closed_early": False,
-    }
-
-
-def _stream_figures(caller) -> dict:
-    count, ms = caller.log.underruns()
-    return {
-        "underruns": count,
-        "underrun_ms": ms,
-        "played_ms": caller.log.played_ms(1),
-        "peak_buffer_ms": caller.peak_buffered_ms,
         "closed_early": caller.close_code is not None,
     }
 
 
 async def _loop_lag(worst: list[float]) -> None:
-    """The callers' own event-loop lag: a stall here delays arrivals and would be
-    read as the gateway's frame delay, so it is reported beside it."""
+    """The callers' own event-loop lag, reported beside their figures: a stall
+    here would delay arrivals and be read as the gateway's."""
     while True:
         start = time.monotonic()
         await asyncio.sleep(0.005)
         worst[0] = max(worst[0], (time.monotonic() - start - 0.005) * 1000)
 
 
-async def _run_callers(transport: str, url: str, calls: int, seconds: float, warmup: float) -> dict:
-    callers = [_caller(transport, url) for _ in range(calls)]
-    for caller in callers:
-        await caller.connect()
-        await asyncio.sleep(0.02)  # a ramp, not a thundering herd
-    # The callers are the instrument: no collector pauses in them while measuring
-    # (the collection here stalls them too, so it happens before the warm-up).
+async def _run_callers(transport: str, base: str, calls: int, rate: float, hold_s: float) -> dict:
     gc.collect()
     gc.freeze()
-    gc.disable()
-    await asyncio.sleep(warmup)
+    gc.disable()  # the callers are the instrument: no collector pauses in them
     worst_lag = [0.0]
     lag = asyncio.create_task(_loop_lag(worst_lag))
-    since = time.monotonic()
-    print("MEASURE", flush=True)
-    await asyncio.sleep(seconds)
+    joined: list[tuple[float, object]] = []
+    async with httpx.AsyncClient(timeout=10) as http:
+        print("MEASURE", flush=True)
+        start = time.monotonic()
+
+        async def one(i: int) -> None:
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+            at = time.monotonic()
+            joined.append((at, await _join(transport, base, http)))
+
+        await asyncio.gather(*(one(i) for i in range(calls)))
+        print("JOINED", flush=True)
+        await asyncio.sleep(hold_s)
     print("DONE", flush=True)
     lag.cancel()
-    gc.enable()
-    if transport == "webrtc":
-        per_call = [_webrtc_figures(c, since) for c in callers]
-    else:
-        per_call = [_stream_figures(c) for c in callers]
-    for caller in callers:
+    per_call = [_figures(transport, caller, at) for at, caller in joined]
+    for _, caller in joined:
         await caller.hang_up()
+    gc.enable()
     return {"calls": per_call, "callers_max_loop_lag_ms": round(worst_lag[0], 1)}
 
 
-def client_main(transport: str, url: str, calls: int, seconds: float, warmup: float) -> None:
+def client_main(transport: str, base: str, calls: int, rate: float, hold_s: float) -> None:
     if transport == "webrtc":
         from transports.webrtc.aiortc_workarounds import advertise_host_addresses
 
         advertise_host_addresses(["127.0.0.1"])  # loopback only
-    result = asyncio.run(_run_callers(transport, url, calls, seconds, warmup))
+    result = asyncio.run(_run_callers(transport, base, calls, rate, hold_s))
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def _p95_over_calls(per_call: list[dict]) -> float | None:
-    """The worst call's p95 frame delay: capacity needs every call under the bound."""
-    values = [c["p95_frame_delay_ms"] for c in per_call if c.get("p95_frame_delay_ms") is not None]
-    return max(values) if values else None
+# ---- the gateway's side ---------------------------------------------------------
 
 
-def _url(gateway: GatewayProcess, transport: str) -> str:
-    if transport == "webrtc":
-        return f"http://127.0.0.1:{gateway.port}"
-    return gateway.ws_url + PATHS[transport]
+def pin_tree(pid: int, cpus: set[int]) -> int:
+    """Every process and thread of the tree on `cpus` (taskset -a); returns the
+    number of threads pinned."""
+    pinned = 0
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            for thread in process.threads():
+                os.sched_setaffinity(thread.id, cpus)
+                pinned += 1
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            pass
+    return pinned
+
+
+def _metric(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith(name + "_"):
+            total += float(line.split()[-1])
+    return total
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
 
 
 def measure(
     gateway: GatewayProcess,
     transport: str,
     calls: int,
-    seconds: float,
-    warmup: float,
-    client_cpus: set[int] | None = None,
+    rate: float,
+    hold_s: float,
+    gateway_cpus: set[int] | None,
+    client_cpus: set[int] | None,
 ) -> dict:
+    base = f"http://127.0.0.1:{gateway.port}"
     command = [
-        sys.executable, "-m", "bench.capacity", "--client", str(calls),
-        "--transport", transport, "--url", _url(gateway, transport),
-        "--seconds", str(seconds), "--warmup", str(warmup),
+        sys.executable, "-m", "bench.capacity", "--client", str(calls), "--transport", transport,
+        "--url", base, "--join-rate", str(rate), "--hold", str(hold_s),
     ]  # fmt: skip
     client = subprocess.Popen(
         command, stdout=subprocess.PIPE, text=True, preexec_fn=pinned_to(client_cpus)
     )
     assert client.stdout is not None
     client_process = psutil.Process(client.pid)
-    cpu0 = t0 = rss0 = client_cpu0 = client_cpu = 0.0
     idle_rss = gateway.rss_mb()
+    cpu0 = t0 = client_cpu0 = 0.0
+    joined_rss = threads = 0.0
     result: dict = {}
     for line in client.stdout:
         if line.startswith("MEASURE"):
-            cpu0, t0, rss0 = gateway.cpu_seconds(), time.monotonic(), gateway.rss_mb()
+            if gateway_cpus:
+                pin_tree(gateway.proc.pid, gateway_cpus)
+            cpu0, t0 = gateway.cpu_seconds(), time.monotonic()
             client_cpu0 = sum(client_process.cpu_times()[:2])
+        elif line.startswith("JOINED"):
+            if gateway_cpus:
+                threads = pin_tree(gateway.proc.pid, gateway_cpus)  # threads born since
+            joined_rss = gateway.rss_mb()
         elif line.startswith("DONE"):
             cpu = gateway.cpu_seconds() - cpu0
             client_cpu = sum(client_process.cpu_times()[:2]) - client_cpu0
             elapsed = time.monotonic() - t0
-            rss = gateway.rss_mb()
+            metrics = httpx.get(base + "/metrics", timeout=5).text
         elif line.startswith("RESULT "):
             result = json.loads(line[7:])
     client.wait()
     per_call = result["calls"]
+    firsts = [c["first_audio_ms"] for c in per_call if c["first_audio_ms"] is not None]
     cpu_per_call = cpu / elapsed / calls
     return {
         "calls": calls,
+        "join_rate_per_s": rate,
         "seconds": round(elapsed, 2),
+        "first_audio_p50_ms": _percentile(firsts, 50),
+        "first_audio_p99_ms": _percentile(firsts, 99),
+        "first_audio_max_ms": max(firsts) if firsts else None,
+        "callers_without_audio": calls - len(firsts),
+        "callers_with_gaps": sum(1 for c in per_call if c["gaps"]),
+        "gap_ms_total": sum(c["gap_ms"] for c in per_call),
+        "worst_call_gap_ms": max((c["gap_ms"] for c in per_call), default=0),
+        "callers_gaps": sum(c["gaps"] for c in per_call),
+        "gateway_underruns": _metric(metrics, "sluice_underruns_total"),
         "gateway_cpu_cores": round(cpu / elapsed, 3),
-        "callers_cpu_cores": round(client_cpu / elapsed, 3),
         "cpu_per_call": round(cpu_per_call, 5),
         "calls_per_core": round(1 / cpu_per_call, 1) if cpu_per_call else None,
-        "calls_with_underruns": sum(1 for c in per_call if c["underruns"]),
-        "underrun_ms_total": sum(c["underrun_ms"] for c in per_call),
-        "peak_client_buffer_ms": max((c["peak_buffer_ms"] or 0) for c in per_call),
-        "p95_frame_delay_ms": _p95_over_calls(per_call),
-        "late_frames_per_call": [c["underruns"] for c in per_call],
-        "played_s_per_call": [round(c["played_ms"] / 1000, 1) for c in per_call],
-        "late_frames_at_s": sorted(t for c in per_call for t in c.get("late_at_s", [])),
-        "max_frame_delay_ms": max((c.get("max_frame_delay_ms") or 0) for c in per_call),
+        "gateway_rss_mb": round(joined_rss, 1),
+        "rss_mb_per_call": round((joined_rss - idle_rss) / calls, 2),
+        "gateway_max_loop_lag_ms": round(
+            _metric(metrics, "sluice_event_loop_lag_max_seconds") * 1000, 1
+        ),
+        "gateway_threads_pinned": threads,
         "median_played_s": round(statistics.median(c["played_ms"] for c in per_call) / 1000, 1),
         "closed_early": sum(1 for c in per_call if c["closed_early"]),
+        "callers_cpu_cores": round(client_cpu / elapsed, 3),
         "callers_max_loop_lag_ms": result["callers_max_loop_lag_ms"],
-        "gateway_rss_mb": round(rss, 1),
-        "rss_mb_per_call": round((rss - idle_rss) / calls, 2),
-        "rss_growth_mb_while_measuring": round(rss - rss0, 1),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transport", choices=sorted(PATHS), default="twilio")
-    parser.add_argument("--ladder", default="1,10,50,100")
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
+    parser.add_argument("--ladder", help="calls per rung (default per transport)")
+    parser.add_argument("--join-rate", type=float, help="calls joining per second")
+    parser.add_argument("--hold", type=float, default=10.0, help="seconds after the last join")
     parser.add_argument(
-        "--pin", action="store_true", help="gateway on CPU 0, callers on the other CPUs"
+        "--pin", action="store_true", help="gateway tree on CPU 0, callers on the other CPUs"
     )
     parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    rate = args.join_rate or JOIN_RATES[args.transport]
     if args.client:
-        client_main(args.transport, args.url, args.client, args.seconds, args.warmup)
+        client_main(args.transport, args.url, args.client, rate, args.hold)
         return
 
     gateway_cpus = client_cpus = None
@@ -226,39 +270,35 @@ def main() -> None:
             parser.error("--pin needs at least two CPUs")
         gateway_cpus, client_cpus = {available[0]}, set(available[1:])
     rows = []
-    for calls in [int(n) for n in args.ladder.split(",")]:
+    for calls in [int(n) for n in (args.ladder or LADDERS[args.transport]).split(",")]:
         # A fresh gateway per rung, so no rung inherits another's state.
         gateway = start_gateway(
-            "--greeting", _STORY * 4, "--max-calls", "1000", "--workers", str(args.workers),
+            "--greeting", _STORY * 4, "--max-calls", "1000",
             "--webrtc-host-addresses", "127.0.0.1", cpus=gateway_cpus,
         )  # fmt: skip
         try:
-            row = measure(gateway, args.transport, calls, args.seconds, args.warmup, client_cpus)
+            row = measure(
+                gateway, args.transport, calls, rate, args.hold, gateway_cpus, client_cpus
+            )
         finally:
             gateway.stop()
         rows.append(row)
         print(
-            f"{row['calls']:>4} calls  gateway {row['gateway_cpu_cores']:.3f} cores  "
+            f"{row['calls']:>4} calls at {rate:g}/s  first audio p50 {row['first_audio_p50_ms']} "
+            f"p99 {row['first_audio_p99_ms']} max {row['first_audio_max_ms']} ms  "
+            f"gaps in {row['callers_with_gaps']} calls ({row['gap_ms_total']} ms; gateway counted "
+            f"{row['gateway_underruns']:.0f}, callers {row['callers_gaps']})  "
             f"{row['cpu_per_call'] * 100:.2f} % of a core per call  "
-            f"({row['calls_per_core']} calls/core)  underruns in {row['calls_with_underruns']} "
-            f"calls  peak client buffer {row['peak_client_buffer_ms']:.0f} ms  "
-            f"p95 frame delay {row['p95_frame_delay_ms']} ms  "
-            f"(callers used {row['callers_cpu_cores']:.2f} cores, "
-            f"their worst loop lag {row['callers_max_loop_lag_ms']} ms)",
+            f"{row['rss_mb_per_call']} MB per call  loop lag max {row['gateway_max_loop_lag_ms']} ms"
+            f"  (callers: {row['callers_cpu_cores']:.2f} cores, lag {row['callers_max_loop_lag_ms']} ms)",
             flush=True,
         )
-    name = f"capacity_{args.transport}" + (f"_{args.workers}w" if args.workers > 1 else "")
-    name += "_pinned" if args.pin else ""
+    name = f"capacity_{args.transport}" + ("_pinned" if args.pin else "")
     path = write_json(
         f"{name}.json",
-        {
-            "benchmark": name,
-            "transport": args.transport,
-            "workers": args.workers,
-            "pinned": args.pin,
-            "rows": rows,
-        },
-    )
+        {"benchmark": name, "transport": args.transport, "join_rate_per_s": rate,
+         "hold_s": args.hold, "pinned": args.pin, "rows": rows},
+    )  # fmt: skip
     print(f"wrote {path}")
 
 

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from gateway import call_records_api
 from gateway.config import Settings
 from gateway.context import GatewayContext
+from gateway.loop_watch import watch_loop
 from gateway.services import Services, build_services
 from gateway.worker_link import PrivatePortGuard
 from transports.packages import installed
@@ -64,10 +65,12 @@ def create_app(
             app.state.ctx.worker_index = worker["index"]
             app.state.ctx.worker_ports = worker["private_ports"]
             app.state.ctx.worker_secret = worker["secret"]
-        log.info("gateway ready: agent=%s", settings.agent)
+        log.info("gateway ready: voice=%s agent=%s", settings.voice, settings.agent)
+        watcher = asyncio.create_task(watch_loop(app.state.ctx.metrics), name="loop-watch")
         try:
             yield
         finally:
+            watcher.cancel()
             ctx = app.state.ctx
             await asyncio.gather(*(p.stop(ctx) for p in packages), return_exceptions=True)
             await ctx.aclose()

@@ -242,6 +242,16 @@ class GatewayMetrics:
             registry=r,
         )
 
+        self.loop_lag = Histogram(
+            "sluice_event_loop_lag_seconds",
+            "How late a 50 ms sleep on the event loop wakes: what every call shares",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=r,
+        )
+        self.loop_lag_max = Gauge(
+            "sluice_event_loop_lag_max_seconds", "The worst event-loop lag so far", registry=r
+        )
+
     def track(self, call: _WindowedCall) -> None:
         self._calls.add(call)
 
