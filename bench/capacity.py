@@ -289,8 +289,10 @@ def main() -> None:
             f"gaps in {row['callers_with_gaps']} calls ({row['gap_ms_total']} ms; gateway counted "
             f"{row['gateway_underruns']:.0f}, callers {row['callers_gaps']})  "
             f"{row['cpu_per_call'] * 100:.2f} % of a core per call  "
-            f"{row['rss_mb_per_call']} MB per call  loop lag max {row['gateway_max_loop_lag_ms']} ms"
-            f"  (callers: {row['callers_cpu_cores']:.2f} cores, lag {row['callers_max_loop_lag_ms']} ms)",
+            f"{row['rss_mb_per_call']} MB per call  "
+            f"loop lag max {row['gateway_max_loop_lag_ms']} ms  "
+            f"(callers: {row['callers_cpu_cores']:.2f} cores, "
+            f"lag {row['callers_max_loop_lag_ms']} ms)",
             flush=True,
         )
     name = f"capacity_{args.transport}" + ("_pinned" if args.pin else "")
