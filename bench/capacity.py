@@ -238,6 +238,10 @@ def measure(
         "gateway_max_loop_lag_ms": round(
             _metric(metrics, "sluice_event_loop_lag_max_seconds") * 1000, 1
         ),
+        "gateway_max_gc_pause_ms": round(
+            _metric(metrics, "sluice_gc_full_collection_max_seconds") * 1000, 1
+        ),
+        "gateway_full_collections": _metric(metrics, "sluice_gc_full_collection_seconds_count"),
         "gateway_threads_pinned": threads,
         "median_played_s": round(statistics.median(c["played_ms"] for c in per_call) / 1000, 1),
         "closed_early": sum(1 for c in per_call if c["closed_early"]),
@@ -290,7 +294,8 @@ def main() -> None:
             f"{row['gateway_underruns']:.0f}, callers {row['callers_gaps']})  "
             f"{row['cpu_per_call'] * 100:.2f} % of a core per call  "
             f"{row['rss_mb_per_call']} MB per call  "
-            f"loop lag max {row['gateway_max_loop_lag_ms']} ms  "
+            f"loop lag max {row['gateway_max_loop_lag_ms']} ms "
+            f"(worst full GC {row['gateway_max_gc_pause_ms']} ms)  "
             f"(callers: {row['callers_cpu_cores']:.2f} cores, "
             f"lag {row['callers_max_loop_lag_ms']} ms)",
             flush=True,

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from gateway import call_records_api
 from gateway.config import Settings
 from gateway.context import GatewayContext
-from gateway.loop_watch import watch_loop
+from gateway.loop_watch import watch_collector, watch_loop
 from gateway.services import Services, build_services
 from gateway.worker_link import PrivatePortGuard
 from transports.packages import installed
@@ -67,6 +67,8 @@ def create_app(
             app.state.ctx.worker_secret = worker["secret"]
         log.info("gateway ready: voice=%s agent=%s", settings.voice, settings.agent)
         watcher = asyncio.create_task(watch_loop(app.state.ctx.metrics), name="loop-watch")
+        if owned:
+            watch_collector(app.state.ctx.metrics)  # once per process, not per test app
         try:
             yield
         finally:

@@ -248,6 +248,17 @@ class GatewayMetrics:
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=r,
         )
+        self.gc_pause = Histogram(
+            "sluice_gc_full_collection_seconds",
+            "Full garbage collections, each a pause every call on the process shares",
+            buckets=(0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=r,
+        )
+        self.gc_pause_max = Gauge(
+            "sluice_gc_full_collection_max_seconds",
+            "The longest full collection so far",
+            registry=r,
+        )
         self.loop_lag_max = Gauge(
             "sluice_event_loop_lag_max_seconds", "The worst event-loop lag so far", registry=r
         )

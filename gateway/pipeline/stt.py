@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol
@@ -37,6 +38,10 @@ _decoder = None
 def _load_decoder() -> None:
     global _decoder
     from pocketsphinx import Decoder
+
+    # A decode may wait; the gateway process sending frames may not (it runs
+    # at the normal priority, the workers below it on a saturated core).
+    os.nice(5)
 
     # fwdflat off and a tighter HMM beam halve decode time; bestpath keeps accuracy.
     _decoder = Decoder(
