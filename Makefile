@@ -36,10 +36,11 @@ lint: install-test
 	$(BIN)/ruff check gateway transports tests bench
 
 bench: install-test
-	$(BIN)/python -m bench.capacity --transport twilio
-	$(BIN)/python -m bench.capacity --transport websocket
-	$(BIN)/python -m bench.capacity --transport webrtc --ladder 1,5,10,20,30,40 --pin
-	$(BIN)/python -m bench.capacity --transport webrtc --workers 2 --ladder 1,5,10,20,40
+	$(BIN)/python -m bench.capacity --transport twilio --pin
+	$(BIN)/python -m bench.capacity --transport websocket --pin
+	$(BIN)/python -m bench.capacity --transport webrtc --pin
+	$(BIN)/python -m bench.capacity --transport webrtc --workers 2 --ladder 1,10,40
+	taskset -c 0 $(BIN)/python -m bench.vad_batch
 	$(BIN)/python -m bench.twilio_turns
 
 clean:

@@ -93,7 +93,7 @@ def _figures(transport: str, caller, joined_at: float) -> dict:
         "gaps": gaps,
         "gap_ms": gap_ms,
         "played_ms": caller.log.played_ms(1),
-        "closed_early": caller.close_code is not None,
+        "closed_early": getattr(caller, "close_code", None) is not None,
     }
 
 
@@ -256,6 +256,7 @@ def main() -> None:
     parser.add_argument("--ladder", help="calls per rung (default per transport)")
     parser.add_argument("--join-rate", type=float, help="calls joining per second")
     parser.add_argument("--hold", type=float, default=10.0, help="seconds after the last join")
+    parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument(
         "--pin", action="store_true", help="gateway tree on CPU 0, callers on the other CPUs"
     )
@@ -277,7 +278,7 @@ def main() -> None:
     for calls in [int(n) for n in (args.ladder or LADDERS[args.transport]).split(",")]:
         # A fresh gateway per rung, so no rung inherits another's state.
         gateway = start_gateway(
-            "--greeting", _STORY * 4, "--max-calls", "1000",
+            "--greeting", _STORY * 4, "--max-calls", "1000", "--workers", str(args.workers),
             "--webrtc-host-addresses", "127.0.0.1", cpus=gateway_cpus,
         )  # fmt: skip
         try:
@@ -300,7 +301,8 @@ def main() -> None:
             f"lag {row['callers_max_loop_lag_ms']} ms)",
             flush=True,
         )
-    name = f"capacity_{args.transport}" + ("_pinned" if args.pin else "")
+    name = f"capacity_{args.transport}" + (f"_{args.workers}w" if args.workers > 1 else "")
+    name += "_pinned" if args.pin else ""
     path = write_json(
         f"{name}.json",
         {"benchmark": name, "transport": args.transport, "join_rate_per_s": rate,

@@ -301,9 +301,10 @@ class Conversation:
             self.flow.window.in_flight_ms == 0
             and self.turns.is_live(turn_id)
             and record is not None
-            and not record.finished
-            and queued_ms == 0
+            and (not record.finished or queued_ms > 0)
         ):
+            # The far end has played everything sent and the turn has more:
+            # whether it waits in TTS or in our own queue, the caller hears a gap.
             commands += self._underrun()
         return commands
 
