@@ -16,7 +16,9 @@ from gateway.access import HostPolicy
 from gateway.config import load_settings
 from gateway.voice.tools import ToolsError, load_tools
 
-WS_MAX_MESSAGE_BYTES = 64 * 1024
+WS_MAX_MESSAGE_BYTES = 256 * 1024
+"""Read whole up to here, so that the adapters refuse a message past their own
+64 KiB limit with 1009; past this the server drops the connection."""
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -42,7 +42,7 @@ async def start_gateway(settings: Settings, services: Services) -> RunningGatewa
     config = uvicorn.Config(
         app,
         log_config=None,
-        ws_max_size=64 * 1024,
+        ws_max_size=256 * 1024,  # as `sluice serve`: adapters refuse past 64 KiB
         lifespan="on",
         ws_ping_interval=None,
         ws_per_message_deflate=False,

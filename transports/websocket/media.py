@@ -31,6 +31,9 @@ SEND_LIMIT_BYTES = 1 << 20
 SEND_WARN_BYTES = 256 << 10
 """A healthy call never queues this much: a metric and a warning."""
 ERROR_BUDGET = 20
+MAX_FRAME_BYTES = 64 * 1024
+"""The largest message the protocol allows; the server reads up to 256 KiB so
+that a message past this is refused with a clean 1009."""
 
 
 class Refused(Exception):
@@ -267,6 +270,11 @@ class BrowserStream:
         try:
             data = message.get("bytes")
             if data is not None:
+                if len(data) > MAX_FRAME_BYTES:
+                    # Read whole, then refused: a close sent while the peer's
+                    # frame was still unread would reach it as a reset, not 1009.
+                    self._error("oversized", f"a binary frame of {len(data)} bytes")
+                    return close_codes.TOO_BIG, "oversized message"
                 await call.on_audio(protocol.check_audio(data))
                 return None
             event = protocol.parse_text(message.get("text") or "")
