@@ -52,7 +52,17 @@ class Services:
                 clock,
                 metrics,
             )
-        return CascadeSession(self.stt, self.agent, self.tts, vad_stream, vad, clock, metrics, kind)
+        return CascadeSession(
+            self.stt,
+            self.agent,
+            self.tts,
+            vad_stream,
+            vad,
+            clock,
+            metrics,
+            kind,
+            native_audio=native_audio,
+        )
 
     async def start(self) -> None:
         await self.vad.start()

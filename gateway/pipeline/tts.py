@@ -185,6 +185,9 @@ class _SentenceCache:
 class EspeakTts:
     """A voice on the process's one eSpeak engine; any number may exist."""
 
+    pieces_are_sentences = True
+    """`stream` yields each sentence whole, in one piece."""
+
     def __init__(
         self, voice: str = "en-us", rate_wpm: int = 175, cache_bytes: int = 8 << 20
     ) -> None:

@@ -21,6 +21,7 @@ from gateway.pipeline.sentences import SentenceSplitter
 from gateway.pipeline.stt import SpeechToText, SttStream
 from gateway.pipeline.tts import TextToSpeech
 from gateway.pipeline.vad import VoiceStream
+from gateway.voice import wire_audio
 from gateway.voice.listening import SpeechEvent, SpeechWatch
 from gateway.voice.session import (
     CallerAudio,
@@ -91,6 +92,7 @@ class CascadeSession:
         kind: str,
         sentence_queue: int = 2,
         max_sentence_chars: int = 240,
+        native_audio: str = "",
     ) -> None:
         self.stt = stt
         self.agent = agent
@@ -102,6 +104,11 @@ class CascadeSession:
         self.sentence_queue = sentence_queue
         self.max_sentence_chars = max_sentence_chars
         self.history: deque[Message] = deque(maxlen=HISTORY_MESSAGES)
+        # A TTS that gives whole sentences, on a μ-law wire: each sentence is
+        # converted once (and the common ones kept), not frame by frame per call.
+        self._ulaw_whole_sentences = native_audio == "pcmu" and getattr(
+            tts, "pieces_are_sentences", False
+        )
         self._out: VoiceOutput | None = None
         self._stt: SttStream | None = None
         # One recognition job per call at a time, and at most one utterance
@@ -214,7 +221,13 @@ class CascadeSession:
                     first = True
                     async with contextlib.aclosing(self.tts.stream(sentence)) as pieces:
                         async for pcm in pieces:
-                            if not await out.audio(turn_id, pcm, sentence if first else ""):
+                            text = sentence if first else ""
+                            if self._ulaw_whole_sentences:
+                                ulaw = wire_audio.SHARED.convert(id(self.tts), sentence, pcm)
+                                live = await out.audio(turn_id, b"", text, ulaw)
+                            else:
+                                live = await out.audio(turn_id, pcm, text)
+                            if not live:
                                 return
                             first = False
                     said.append(sentence)
