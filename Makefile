@@ -41,6 +41,7 @@ bench: install-test
 	$(BIN)/python -m bench.capacity --transport webrtc --pin
 	$(BIN)/python -m bench.capacity --transport webrtc --workers 2 --ladder 1,10,40
 	taskset -c 0 $(BIN)/python -m bench.vad_batch
+	taskset -c 0 $(BIN)/python -m bench.join_cost
 	$(BIN)/python -m bench.twilio_turns
 
 clean:
