@@ -55,7 +55,8 @@ class VadStream:
         self._owner = owner
         self.state = np.zeros(STATE_SHAPE, dtype=np.float32)
         self.context = np.zeros(CONTEXT_SAMPLES, dtype=np.float32)
-        self.pending: deque[tuple[np.ndarray | None, Result]] = deque()
+        # `submit` answers the oldest (as unvoiced) before adding past MAX_PENDING.
+        self.pending: deque[tuple[np.ndarray | None, Result]] = deque(maxlen=MAX_PENDING)
         self.in_batch = False
         self.closed = False
         self.dropped = 0

@@ -13,7 +13,6 @@ import asyncio
 import ctypes
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
@@ -22,6 +21,7 @@ import numpy as np
 
 from gateway.audio.frames import INTERNAL_RATE
 from gateway.audio.resample import resample_once
+from gateway.byte_cache import ByteCache
 
 
 class TextToSpeech(Protocol):
@@ -155,33 +155,6 @@ def _shared_engine() -> _Engine:
         return _engine
 
 
-class _SentenceCache:
-    """The sentences every call says (the greeting above all), made once: a call
-    joining costs no synthesis. Bounded in bytes; the least recently used go."""
-
-    def __init__(self, limit_bytes: int) -> None:
-        self.limit_bytes = limit_bytes
-        self._pcm: OrderedDict[tuple[str, int, str], bytes] = OrderedDict()
-        self._bytes = 0
-        self.hits = 0
-
-    def get(self, key: tuple[str, int, str]) -> bytes | None:
-        pcm = self._pcm.get(key)
-        if pcm is not None:
-            self._pcm.move_to_end(key)
-            self.hits += 1
-        return pcm
-
-    def put(self, key: tuple[str, int, str], pcm: bytes) -> None:
-        if key in self._pcm or len(pcm) > self.limit_bytes // 4:
-            return
-        self._pcm[key] = pcm
-        self._bytes += len(pcm)
-        while self._bytes > self.limit_bytes:
-            _, old = self._pcm.popitem(last=False)
-            self._bytes -= len(old)
-
-
 class EspeakTts:
     """A voice on the process's one eSpeak engine; any number may exist."""
 
@@ -194,7 +167,9 @@ class EspeakTts:
         self._engine = _shared_engine()
         self._voice = voice
         self._rate_wpm = rate_wpm
-        self.cache = _SentenceCache(cache_bytes)
+        # The sentences every call says (the greeting above all), made once:
+        # a call joining then costs no synthesis.
+        self.cache = ByteCache(cache_bytes)
         self.completed = 0
         self.cancelled = 0
         # A bad voice should fail here, not in the first call's greeting.

@@ -88,6 +88,9 @@ class Framer:
 class HeldAudio:
     def __init__(self, limit_ms: int) -> None:
         self.limit_ms = limit_ms
+        # Bounded by `put`, which waits while `limit_ms` of frames are held;
+        # words between two frames join one piece and a reply ends with one
+        # marker, so pieces never outnumber three per frame held.
         self._pieces: deque[Piece] = deque()
         self.buffered_ms = 0
         self.peak_ms = 0

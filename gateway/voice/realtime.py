@@ -36,10 +36,7 @@ from gateway.pipeline.segmenter import VadSettings
 from gateway.pipeline.vad import VoiceStream
 from gateway.voice.listening import SpeechEvent, SpeechWatch
 from gateway.voice.model_audio import Framer, HeldAudio, Piece
-from gateway.voice.realtime_protocol import (
-    PCM,
-    PCM_RATE,
-    PCMU,
+from gateway.voice.realtime_events import (
     BadEvent,
     ModelAudio,
     ModelError,
@@ -51,8 +48,8 @@ from gateway.voice.realtime_protocol import (
     ModelText,
     ModelToolCall,
     ModelTranscript,
-    RealtimeProtocol,
 )
+from gateway.voice.realtime_protocol import PCM, PCM_RATE, PCMU, RealtimeProtocol
 from gateway.voice.session import (
     CallerAudio,
     ReplyDone,

@@ -35,21 +35,6 @@ from gateway.voice.realtime_events import (
     ModelTranscript,
 )
 
-__all__ = [
-    "BadEvent",
-    "ModelAudio",
-    "ModelError",
-    "ModelEvent",
-    "ModelHeardCaller",
-    "ModelReplyDone",
-    "ModelSpeechStarted",
-    "ModelSpeechStopped",
-    "ModelText",
-    "ModelToolCall",
-    "ModelTranscript",
-    "RealtimeProtocol",
-]
-
 PCMU = "audio/pcmu"
 PCM = "audio/pcm"
 PCM_RATE = 24_000

@@ -5,13 +5,12 @@ once per process. Bounded in bytes; the least recently used go."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 
 from gateway.audio import mulaw
 from gateway.audio.frames import INTERNAL_RATE
 from gateway.audio.resample import resample_once
+from gateway.byte_cache import ByteCache
 
 LIMIT_BYTES = 4 << 20
 """About 8 minutes of μ-law."""
@@ -19,26 +18,15 @@ LIMIT_BYTES = 4 << 20
 
 class UlawSentences:
     def __init__(self, limit_bytes: int = LIMIT_BYTES) -> None:
-        self.limit_bytes = limit_bytes
-        self._ulaw: OrderedDict[tuple[int, str], bytes] = OrderedDict()
-        self._bytes = 0
-        self.hits = 0
+        self.cache = ByteCache(limit_bytes)
 
     def convert(self, voice_key: int, text: str, pcm: bytes) -> bytes:
         key = (voice_key, text)
-        ulaw = self._ulaw.get(key)
-        if ulaw is not None:
-            self._ulaw.move_to_end(key)
-            self.hits += 1
-            return ulaw
-        samples = resample_once(np.frombuffer(pcm, dtype=np.int16), INTERNAL_RATE, 8000)
-        ulaw = mulaw.encode(samples)
-        if len(ulaw) <= self.limit_bytes // 4:
-            self._ulaw[key] = ulaw
-            self._bytes += len(ulaw)
-            while self._bytes > self.limit_bytes:
-                _, old = self._ulaw.popitem(last=False)
-                self._bytes -= len(old)
+        ulaw = self.cache.get(key)
+        if ulaw is None:
+            samples = resample_once(np.frombuffer(pcm, dtype=np.int16), INTERNAL_RATE, 8000)
+            ulaw = mulaw.encode(samples)
+            self.cache.put(key, ulaw)
         return ulaw
 
 

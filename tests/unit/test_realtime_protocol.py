@@ -9,10 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.voice.realtime_protocol import (
-    MAX_TRANSCRIPT_CHARS,
-    PCM,
-    PCMU,
+from gateway.voice.realtime_events import (
     BadEvent,
     ModelAudio,
     ModelError,
@@ -24,8 +21,8 @@ from gateway.voice.realtime_protocol import (
     ModelText,
     ModelToolCall,
     ModelTranscript,
-    RealtimeProtocol,
 )
+from gateway.voice.realtime_protocol import MAX_TRANSCRIPT_CHARS, PCM, PCMU, RealtimeProtocol
 from tests.fakes import realtime_support as rs
 
 pytestmark = pytest.mark.timeout(5)

@@ -29,7 +29,7 @@ def test_a_sentence_said_again_is_not_converted_again():
     cache = UlawSentences()
     first = cache.convert(1, "hello", tone(500))
     assert cache.convert(1, "hello", b"") is first  # the pcm is not even looked at
-    assert cache.hits == 1
+    assert cache.cache.hits == 1
     assert cache.convert(2, "hello", tone(200)) != first  # another voice says it otherwise
 
 
@@ -37,5 +37,5 @@ def test_the_cache_is_bounded_in_bytes():
     cache = UlawSentences(limit_bytes=40_000)
     for n in range(40):
         cache.convert(1, f"sentence {n}", tone(500))  # 4000 bytes each
-    assert cache._bytes <= 40_000
-    assert len(cache._ulaw) == 10
+    assert cache.cache.size_bytes <= 40_000
+    assert len(cache.cache) == 10
