@@ -98,7 +98,9 @@ class Call:
         self.fallback_tts = fallback_tts
         """Speaks the apology when the voice itself has failed."""
         self.kind = transport.kind
-        self.core = Conversation(clock, flow, settings.greeting, settings.send_clear)
+        self.core = Conversation(
+            clock, flow, settings.greeting, settings.send_clear, paced=transport.paced
+        )
         self.queue = AudioQueue(settings.output_queue_ms)
         self.inbound = InboundBudget(clock, settings.inbound_burst_ms)
         self.listeners: list[Callable[[CallEvent], None]] = []
@@ -236,7 +238,7 @@ class Call:
         """The far end confirmed playout; False if the confirmation is impossible
         (names audio never sent). Raises BadGrant for a grant no far end sends."""
         if isinstance(confirmation, RanDry):
-            self._execute(self.core.ran_dry(self.queue.buffered_ms))
+            self._execute(self.core.ran_dry(self.queue.buffered_ms, confirmation.late))
             return True
         confirmed = self.flow.confirm(confirmation)
         if not confirmed.valid:

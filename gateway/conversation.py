@@ -97,7 +97,12 @@ class InterruptRecord:
 
 class Conversation:
     def __init__(
-        self, clock: Clock, flow: PlayoutFlow, greeting: str = "", send_clear: bool = True
+        self,
+        clock: Clock,
+        flow: PlayoutFlow,
+        greeting: str = "",
+        send_clear: bool = True,
+        paced: bool = False,
     ) -> None:
         self.clock = clock
         self.flow = flow
@@ -112,6 +117,7 @@ class Conversation:
         self.underruns = 0
         """Times the far end ran dry while the turn had more to come: one per gap."""
         self._dry = False
+        self.paced = paced
         self._said: list[str] = []
         self._said_audio = False
         """Something to answer that has no words here (the voice took the audio)."""
@@ -298,7 +304,8 @@ class Conversation:
         commands += self._check_played_out(turn_id)
         record = self.records.get(turn_id)
         if (
-            self.flow.window.in_flight_ms == 0
+            not self.paced  # a paced wire's own pacer says when it ran dry
+            and self.flow.window.in_flight_ms == 0
             and self.turns.is_live(turn_id)
             and record is not None
             and (not record.finished or queued_ms > 0)
@@ -308,13 +315,14 @@ class Conversation:
             commands += self._underrun()
         return commands
 
-    def ran_dry(self, queued_ms: int) -> list[Command]:
-        """The gateway's pacer had nothing to send: an underrun if the turn had more to say."""
+    def ran_dry(self, queued_ms: int, late: bool = False) -> list[Command]:
+        """The gateway's pacer had nothing to send: an underrun if the turn had more
+        to say. `late`: it had audio but sent it too late, an underrun whatever follows."""
         turn_id = self.turns.turn_id
         record = self.records.get(turn_id)
         if not self.turns.is_live(turn_id) or record is None or record.first_sent_at is None:
             return []
-        if record.finished and queued_ms == 0:
+        if record.finished and queued_ms == 0 and not late:
             return []
         self.starved_frames += 1
         return self._underrun()

@@ -42,6 +42,9 @@ class Transport(Protocol):
     native_audio: str
     """The wire's own codec, if a voice could produce it directly: "pcmu"
     (G.711 μ-law, 8 kHz) or "" for PCM at the internal rate."""
+    paced: bool
+    """The gateway paces the wire itself and reports `RanDry` when the far end
+    has nothing to play (WebRTC); otherwise the far end's confirmations say it."""
 
     async def send_audio(self, chunk: AudioChunk) -> None:
         """Write one frame of agent audio, converted to the wire format."""

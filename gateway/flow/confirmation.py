@@ -3,7 +3,7 @@
 A far end confirms playout in one of a few ways: it echoes a named point
 (`PointReached`), it grants room back (`RoomGranted`), it states how far into
 a turn it has played (`PlayedTo`), or, where the gateway paces the wire
-itself, the pacer found nothing to send (`RanDry`). A transport turns its
+itself, the pacer found nothing to send or sent it too late (`RanDry`). A transport turns its
 wire's message into one of these and hands it to `Call.confirm`; the call's
 flow control says what it means.
 """
@@ -54,7 +54,10 @@ class PlayedTo:
 
 @dataclass(frozen=True, slots=True)
 class RanDry:
-    """The gateway's own pacer sent silence: the far end had nothing to play."""
+    """The gateway's own pacer sent silence, or (`late`) sent audio after the
+    receiver's cushion had run out: either way the far end had nothing to play."""
+
+    late: bool = False
 
 
 Confirmation = PointReached | RoomGranted | PlayedTo | RanDry

@@ -79,7 +79,7 @@ class GrantTracker:
                 if not self.on_played(turn_id, position_ms):
                     return INVALID
                 return Confirmed(True, 0, turn_id, position_ms)
-            case RanDry():
+            case RanDry(_):
                 return NOTHING
         return INVALID
 

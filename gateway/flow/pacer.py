@@ -6,6 +6,11 @@ not drift the clock. The cushion in front of it is bounded in milliseconds:
 when it is full the producer waits, which is the backpressure. Silence goes out
 when the cushion is empty; a flush drops a turn's frames without touching the
 clock or the timestamps.
+
+A frame sent later than the receiver's jitter cushion after its deadline (the
+event loop woke the track late) reaches the listener after its slot: the far
+end ran dry even though the cushion had audio. The pacer counts those runs, so
+a starved loop shows in the gateway's underruns as it does in the caller's ear.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ class Emitted:
 
 
 class Pacer:
-    def __init__(self, clock: Clock, cushion_ms: int, history_ms: int = 2000) -> None:
+    def __init__(
+        self, clock: Clock, cushion_ms: int, history_ms: int = 2000, late_ms: int = 40
+    ) -> None:
         if cushion_ms < FRAME_MS:
             raise ValueError(f"the cushion must hold at least one {FRAME_MS} ms frame")
         self.clock = clock
@@ -36,6 +43,15 @@ class Pacer:
         self.frames_emitted = 0
         self.silent_frames = 0
         self._history: deque[Emitted] = deque(maxlen=history_ms // FRAME_MS)
+        self.late_ms = late_ms
+        self.late_frames = 0
+        """Audio frames sent more than `late_ms` after their deadline."""
+        self.late_runs = 0
+        """Runs of consecutive late audio frames: each is one gap to the listener."""
+        self._late = False
+        """Inside a run of late frames: audio went out late, and none since was on time."""
+        self.gap_began = False
+        """True after the emit that started a run of late audio frames."""
 
     @property
     def buffered_ms(self) -> int:
@@ -57,14 +73,26 @@ class Pacer:
 
     def emit(self) -> AudioChunk | None:
         """The frame due now, or None for silence. Call at the deadline."""
-        self.next_deadline()
+        now = self.clock.now()
+        late = (now - self.next_deadline()) * 1000 > self.late_ms
         self.frames_emitted += 1
         chunk = self._cushion.popleft() if self._cushion else None
         if chunk is None:
             self.silent_frames += 1
+            # Silence after a late wake (the catch-up drained the cushion before
+            # the producer could run) belongs to the same gap: `_late` stays.
+            self.gap_began = False
         else:
-            self._history.append(Emitted(self.clock.now(), chunk.turn_id, chunk.end_ms))
+            self._history.append(Emitted(now, chunk.turn_id, chunk.end_ms))
+            self.gap_began = late and not self._late
+            self.late_frames += late
+            self.late_runs += self.gap_began
+            self._late = late
         return chunk
+
+    @property
+    def behind(self) -> bool:
+        return self._late
 
     def flush(self, turn_id: int) -> int:
         """Drop the turn's frames from the cushion; returns milliseconds dropped."""

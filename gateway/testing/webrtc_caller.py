@@ -208,6 +208,11 @@ class WebRtcCaller(SpeaksThroughMicrophone):
         since RTP carries no turn ids to tell pauses between words from gaps."""
         return int((self.frame_delays_ms(since) > self.playout_delay_frames * 20).sum())
 
+    def late_runs(self, since: float = 0.0) -> int:
+        """Runs of consecutive late frames: one gap each, however many frames it held."""
+        late = self.frame_delays_ms(since) > self.playout_delay_frames * 20
+        return int(np.count_nonzero(late[1:] & ~late[:-1]) + (late[:1].sum() if late.size else 0))
+
     def voiced_after(self, instant: float) -> float:
         """Voiced milliseconds played after `instant` (the gateway's interrupt instant)."""
         return self.log.stale_ms(1, instant)

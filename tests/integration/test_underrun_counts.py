@@ -5,6 +5,7 @@ record) must agree with the gaps the caller's own playout record shows."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from gateway.services import Services
 from gateway.testing.browser_caller import BrowserCaller
 from gateway.testing.twilio_caller import TwilioCaller
+from gateway.testing.webrtc_caller import WebRtcCaller
 from tests.integration.helpers import listening_after, only_call, wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -65,3 +67,24 @@ async def test_the_gateways_underruns_agree_with_the_callers_gaps(
         line = f'sluice_underruns_total{{transport="{transport}"}}'
         counted = float(next(x for x in metrics.splitlines() if x.startswith(line)).split()[-1])
         assert counted == record["underruns"]
+
+
+async def test_a_starved_event_loop_counts_as_the_webrtc_callers_gaps(gateway_factory):
+    """Over WebRTC the gateway paces the wire: a loop that wakes the track late
+    sends frames after the receiver's cushion ran out. Each stall here blocks
+    the one loop the gateway and the caller share, mid-sentence."""
+    gw = await gateway_factory(greeting=GREETING, webrtc_host_addresses="127.0.0.1")
+    async with WebRtcCaller(gw.base_url) as caller:
+        call = await only_call(gw.ctx, timeout=10)
+        await wait_for(lambda: bool(caller.arrivals), timeout=10)
+        started = caller.arrivals[0][0]
+        await asyncio.sleep(1.0)
+        stalls = 3
+        for _ in range(stalls):
+            time.sleep(0.2)  # noqa: ASYNC251 - the stall is the point
+            await asyncio.sleep(1.0)
+        heard = caller.late_runs(started)
+        record = gw.ctx.records.get(call.call_id)
+        assert record is not None
+    assert heard >= stalls, heard
+    assert abs(record["underruns"] - heard) <= max(1, heard // 10), (record["underruns"], heard)

@@ -54,11 +54,16 @@ class Rig:
     core: Conversation
 
 
-def rig(greeting: str = "", send_clear: bool = True, grants: bool = False) -> Rig:
+def rig(
+    greeting: str = "", send_clear: bool = True, grants: bool = False, paced: bool = False
+) -> Rig:
     clock = FakeClock(T0)
     window = CreditWindow(800)
-    flow = GrantTracker(window, clock) if grants else MarkTracker(window, clock, interval_ms=160)
-    return Rig(clock, flow, Conversation(clock, flow, greeting, send_clear))
+    if grants or paced:
+        flow: MarkTracker | GrantTracker = GrantTracker(window, clock)
+    else:
+        flow = MarkTracker(window, clock, interval_ms=160)
+    return Rig(clock, flow, Conversation(clock, flow, greeting, send_clear, paced=paced))
 
 
 def speak(r: Rig, turn_id: int, ms: int, text: str = "") -> list[Mark]:
@@ -615,6 +620,26 @@ def test_ran_dry_of_a_finished_turn_is_an_underrun_only_while_audio_is_queued() 
     assert r.core.starved_frames == 0
     assert r.core.ran_dry(40) == [CountUnderrun()]
     assert r.core.starved_frames == 1
+
+
+def test_audio_sent_late_is_an_underrun_even_at_the_end_of_a_finished_turn() -> None:
+    r = rig(paced=True)
+    turn = answer(r)
+    speak(r, turn, 60)
+    r.core.reply_done(turn)
+    assert r.core.ran_dry(0, late=True) == [CountUnderrun()]
+
+
+def test_on_a_paced_wire_an_empty_window_is_no_gap_by_itself() -> None:
+    # The pacer sent the cushion's last frame: the far end holds it. Only the
+    # pacer finding nothing at the next deadline is a gap.
+    r = rig(paced=True)
+    turn = answer(r)
+    speak(r, turn, 60)
+    grant = r.flow.confirm(RoomGranted(60, r.flow.epoch))
+    assert r.flow.window.in_flight_ms == 0
+    assert underruns(r.core.confirmed(grant, 0)) == 0
+    assert r.core.ran_dry(0) == [CountUnderrun()]
 
 
 def test_ran_dry_with_no_live_turn_is_no_underrun() -> None:

@@ -54,3 +54,35 @@ def test_heard_position_lags_emission_by_the_playout_delay():
         clock.advance(0.02)
     # 200 ms emitted; with 60 ms of delay the listener has heard up to 140 ms.
     assert pacer.heard_position(0.060) == (1, 140)
+
+
+def test_a_late_wake_is_one_gap_however_many_frames_catch_up() -> None:
+    clock = FakeClock(10.0)
+    pacer = Pacer(clock, cushion_ms=60, late_ms=40)
+    for i in range(3):
+        pacer.push(chunk(1, i))
+    pacer.emit()
+    assert pacer.late_runs == 0 and not pacer.behind
+    clock.advance(0.2)  # the loop stalled: nine frames are due at once
+    began = []
+    for _ in range(9):
+        pacer.emit()
+        began.append(pacer.gap_began)
+    assert began == [True] + [False] * 8
+    assert pacer.late_frames == 2 and pacer.late_runs == 1
+    assert pacer.behind  # silence while catching up is the same gap
+    pacer.push(chunk(1, 3))
+    clock.advance(0.02)
+    pacer.emit()  # on time again
+    assert not pacer.behind and pacer.late_runs == 1
+
+
+def test_a_frame_a_little_late_is_no_gap() -> None:
+    clock = FakeClock(10.0)
+    pacer = Pacer(clock, cushion_ms=60, late_ms=40)
+    pacer.push(chunk(1, 0))
+    pacer.push(chunk(1, 1))
+    pacer.emit()
+    clock.advance(0.05)  # 30 ms past the second deadline: inside the cushion
+    pacer.emit()
+    assert pacer.late_frames == 0 and not pacer.gap_began

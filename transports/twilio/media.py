@@ -60,6 +60,7 @@ class StreamRefused(Exception):
 class TwilioTransport:
     kind = KIND
     native_audio = "pcmu"
+    paced = False
 
     def __init__(self, ws: WebSocket, stream_sid: str, cushion_frames: int = 3) -> None:
         self.ws = ws

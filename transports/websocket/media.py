@@ -48,6 +48,7 @@ class Refused(Exception):
 class BrowserTransport:
     kind = KIND
     native_audio = ""
+    paced = False
 
     def __init__(self, ws: WebSocket, flow: GrantTracker, ctx: GatewayContext) -> None:
         self.ws = ws
