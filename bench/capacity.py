@@ -84,7 +84,7 @@ def _figures(transport: str, caller, joined_at: float) -> dict:
         first = caller.arrivals[0][0] if caller.arrivals else None
         delays = caller.frame_delays_ms(joined_at)
         late = int(np.count_nonzero(delays > LATE_MS)) if delays.size else 0
-        gaps, gap_ms = late, late * 20
+        gaps, gap_ms = caller.late_runs(joined_at), late * 20  # a run of late frames is one gap
     else:
         first = caller.log.first_played(1)
         gaps, gap_ms = caller.log.underruns()

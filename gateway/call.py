@@ -32,6 +32,7 @@ from gateway.conversation import (
     DropQueued,
     Emit,
     EndCall,
+    InterruptPolicy,
     StartReply,
 )
 from gateway.events import AgentText, CallEnded, CallEvent, Dtmf, ToolCall
@@ -74,6 +75,7 @@ class CallSettings:
     inbound_burst_ms: int = 2000
     """Caller audio allowed ahead of real time (see gateway/flow/inbound.py)."""
     vad: VadSettings = field(default_factory=VadSettings)
+    interrupt: InterruptPolicy = field(default_factory=InterruptPolicy)
 
 
 class Call:
@@ -99,7 +101,12 @@ class Call:
         """Speaks the apology when the voice itself has failed."""
         self.kind = transport.kind
         self.core = Conversation(
-            clock, flow, settings.greeting, settings.send_clear, paced=transport.paced
+            clock,
+            flow,
+            settings.greeting,
+            settings.send_clear,
+            paced=transport.paced,
+            policy=settings.interrupt,
         )
         self.queue = AudioQueue(settings.output_queue_ms)
         self.inbound = InboundBudget(clock, settings.inbound_burst_ms)

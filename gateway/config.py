@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.call import CallSettings
+from gateway.conversation import InterruptPolicy
 from gateway.pipeline.segmenter import VadSettings
 
 NAIVE_WINDOW_MS = 600_000
@@ -38,6 +39,10 @@ class Settings(BaseSettings):
     inbound_burst_ms: int = Field(2000, ge=100, le=60_000)
 
     greeting: str = "Hello! This is Sluice. How can I help you today?"
+    interrupt_greeting: bool = Field(True, description="the caller's speech may cut the greeting")
+    interrupt_while_thinking: bool = Field(
+        True, description="the caller's speech may cut a reply before its first word plays"
+    )
     agent: Literal["offline", "openai"] = "offline"
     openai_base_url: str = "https://api.openai.com/v1"
     openai_model: str = "gpt-4o-mini"
@@ -131,6 +136,7 @@ class Settings(BaseSettings):
         return CallSettings(
             send_clear=self.flow_mode != "naive",
             greeting=self.greeting,
+            interrupt=InterruptPolicy(self.interrupt_greeting, self.interrupt_while_thinking),
             output_queue_ms=self.output_queue_ms,
             stall_timeout_s=self.stall_timeout_s,
             inbound_burst_ms=self.inbound_burst_ms,

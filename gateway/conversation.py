@@ -95,6 +95,19 @@ class InterruptRecord:
     dropped_queue_ms: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class InterruptPolicy:
+    """When the caller's speech may cut the agent. Speech the policy lets pass is
+    still heard: it is answered once the turn it spoke over has played out."""
+
+    greeting: bool = True
+    """The caller may cut the greeting (off: a greeting that must be heard whole,
+    such as a recording notice)."""
+    while_thinking: bool = True
+    """The caller may cut a reply before its first word plays (off: the question
+    asked is answered first, and what the caller added gets the next turn)."""
+
+
 class Conversation:
     def __init__(
         self,
@@ -103,6 +116,7 @@ class Conversation:
         greeting: str = "",
         send_clear: bool = True,
         paced: bool = False,
+        policy: InterruptPolicy = InterruptPolicy(),
     ) -> None:
         self.clock = clock
         self.flow = flow
@@ -118,6 +132,8 @@ class Conversation:
         """Times the far end ran dry while the turn had more to come: one per gap."""
         self._dry = False
         self.paced = paced
+        self.policy = policy
+        self._greeting_turn: int | None = None
         self._said: list[str] = []
         self._said_audio = False
         """Something to answer that has no words here (the voice took the audio)."""
@@ -132,7 +148,9 @@ class Conversation:
     def start(self) -> list[Command]:
         if not self.greeting:
             return []
-        return self._begin_turn(None, greeting=self.greeting)
+        commands = self._begin_turn(None, greeting=self.greeting)
+        self._greeting_turn = self.turns.turn_id
+        return commands
 
     def apologise(self, text: str) -> list[Command]:
         """The voice failed: drop whatever it was saying, speak `text` in its
@@ -156,6 +174,8 @@ class Conversation:
             return []  # a second detector agreeing with the first
         self.caller_speaking = True
         self._speech_began_at = began_at
+        if not self._may_interrupt():
+            return []
         interrupt = self.turns.on_speech_start()
         if interrupt is None:
             return []
@@ -190,6 +210,14 @@ class Conversation:
             )
         )
         return commands
+
+    def _may_interrupt(self) -> bool:
+        turn_id = self.turns.turn_id
+        if not self.turns.is_live(turn_id):
+            return True  # nothing to cut: the policy does not apply
+        if turn_id == self._greeting_turn and not self.policy.greeting:
+            return False
+        return self.policy.while_thinking or self.turns.phase is not TurnPhase.THINKING
 
     def barge_in_done(
         self, turn_id: int, cancelled_work: bool, dropped_queue_ms: int

@@ -64,3 +64,20 @@ async def test_barge_in_cancels_the_turn_and_stale_audio_stays_under_60_ms(gatew
     # The estimate of what was heard is close to what the client actually played.
     played = caller.log.played_ms(2)
     assert abs(interrupt.heard_ms - played) <= 200, (interrupt.heard_ms, played)
+
+
+async def test_a_protected_greeting_plays_whole_and_the_caller_is_answered_after(
+    gateway_factory, speech
+):
+    greeting = "This is a recorded notice that plays whole. Please hold on while it ends."
+    gw = await gateway_factory(greeting=greeting, interrupt_greeting=False)
+    async with TwilioCaller(gw.ws_url + "/twilio/media") as caller:
+        call = await only_call(gw.ctx)
+        await wait_for(lambda: caller.log.played_ms(1) >= 400, timeout=15)
+        caller.say(await speech("Hello, can you hear me?"))
+        await wait_for(lambda: call.turns.turn_id == 2, timeout=30)
+        await wait_for(lambda: caller.log.played_ms(2) >= 200, timeout=15)
+    assert not call.interrupts and not caller.clears
+    assert not call.records[1].cancelled
+    # All of the greeting was heard before the answer began.
+    assert caller.log.played_ms(1) >= call.records[1].produced_ms - 40

@@ -26,6 +26,7 @@ from gateway.conversation import (
     DropQueued,
     Emit,
     EndCall,
+    InterruptPolicy,
     StartReply,
 )
 from gateway.events import (
@@ -55,7 +56,11 @@ class Rig:
 
 
 def rig(
-    greeting: str = "", send_clear: bool = True, grants: bool = False, paced: bool = False
+    greeting: str = "",
+    send_clear: bool = True,
+    grants: bool = False,
+    paced: bool = False,
+    policy: InterruptPolicy = InterruptPolicy(),
 ) -> Rig:
     clock = FakeClock(T0)
     window = CreditWindow(800)
@@ -63,7 +68,9 @@ def rig(
         flow: MarkTracker | GrantTracker = GrantTracker(window, clock)
     else:
         flow = MarkTracker(window, clock, interval_ms=160)
-    return Rig(clock, flow, Conversation(clock, flow, greeting, send_clear, paced=paced))
+    return Rig(
+        clock, flow, Conversation(clock, flow, greeting, send_clear, paced=paced, policy=policy)
+    )
 
 
 def speak(r: Rig, turn_id: int, ms: int, text: str = "") -> list[Mark]:
@@ -334,6 +341,34 @@ def test_speech_during_the_greeting_interrupts_it() -> None:
         ClearFarEnd(Cleared(1, 200, 100)),
     ]
     assert not r.core.turns.is_live(1)
+
+
+def test_a_greeting_the_policy_protects_plays_whole_and_the_caller_is_answered_after() -> None:
+    r = rig(greeting="Hello! How can I help?", policy=InterruptPolicy(greeting=False))
+    r.core.start()
+    marks = speak(r, 1, 160, "Hello! How can I help?")
+    r.core.reply_done(1)
+    assert r.core.speech_started(T0) == []
+    assert r.core.turns.is_live(1) and not r.core.interrupts
+    r.core.speech_stopped()
+    assert r.core.utterance("what time is it", T0 + 1) == [Emit(Transcript("what time is it"))]
+    commands = echo(r, marks[-1])  # the greeting played out: now the question
+    assert StartReply(2, None) in commands
+    # Later turns are interruptible as ever.
+    speak(r, 2, 200)
+    assert CancelReply(2, 0, "") in r.core.speech_started(T0 + 2)
+
+
+def test_a_reply_still_thinking_is_not_cut_when_the_policy_says_so() -> None:
+    r = rig(policy=InterruptPolicy(while_thinking=False))
+    turn = answer(r)
+    assert r.core.speech_started(T0 + 0.1) == []
+    assert r.core.turns.is_live(turn)
+    r.core.speech_stopped()
+    r.core.utterance("and tomorrow", T0 + 1)
+    marks = speak(r, turn, 160)  # it speaks now, and is interruptible again
+    assert any(isinstance(c, CancelReply) for c in r.core.speech_started(T0 + 2))
+    assert marks
 
 
 def test_a_second_speech_started_while_the_caller_speaks_does_nothing() -> None:
