@@ -60,7 +60,7 @@ def rig(
     send_clear: bool = True,
     grants: bool = False,
     paced: bool = False,
-    policy: InterruptPolicy = InterruptPolicy(),
+    policy: InterruptPolicy | None = None,
 ) -> Rig:
     clock = FakeClock(T0)
     window = CreditWindow(800)
@@ -69,7 +69,11 @@ def rig(
     else:
         flow = MarkTracker(window, clock, interval_ms=160)
     return Rig(
-        clock, flow, Conversation(clock, flow, greeting, send_clear, paced=paced, policy=policy)
+        clock,
+        flow,
+        Conversation(
+            clock, flow, greeting, send_clear, paced=paced, policy=policy or InterruptPolicy()
+        ),
     )
 
 
