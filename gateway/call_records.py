@@ -66,6 +66,9 @@ def snapshot(call: Call, aliases: tuple[str, ...] = (), ended: bool = False) -> 
                 "produced_ms": r.produced_ms,
                 "finished": r.finished,
                 "cancelled": r.cancelled,
+                "transcript": r.transcript,
+                "text": r.text,
+                "heard_text": r.heard_text(call.flow.confirmed_ms(r.turn_id)),
             }
             for r in call.records.values()
         ],

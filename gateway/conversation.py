@@ -266,13 +266,18 @@ class Conversation:
             return []  # still talking, or nothing to answer yet: wait for the rest
         if self.turns.is_live(self.turns.turn_id) or self.turns.phase is TurnPhase.INTERRUPTED:
             return []  # the barge-in is still being carried out; it replies when done
+        transcript = " ".join(self._said)
         self._said.clear()
         self._said_audio = False
-        return self._begin_turn(self._said_ended_at)
+        return self._begin_turn(self._said_ended_at, transcript=transcript)
 
-    def _begin_turn(self, user_ended_at: float | None, greeting: str | None = None) -> list:
+    def _begin_turn(
+        self, user_ended_at: float | None, greeting: str | None = None, transcript: str = ""
+    ) -> list:
         turn_id = self.turns.begin_turn()
-        self.records[turn_id] = TurnRecord(turn_id, self.clock.now(), user_ended_at=user_ended_at)
+        self.records[turn_id] = TurnRecord(
+            turn_id, self.clock.now(), user_ended_at=user_ended_at, transcript=transcript
+        )
         for old in [t for t in self.records if t <= turn_id - TURNS_KEPT]:
             del self.records[old]
         return [self._state(), StartReply(turn_id, greeting)]

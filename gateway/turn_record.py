@@ -24,6 +24,13 @@ class TurnRecord:
     first_sent_at: float | None = None
     user_ended_at: float | None = None
     """End of the caller's speech this turn answers; None for the greeting."""
+    transcript: str = ""
+    """The caller's words this turn answers, as recognised ("" for the greeting,
+    or when the voice took the caller's audio itself)."""
+
+    @property
+    def text(self) -> str:
+        return " ".join(span.text for span in self.spans if span.text)
 
     def add(self, text: str, duration_ms: int) -> SpokenSpan:
         span = SpokenSpan(self.produced_ms, self.produced_ms + duration_ms, text)

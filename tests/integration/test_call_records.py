@@ -7,8 +7,9 @@ import time
 import httpx
 import pytest
 
+from gateway.events import Transcript
 from gateway.testing.twilio_caller import TwilioCaller
-from tests.integration.helpers import listening_after, only_call, wait_for
+from tests.integration.helpers import listening_after, only_call, record_events, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -17,6 +18,7 @@ async def test_a_calls_record_shows_its_turns_and_interrupt_live_and_after_it_en
     async with httpx.AsyncClient(base_url=gateway.base_url) as http:
         async with TwilioCaller(gateway.ws_url + "/twilio/media") as caller:
             call = await only_call(gateway.ctx)
+            events = record_events(call)
             await wait_for(listening_after(call, 1), timeout=15)
             live = (await http.get(f"/calls/{caller.call_sid}")).json()
             assert live["call_id"] == call.call_id and not live["ended"]
@@ -37,6 +39,13 @@ async def test_a_calls_record_shows_its_turns_and_interrupt_live_and_after_it_en
     assert [t["turn_id"] for t in record["turns"]][:2] == [1, 2]
     reply = record["turns"][1]
     assert reply["user_ended_at"] is not None and reply["first_sent_at"] > reply["user_ended_at"]
+    # What was said: the caller's words each turn answers, the agent's as heard.
+    greeting = record["turns"][0]
+    assert greeting["transcript"] == "" and greeting["heard_text"] == greeting["text"] != ""
+    asked = next(e.text for e in events if isinstance(e, Transcript))
+    assert reply["transcript"] == asked != ""
+    assert reply["heard_text"] and reply["text"].startswith(reply["heard_text"])
+    assert len(reply["heard_text"]) < len(reply["text"])  # cut by the interrupt
     (seen,) = record["interrupts"]
     assert seen["turn_id"] == 2 and seen["heard_ms"] == interrupt.heard_ms
     # Wall-clock instants line up with the caller's monotonic clock through one offset.

@@ -150,6 +150,18 @@ def test_start_with_a_greeting_begins_turn_1_thinking_and_starts_the_greeting() 
     assert r.core.records[1].user_ended_at is None
 
 
+def test_a_turn_records_the_callers_words_it_answers() -> None:
+    r = rig(greeting="Hello!")
+    r.core.start()
+    assert r.core.records[1].transcript == ""
+    r.core.speech_started(T0)  # cuts the greeting
+    r.core.barge_in_done(1, True, 0)
+    r.core.utterance("what time", T0 + 1)
+    r.core.utterance("is it", T0 + 2)
+    r.core.speech_stopped()
+    assert r.core.records[2].transcript == "what time is it"
+
+
 def test_start_without_a_greeting_commands_nothing() -> None:
     r = rig()
     assert r.core.start() == []
