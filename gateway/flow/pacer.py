@@ -20,6 +20,11 @@ from dataclasses import dataclass
 
 from gateway.audio.frames import FRAME_MS, AudioChunk
 from gateway.clock import Clock
+from gateway.flow.confirmation import RanDry
+
+_SILENCE_SENT = RanDry()
+_SENT_LATE = RanDry(late=True)
+"""Frozen, so one of each serves every frame of every call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +53,13 @@ class Pacer:
         """Audio frames sent more than `late_ms` after their deadline."""
         self.late_runs = 0
         """Runs of consecutive late audio frames: each is one gap to the listener."""
-        self._late = False
+        self.behind = False
         """Inside a run of late frames: audio went out late, and none since was on time."""
         self.gap_began = False
         """True after the emit that started a run of late audio frames."""
+        self.dry: RanDry | None = None
+        """What the last emit tells the call: the far end ran dry (silence, or the
+        start of a late run), or None (audio on time, or the same gap going on)."""
 
     @property
     def buffered_ms(self) -> int:
@@ -80,19 +88,17 @@ class Pacer:
         if chunk is None:
             self.silent_frames += 1
             # Silence after a late wake (the catch-up drained the cushion before
-            # the producer could run) belongs to the same gap: `_late` stays.
+            # the producer could run) belongs to the same gap: `behind` stays.
             self.gap_began = False
+            self.dry = None if self.behind else _SILENCE_SENT
         else:
             self._history.append(Emitted(now, chunk.turn_id, chunk.end_ms))
-            self.gap_began = late and not self._late
+            self.gap_began = late and not self.behind
             self.late_frames += late
             self.late_runs += self.gap_began
-            self._late = late
+            self.behind = late
+            self.dry = _SENT_LATE if self.gap_began else None
         return chunk
-
-    @property
-    def behind(self) -> bool:
-        return self._late
 
     def flush(self, turn_id: int) -> int:
         """Drop the turn's frames from the cushion; returns milliseconds dropped."""

@@ -210,8 +210,8 @@ class WebRtcCaller(SpeaksThroughMicrophone):
 
     def late_runs(self, since: float = 0.0) -> int:
         """Runs of consecutive late frames: one gap each, however many frames it held."""
-        late = self.frame_delays_ms(since) > self.playout_delay_frames * 20
-        return int(np.count_nonzero(late[1:] & ~late[:-1]) + (late[:1].sum() if late.size else 0))
+        late = np.r_[False, self.frame_delays_ms(since) > self.playout_delay_frames * 20]
+        return int(np.count_nonzero(late[1:] & ~late[:-1]))
 
     def voiced_after(self, instant: float) -> float:
         """Voiced milliseconds played after `instant` (the gateway's interrupt instant)."""

@@ -26,7 +26,7 @@ from gateway.context import GatewayContext
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import GrantTracker
 from gateway.flow.pacer import Pacer
-from gateway.wire import AudioChunk, CallEvent, Cleared, Mark, PlayedTo, RanDry, RoomGranted
+from gateway.wire import AudioChunk, CallEvent, Cleared, Mark, PlayedTo, RoomGranted
 from transports.call_runner import run_call
 from transports.webrtc.aiortc_workarounds import tap_audio_receiver
 from transports.webrtc.track import PacedAudioTrack
@@ -224,12 +224,10 @@ class WebRtcSession:
         call = self.call
         if call is None:
             return
+        if self.pacer.dry is not None:
+            call.confirm(self.pacer.dry)
         if chunk is not None:
-            if self.pacer.gap_began:
-                call.confirm(RanDry(late=True))
             call.confirm(RoomGranted(chunk.duration_ms, self.flow.epoch))
-        elif not self.pacer.behind:  # else the late run's gap, already counted
-            call.confirm(RanDry())
         if self.pacer.frames_emitted % CONFIRM_EVERY == 0:
             heard = self.pacer.heard_position(self.playout_delay_s + self.network_delay_s)
             if heard is not None and heard != self._last_confirmed:
