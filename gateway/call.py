@@ -23,27 +23,29 @@ from gateway.audio.frames import (
     split_ulaw_frames,
 )
 from gateway.clock import Clock
-from gateway.conversation import (
-    CancelReply,
-    ClearFarEnd,
-    Command,
-    Conversation,
-    CountUnderrun,
-    DropQueued,
-    Emit,
-    EndCall,
-    InterruptPolicy,
-    StartReply,
-)
+from gateway.conversation import Conversation
 from gateway.events import AgentText, CallEnded, CallEvent, Dtmf, ToolCall
-from gateway.flow.confirmation import Confirmation, RanDry
+from gateway.flow.confirmation import Cleared, Confirmation, RanDry
 from gateway.flow.inbound import InboundBudget
 from gateway.flow.playout import PlayoutFlow
+from gateway.interrupt_policy import InterruptPolicy
 from gateway.metrics import GatewayMetrics
 from gateway.outbound import OutboundPump, PlayoutStalled
 from gateway.pipeline.audio_queue import AudioQueue
 from gateway.pipeline.segmenter import VadSettings
 from gateway.pipeline.tts import TextToSpeech
+from gateway.turn_commands import (
+    CancelReply,
+    ClearFarEnd,
+    Command,
+    CountUnderrun,
+    DropQueued,
+    Emit,
+    EndCall,
+    HoldReply,
+    ResumeReply,
+    StartReply,
+)
 from gateway.voice.session import (
     CallerAudio,
     ReplyDone,
@@ -53,8 +55,11 @@ from gateway.voice.session import (
     ToolCalled,
     Transcript,
     Utterance,
+    VoiceBegan,
+    VoiceEnded,
     VoiceEvent,
     VoiceFailed,
+    VoiceLasted,
     VoiceSession,
 )
 from gateway.wire import Transport
@@ -124,6 +129,7 @@ class Call:
         self._closed = asyncio.Event()
         self._flood_logged = False
         self._voice_failed: str | None = None
+        self._pausing: asyncio.Task | None = None
         self.end_reason: str | None = None
         self.started_at = clock.now()
 
@@ -264,6 +270,12 @@ class Call:
                 self._execute(core.speech_started(began_at))
             case SpeechStopped():
                 self._execute(core.speech_stopped())
+            case VoiceBegan(began_at):
+                self._execute(core.voice_began(began_at))
+            case VoiceEnded():
+                self._execute(core.voice_ended())
+            case VoiceLasted(voiced_ms):
+                self._execute(core.voice_lasted(voiced_ms))
             case Utterance(text, ended_at):
                 self._execute(core.utterance(text, ended_at))
             case Transcript(text, final):
@@ -330,10 +342,37 @@ class Call:
                     self.metrics.underruns.labels(self.kind).inc()
                 case EndCall(reason):
                     self.end(reason)
+                case HoldReply(turn_id, cleared):
+                    self._hold(turn_id, cleared)
+                case ResumeReply(turn_id, from_ms):
+                    self._resume(turn_id, from_ms)
                 case CancelReply() | DropQueued() | ClearFarEnd():
                     barge_in.append(command)
         if barge_in:
             self._barge_in(barge_in)
+
+    def _hold(self, turn_id: int, cleared: Cleared | None) -> None:
+        """A provisional interrupt: the far end drops what it holds, the pump
+        keeps the rest of the turn until the core resumes or cuts it."""
+        self.metrics.provisional_interrupts.labels(self.kind).inc()
+        self.pump.hold(turn_id)
+        if cleared is not None:
+            self._pausing = self._spawn(self.transport.send_clear(cleared), f"pause{turn_id}")
+
+    def _resume(self, turn_id: int, from_ms: int) -> None:
+        self.metrics.backchannels.labels(self.kind).inc()
+        pausing = self._pausing
+        if pausing is None or pausing.done():
+            self.pump.resume(turn_id, from_ms)
+            return
+
+        async def after_the_clear() -> None:
+            # The clear must reach the wire before the audio sent again: a far
+            # end drops everything of the turn it holds when the clear arrives.
+            await asyncio.gather(pausing, return_exceptions=True)
+            self.pump.resume(turn_id, from_ms)
+
+        self._spawn(after_the_clear(), f"resume{turn_id}")
 
     def _start_reply(self, turn_id: int, greeting: str | None) -> None:
         if self._voice_failed is None:
@@ -365,7 +404,7 @@ class Call:
                         cancelled = self.voice.interrupt(turn_id, heard_ms, heard_text)
                     self.core.reply_cancelled(turn_id)
                 case DropQueued(turn_id):
-                    dropped = self.queue.drop_turn(turn_id)
+                    dropped = self.queue.drop_turn(turn_id) + self.pump.forget(turn_id)
                     self.metrics.stale_dropped_ms.labels(self.kind).inc(dropped)
                 case ClearFarEnd():
                     clear = command

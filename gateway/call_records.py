@@ -81,9 +81,20 @@ def snapshot(call: Call, aliases: tuple[str, ...] = (), ended: bool = False) -> 
                 "dropped_queue_ms": i.dropped_queue_ms,
                 "dropped_in_flight_ms": i.dropped_in_flight_ms,
                 "cancelled_work": i.cancelled_work,
+                "confirmed_at": _wall(offset, i.confirmed_at),
             }
             for i in call.interrupts
         ],
+        "backchannels": [
+            {
+                "turn_id": b.turn_id,
+                "paused_at": _wall(offset, b.paused_at),
+                "resumed_at": _wall(offset, b.resumed_at),
+                "heard_ms": b.heard_ms,
+            }
+            for b in call.core.backchannels
+        ],
+        "backchannels_ignored": call.core.backchannels_ignored,
     }
 
 

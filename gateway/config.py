@@ -10,7 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.call import CallSettings
-from gateway.conversation import InterruptPolicy
+from gateway.interrupt_policy import BACKCHANNEL_WORDS, InterruptPolicy
 from gateway.pipeline.segmenter import VadSettings
 
 NAIVE_WINDOW_MS = 600_000
@@ -42,6 +42,33 @@ class Settings(BaseSettings):
     interrupt_greeting: bool = Field(True, description="the caller's speech may cut the greeting")
     interrupt_while_thinking: bool = Field(
         True, description="the caller's speech may cut a reply before its first word plays"
+    )
+    interrupt_provisional: bool = Field(
+        True,
+        description="pause the agent at the caller's first voiced window, confirm later; "
+        "off: the whole barge-in runs when speech is declared",
+    )
+    interrupt_min_speech_ms: int = Field(
+        640, ge=32, le=10_000, description="voice held this long confirms an interruption"
+    )
+    interrupt_min_words: int = Field(
+        0,
+        ge=0,
+        le=20,
+        description="when above 0, words that are not backchannels confirm instead of length",
+    )
+    interrupt_backchannel_words: str = Field(
+        " ".join(sorted(BACKCHANNEL_WORDS)),
+        description="words that never count toward interrupt_min_words, space-separated",
+    )
+    vad_fade_ms: int = Field(
+        96, ge=32, le=2000, description="quiet after a short voice that resumes a paused turn"
+    )
+    vad_fade_long_ms: int = Field(
+        400, ge=32, le=5000, description="the same after a voice that has lasted vad_long_voice_ms"
+    )
+    vad_long_voice_ms: int = Field(
+        288, ge=32, le=5000, description="voice this long sounds like the start of a sentence"
     )
     agent: Literal["offline", "openai"] = "offline"
     openai_base_url: str = "https://api.openai.com/v1"
@@ -136,7 +163,14 @@ class Settings(BaseSettings):
         return CallSettings(
             send_clear=self.flow_mode != "naive",
             greeting=self.greeting,
-            interrupt=InterruptPolicy(self.interrupt_greeting, self.interrupt_while_thinking),
+            interrupt=InterruptPolicy(
+                greeting=self.interrupt_greeting,
+                while_thinking=self.interrupt_while_thinking,
+                provisional=self.interrupt_provisional,
+                min_speech_ms=self.interrupt_min_speech_ms,
+                min_words=self.interrupt_min_words,
+                backchannel_words=frozenset(self.interrupt_backchannel_words.lower().split()),
+            ),
             output_queue_ms=self.output_queue_ms,
             stall_timeout_s=self.stall_timeout_s,
             inbound_burst_ms=self.inbound_burst_ms,
@@ -145,6 +179,10 @@ class Settings(BaseSettings):
                 min_speech_ms=self.vad_min_speech_ms,
                 min_silence_ms=self.vad_min_silence_ms,
                 energy_gate_dbfs=self.vad_energy_gate_dbfs,
+                fade_ms=self.vad_fade_ms,
+                long_fade_ms=self.vad_fade_long_ms,
+                long_voice_ms=self.vad_long_voice_ms,
+                held_ms=self.interrupt_min_speech_ms,
             ),
         )
 

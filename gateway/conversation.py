@@ -1,85 +1,64 @@
 """The turn rules of one call, as a sans-I/O state machine.
 
-Inputs are what happened: the caller started or stopped speaking, said
-something, the voice produced audio or finished, the pump sent a turn's first
-frame, the far end confirmed playout or ran dry, the barge-in commands were
-carried out. Each input returns the commands that follow from it, in the
-order they must run: start a reply, cancel it, drop the queued audio, clear
-the far end, emit an event, count an underrun. No sockets, no tasks, no
-sleeps: the clock is injected, so tests drive every rule with a fake one.
+Inputs are what happened: the caller's voice began, faded or lasted, the
+caller started or stopped speaking, said something, the voice produced audio
+or finished, the pump sent a turn's first frame, the far end confirmed playout
+or ran dry, the barge-in commands were carried out. Each input returns the
+commands that follow from it, in the order they must run (turn_commands.py).
+No sockets, no tasks, no sleeps: the clock is injected, so tests drive every
+rule with a fake one.
 
 The rules:
 - One agent turn is live at a time. A reply starts when the caller has said
   something and stopped speaking, never while a turn is live.
-- The caller speaking while a turn is live (thinking or speaking, the
-  greeting included) is a barge-in: cancel the turn's work first, then drop
-  its queued audio, then clear the far end, and keep only what was heard.
+- The caller's first voiced window over a live turn pauses it (a provisional
+  interrupt): the far end drops what it holds, the gateway keeps the turn's
+  unheard audio and its work. Voice held for the policy's minimum (or words
+  that are not backchannels) confirms it as a barge-in: cancel the turn's work
+  first, then drop its audio, and keep only what was heard. Voice that fades
+  first was a backchannel: the turn resumes from the heard position, and the
+  sound is not answered.
 - A turn is over when its last sample is confirmed played, not when sent.
-- The far end running dry while the turn had more to say is an underrun.
+- The far end running dry while the turn had more to say is an underrun; a
+  pause for the caller's voice is not.
 """
 
 from __future__ import annotations
 
+import enum
 from collections import deque
 from dataclasses import dataclass
 
 from gateway.clock import Clock
 from gateway.events import (
     AgentText,
-    CallEvent,
     Interrupted,
+    Paused,
     PlayoutPosition,
+    Resumed,
     StateChanged,
 )
 from gateway.events import Transcript as TranscriptEvent
 from gateway.flow.confirmation import Cleared, Confirmed
 from gateway.flow.playout import PlayoutFlow
+from gateway.interrupt_policy import InterruptPolicy
+from gateway.turn_commands import (
+    CancelReply,
+    ClearFarEnd,
+    Command,
+    CountUnderrun,
+    DropQueued,
+    Emit,
+    EndCall,
+    HoldReply,
+    ResumeReply,
+    StartReply,
+)
 from gateway.turn_record import TurnRecord
 from gateway.turns import Transition, TurnPhase, TurnState
 
 TURNS_KEPT = 8
 INTERRUPTS_KEPT = 16
-
-
-@dataclass(frozen=True, slots=True)
-class StartReply:
-    turn_id: int
-    greeting: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CancelReply:
-    turn_id: int
-    heard_ms: int
-    heard_text: str
-
-
-@dataclass(frozen=True, slots=True)
-class DropQueued:
-    turn_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClearFarEnd:
-    cleared: Cleared
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    event: CallEvent
-
-
-@dataclass(frozen=True, slots=True)
-class CountUnderrun:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class EndCall:
-    reason: str
-
-
-Command = StartReply | CancelReply | DropQueued | ClearFarEnd | Emit | CountUnderrun | EndCall
 
 
 @dataclass(slots=True)
@@ -93,19 +72,41 @@ class InterruptRecord:
     heard_text: str = ""
     cancelled_work: bool = False
     dropped_queue_ms: int = 0
+    confirmed_at: float = 0.0
+    """When the barge-in was confirmed; `at` (the pause) is what the listener heard."""
 
 
-@dataclass(frozen=True, slots=True)
-class InterruptPolicy:
-    """When the caller's speech may cut the agent. Speech the policy lets pass is
-    still heard: it is answered once the turn it spoke over has played out."""
+@dataclass(slots=True)
+class Hold:
+    """A provisional interrupt under way: the turn is paused, nothing cancelled."""
 
-    greeting: bool = True
-    """The caller may cut the greeting (off: a greeting that must be heard whole,
-    such as a recording notice)."""
-    while_thinking: bool = True
-    """The caller may cut a reply before its first word plays (off: the question
-    asked is answered first, and what the caller added gets the next turn)."""
+    turn_id: int
+    began_at: float
+    """When the caller's voice began."""
+    at: float
+    """When the turn was paused: the listener's interrupt instant."""
+    heard_ms: int
+    cleared: Cleared | None
+    """The far end's clear, None if it held nothing of the turn."""
+
+
+@dataclass(slots=True)
+class BackchannelRecord:
+    turn_id: int
+    paused_at: float
+    resumed_at: float
+    heard_ms: int
+
+
+class Speech(enum.Enum):
+    """What one stretch of the caller's speech turned out to be."""
+
+    FREE = "free"
+    """Nothing was live to cut: an ordinary utterance."""
+    INTERRUPT = "interrupt"
+    """It confirmed a barge-in."""
+    BACKCHANNEL = "backchannel"
+    """It paused a turn and let it resume."""
 
 
 class Conversation:
@@ -116,7 +117,7 @@ class Conversation:
         greeting: str = "",
         send_clear: bool = True,
         paced: bool = False,
-        policy: InterruptPolicy = InterruptPolicy(),
+        policy: InterruptPolicy | None = None,
     ) -> None:
         self.clock = clock
         self.flow = flow
@@ -132,7 +133,7 @@ class Conversation:
         """Times the far end ran dry while the turn had more to come: one per gap."""
         self._dry = False
         self.paced = paced
-        self.policy = policy
+        self.policy = policy or InterruptPolicy()
         self._greeting_turn: int | None = None
         self._said: list[str] = []
         self._said_audio = False
@@ -142,6 +143,14 @@ class Conversation:
         self._speech_began_at = 0.0
         self._last_words: int | None = None
         """The turn that ends the call once played (the apology of a failed voice)."""
+        self._held: Hold | None = None
+        self._speech = Speech.FREE
+        """What the caller's current speech is turning out to be."""
+        self._spoken: deque[Speech] = deque(maxlen=8)
+        """Finished speech waiting for its utterance, oldest first (one STT job at a time)."""
+        self.backchannels: deque[BackchannelRecord] = deque(maxlen=INTERRUPTS_KEPT)
+        self.backchannels_ignored = 0
+        """Utterances not answered because they only paused a turn."""
 
     # ---- the caller --------------------------------------------------------
 
@@ -157,15 +166,68 @@ class Conversation:
         place (not interruptible), and end the call once that is played."""
         commands: list[Command] = []
         turn_id = self.turns.turn_id
+        hold, self._held = self._held, None
         if self.turns.is_live(turn_id):
             self.turns.on_speech_start()  # the live turn is over, as if interrupted
             commands += [CancelReply(turn_id, 0, ""), DropQueued(turn_id)]
-            if self.send_clear and self.flow.window.in_flight_ms:
+            if self.send_clear and self.flow.window.in_flight_ms and hold is None:
                 commands.append(ClearFarEnd(self.flow.clear(turn_id)))
             self.turns.on_cleared(turn_id)
         commands += self._begin_turn(None, greeting=text)
         self._last_words = self.turns.turn_id
         return commands
+
+    # ---- the caller's voice: pause, confirm, resume -------------------------
+
+    def voice_began(self, began_at: float) -> list[Command]:
+        """The detector's first voiced window: pause a live turn at once."""
+        if self._last_words is not None or self._held is not None:
+            return []
+        if not (self.policy.provisional and self.send_clear):
+            return []  # confirmed barge-ins only, or the naive baseline: play on
+        if not self.turns.is_live(self.turns.turn_id) or not self._may_interrupt():
+            return []
+        return self._hold(began_at)
+
+    def voice_ended(self) -> list[Command]:
+        """The voice faded before it confirmed: it was a backchannel."""
+        return self._resume()
+
+    def voice_lasted(self, voiced_ms: int) -> list[Command]:
+        if self._held is None or self.policy.min_words or voiced_ms < self.policy.min_speech_ms:
+            return []
+        return self._interrupt(self._held.began_at)
+
+    def _hold(self, began_at: float) -> list[Command]:
+        turn_id = self.turns.turn_id
+        # The flow is cleared only with the far end: a clear starts a new epoch
+        # of grants, and a far end never told of it would grant into the old one.
+        cleared = None
+        if self.turns.phase is TurnPhase.SPEAKING or self.flow.window.in_flight_ms:
+            cleared = self.flow.clear(turn_id)
+        heard_ms = cleared.heard_ms if cleared else self.flow.position_ms(turn_id)
+        self._held = Hold(turn_id, began_at, self.clock.now(), heard_ms, cleared)
+        return [HoldReply(turn_id, cleared), Emit(Paused(turn_id, heard_ms))]
+
+    def _resume(self) -> list[Command]:
+        hold, self._held = self._held, None
+        if hold is None:
+            return []
+        if self._speech is not Speech.INTERRUPT:
+            self._speech = Speech.BACKCHANNEL
+        if not self.turns.is_live(hold.turn_id):
+            return []
+        if hold.cleared is not None:
+            self.flow.rewind(hold.turn_id, hold.heard_ms)
+        now = self.clock.now()
+        self.backchannels.append(BackchannelRecord(hold.turn_id, hold.at, now, hold.heard_ms))
+        paused_ms = round((now - hold.at) * 1000)
+        return [
+            ResumeReply(hold.turn_id, hold.heard_ms),
+            Emit(Resumed(hold.turn_id, hold.heard_ms, paused_ms)),
+        ]
+
+    # ---- the caller's speech -------------------------------------------------
 
     def speech_started(self, began_at: float) -> list[Command]:
         if self._last_words is not None:
@@ -174,17 +236,31 @@ class Conversation:
             return []  # a second detector agreeing with the first
         self.caller_speaking = True
         self._speech_began_at = began_at
+        self._speech = Speech.FREE
         if not self._may_interrupt():
             return []
+        if self.policy.provisional and self.send_clear:
+            if self._held is None and self.turns.is_live(self.turns.turn_id):
+                # Declared without an onset first (a model's own detector): pause now.
+                return self._hold(began_at)
+            return []
+        return self._interrupt(began_at)
+
+    def _interrupt(self, began_at: float) -> list[Command]:
+        """The barge-in: cancel the turn's work, drop its audio, clear the far end
+        (unless a provisional interrupt already did), keep what was heard."""
+        hold, self._held = self._held, None
         interrupt = self.turns.on_speech_start()
         if interrupt is None:
             return []
+        self._speech = Speech.INTERRUPT
         turn_id = interrupt.turn_id
         commands: list[Command] = [self._state()]
-        # The flow is cleared only with the far end: a clear starts a new epoch
-        # of grants, and a far end never told of it would grant into the old one.
         far_end_holds = interrupt.phase is TurnPhase.SPEAKING or self.flow.window.in_flight_ms
-        if self.send_clear and far_end_holds:
+        clear = self.send_clear and far_end_holds and hold is None
+        if hold is not None:
+            cleared = hold.cleared or Cleared(turn_id, 0, hold.heard_ms)
+        elif clear:
             cleared = self.flow.clear(turn_id)
         else:
             # Nothing out there, or the naive baseline: the far end plays on.
@@ -196,17 +272,18 @@ class Conversation:
             # whatever the caller adds (even a cough) gets it answered.
             self._unanswered = True
         commands += [CancelReply(turn_id, cleared.heard_ms, heard_text), DropQueued(turn_id)]
-        if self.send_clear and far_end_holds:
+        if clear:
             commands.append(ClearFarEnd(cleared))
         self.interrupts.append(
             InterruptRecord(
                 turn_id=turn_id,
-                at=interrupt.at,
-                speech_began_at=began_at,
+                at=hold.at if hold else interrupt.at,
+                speech_began_at=hold.began_at if hold else began_at,
                 heard_ms=cleared.heard_ms,
                 dropped_in_flight_ms=cleared.dropped_ms,
-                cleared_at=self.clock.now(),
+                cleared_at=hold.at if hold else self.clock.now(),
                 heard_text=heard_text,
+                confirmed_at=interrupt.at,
             )
         )
         return commands
@@ -242,14 +319,24 @@ class Conversation:
 
     def speech_stopped(self) -> list[Command]:
         self.caller_speaking = False
-        return self._maybe_reply()
+        commands = self._resume()  # a model's detector may end speech our own never heard
+        self._spoken.append(self._speech)
+        self._speech = Speech.FREE
+        return commands + self._maybe_reply()
 
     def transcript(self, text: str, final: bool = True) -> list[Command]:
         return [Emit(TranscriptEvent(text, final))] if text else []
 
     def utterance(self, text: str | None, ended_at: float) -> list[Command]:
         """The voice understood an utterance; `text` None: it took the audio itself."""
+        speech = self._spoken.popleft() if self._spoken else Speech.FREE
         commands: list[Command] = []
+        if speech is Speech.BACKCHANNEL:
+            if text is None or not self.policy.words_confirm(text):
+                self.backchannels_ignored += 1
+                return self.transcript((text or "").strip())  # shown, never answered
+            # Words confirm late: the turn it paused is cut where it is now.
+            commands += self._interrupt(self._speech_began_at)
         if text is None or self._unanswered:
             self._said_audio = True
             self._unanswered = False
@@ -361,6 +448,8 @@ class Conversation:
         return self._underrun()
 
     def _underrun(self) -> list[Command]:
+        if self._held is not None:
+            return []  # paused for the caller's voice: a silence on purpose
         if self._dry:
             return []  # the same gap, another silent frame of it
         self._dry = True

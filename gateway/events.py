@@ -48,6 +48,23 @@ class Interrupted(CallEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class Paused(CallEvent):
+    """The caller's voice paused the turn; it resumes unless the voice confirms."""
+
+    turn_id: int
+    heard_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed(CallEvent):
+    """The voice did not confirm (a backchannel): the turn goes on from `from_ms`."""
+
+    turn_id: int
+    from_ms: int
+    paused_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Dtmf(CallEvent):
     digit: str
 
@@ -73,6 +90,8 @@ _TYPE_NAMES: dict[type, str] = {
     StateChanged: "state",
     PlayoutPosition: "playout",
     Interrupted: "interrupted",
+    Paused: "paused",
+    Resumed: "resumed",
     Dtmf: "dtmf",
     ToolCall: "tool_call",
     CallEnded: "call_ended",

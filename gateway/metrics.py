@@ -160,6 +160,18 @@ class GatewayMetrics:
         self.interrupts = Counter(
             "sluice_interrupts", "Barge-ins that interrupted a turn", ["transport"], registry=r
         )
+        self.provisional_interrupts = Counter(
+            "sluice_provisional_interrupts",
+            "Turns paused at the caller's first voiced window, before any confirmation",
+            ["transport"],
+            registry=r,
+        )
+        self.backchannels = Counter(
+            "sluice_backchannels",
+            "Paused turns that resumed from the heard position: the voice did not confirm",
+            ["transport"],
+            registry=r,
+        )
         self.stale_dropped_ms = Counter(
             "sluice_stale_dropped_ms",
             "Audio of interrupted turns dropped before the wire",

@@ -22,8 +22,12 @@ from gateway.testing.twilio_caller import TwilioCaller
 from gateway.testing.webrtc_caller import WebRtcCaller
 
 TRANSPORTS = ("twilio", "websocket", "webrtc")
-SCENARIOS = ("interrupt", "burst", "many")
-MODES = ("controlled", "naive")
+SCENARIOS = ("interrupt", "burst", "many", "backchannel")
+MODES = ("controlled", "naive", "no-pause")
+"""`no-pause`: flow-controlled, with provisional interrupts off (the barge-in
+runs when speech is declared, as before they existed)."""
+TALK_OVER_MODES = ("no-pause",)
+"""Modes that only differ in what the caller's voice does to the agent."""
 CLIENTS = ("synthetic", "chromium")
 PAGE_WIRES = ("websocket", "webrtc")
 """Twilio's far end is the phone network: no page to drive."""

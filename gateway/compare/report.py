@@ -20,6 +20,7 @@ COLUMNS = [
     ("client", "client"),
     ("ttfa_ms", "time to first audio (ms)"),
     ("stale_ms", "stale audio (ms)"),
+    ("talk_over_ms", "talk-over (ms)"),
     ("barge_in_reaction_ms", "barge-in reaction (ms)"),
     ("heard_error_ms", "heard error (ms)"),
     ("peak_client_buffer_ms", "peak client buffer (ms)"),
@@ -35,7 +36,17 @@ MANY_COLUMNS = [
     ("calls_with_underruns", "calls with underruns"),
     ("peak_client_buffer_ms", "peak client buffer (ms)"),
 ]
-COLORS = {"controlled": "#1f7a4d", "naive": "#b3261e"}
+BACKCHANNEL_COLUMNS = [
+    ("profile", "profile"),
+    ("transport", "transport"),
+    ("mode", "flow"),
+    ("hm_ms", "hm (ms)"),
+    ("talk_over_ms", "talk-over (ms)"),
+    ("pause_ms", "pause (ms)"),
+    ("backchannel_loss_ms", "greeting lost (ms)"),
+    ("new_reply", "new reply"),
+]
+COLORS = {"controlled": "#1f7a4d", "naive": "#b3261e", "no-pause": "#8a6d00"}
 
 
 def _synthetic(record: dict) -> bool:
@@ -190,8 +201,9 @@ def headline(records: list[dict]) -> list[str]:
 def write_report(records: list[dict], out: Path, command: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "runs.json").write_text(json.dumps(records, indent=1, default=str))
-    single = [r for r in records if r["scenario"] != "many"]
+    single = [r for r in records if r["scenario"] not in ("many", "backchannel")]
     many = [r for r in records if r["scenario"] == "many"]
+    backchannel = [r for r in records if r["scenario"] == "backchannel"]
     rows = [_row(r) for r in single]
     with open(out / "summary.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[k for k, _ in COLUMNS])
@@ -200,7 +212,9 @@ def write_report(records: list[dict], out: Path, command: str) -> Path:
     table = _table(rows, COLUMNS)
     many_rows = [_row(r, MANY_COLUMNS, "cpu_per_call_pct") for r in many]
     many_table = _table(many_rows, MANY_COLUMNS) if many else []
-    (out / "summary.md").write_text("\n".join(table + [""] + many_table) + "\n")
+    bc_rows = [_row(r, BACKCHANNEL_COLUMNS, "talk_over_ms") for r in backchannel]
+    bc_table = _table(bc_rows, BACKCHANNEL_COLUMNS) if backchannel else []
+    (out / "summary.md").write_text("\n".join(table + [""] + many_table + [""] + bc_table) + "\n")
     heads = headline(records)
     (out / "headline.md").write_text("\n".join(heads) + "\n")
 
@@ -244,6 +258,21 @@ def write_report(records: list[dict], out: Path, command: str) -> Path:
                 "",
             ]
             if many
+            else []
+        ),  # fmt: skip
+        *(
+            [
+                "## Backchannel",
+                "",
+                "The listener says a short \"hm\" a second into the greeting. Talk-over: how "
+                "long they heard the agent after their first voiced sample; pause: the silence "
+                "that followed; greeting lost: the greeting's audio they never heard (negative: "
+                "heard twice). `no-pause` is flow control with provisional interrupts off.",
+                "",
+                *bc_table,
+                "",
+            ]
+            if backchannel
             else []
         ),  # fmt: skip
         "## Physics check",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from gateway.compare.backchannel_run import backchannel_run
 from gateway.compare.harness import (
     CLIENTS,
     INTERRUPTION,
@@ -20,6 +21,7 @@ from gateway.compare.harness import (
     PAGE_WIRES,
     QUESTION,
     SCENARIOS,
+    TALK_OVER_MODES,
     TRANSPORTS,
     Gateways,
     Harness,
@@ -37,6 +39,7 @@ from gateway.compare.page_run import page_run
 from gateway.compare.profiles import Profile
 from gateway.compare.target import Target, wall_to_monotonic
 from gateway.pipeline.tts import EspeakTts
+from gateway.testing import sounds
 from transports.webrtc.aiortc_workarounds import advertise_host_addresses
 
 __all__ = ["CLIENTS", "MODES", "SCENARIOS", "TRANSPORTS", "Run", "plan", "run_matrix"]
@@ -49,6 +52,8 @@ async def run_one(run: Run, harness: Harness) -> dict:
         target = await harness.gateways.get(run.mode)
         if run.scenario == "many":
             record.update(await many_run(run, harness, target))
+        elif run.scenario == "backchannel":
+            record.update(await backchannel_run(run, harness, target))
         elif run.client == "chromium":
             record.update(await page_run(run, harness, target))
         else:
@@ -92,7 +97,11 @@ async def _onesynthetic_caller(run: Run, harness: Harness, target: Target) -> di
                 heard_truth = caller.log.played_before(reply, at)
                 if reply == 1:  # the greeting was voiced too: count only this reply's audio
                     heard_truth -= caller.log.played_before(1, question_end)
+                talk_over = caller.log.talk_over(
+                    reply, caller.first_voiced_sent, caller.last_voiced_sent
+                )
                 out.update(
+                    talk_over_ms=talk_over * 1000,
                     interrupt_at=at,
                     stale_ms=caller.log.stale_ms(reply, at),
                     barge_in_reaction_ms=(at - caller.first_voiced_sent) * 1000,
@@ -135,7 +144,8 @@ def plan(
     """Every combination that means something: the page only over the browser
     wires and flow-controlled (it checks the synthetic playout models, and its
     own ring is bounded), many calls only flow-controlled and synthetic (it
-    measures cost)."""
+    measures cost), the backchannel synthetic only, and provisional interrupts
+    off only where the caller speaks over the agent."""
     runs = []
     for p in profiles:
         for s in scenarios:
@@ -147,6 +157,10 @@ def plan(
                         ):
                             continue
                         if s == "many" and m != "controlled":
+                            continue
+                        if s == "backchannel" and c != "synthetic":
+                            continue
+                        if m in TALK_OVER_MODES and s not in ("interrupt", "backchannel"):
                             continue
                         runs.append(Run(t, p, s, m, c))
     return runs
@@ -163,6 +177,7 @@ async def run_matrix(
     tts = EspeakTts()
     try:
         speech = {text: await tts.synthesize(text) for text in (QUESTION, INTERRUPTION)}
+        speech["hm"] = await sounds.short_hm()
     finally:
         tts.close()
     records = []
@@ -185,6 +200,10 @@ async def run_matrix(
 def _brief(record: dict) -> str:
     if not record.get("ok"):
         return "FAILED " + record.get("error", "")
+    if record["scenario"] == "backchannel":
+        return (f"talk-over {record['talk_over_ms']:.0f} ms, pause {_n(record['pause_ms'])} ms, "
+                f"lost {record['backchannel_loss_ms']:.0f} ms, "
+                f"new reply: {'yes' if record['new_reply'] else 'no'}")  # fmt: skip
     if record["scenario"] == "many":
         cpu = record["cpu_per_call_pct"]
         return (f"{record['calls']} calls, {cpu} % of a core per call, "
@@ -194,3 +213,7 @@ def _brief(record: dict) -> str:
         parts.append(f"stale {record['stale_ms']:.0f} ms")
     parts.append(f"peak buffer {record['peak_client_buffer_ms']:.0f} ms")
     return ", ".join(parts)
+
+
+def _n(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"

@@ -69,7 +69,8 @@ class LocalGateways:
     neither share its event loop nor count in its CPU."""
 
     SETTINGS = {
-        "SLUICE_GREETING": "Hello.",
+        # Long enough for the backchannel scenario to speak over it.
+        "SLUICE_GREETING": "Hello. This is Sluice, a gateway for voice agents.",
         "SLUICE_VAD_MIN_SILENCE_MS": "500",
         "SLUICE_WEBRTC_HOST_ADDRESSES": "127.0.0.1",
         "SLUICE_STALL_TIMEOUT_S": "30",
@@ -86,7 +87,10 @@ class LocalGateways:
 
     async def _start(self, mode: str) -> tuple[asyncio.subprocess.Process, Target]:
         port = free_port()
-        env = {**os.environ, **self.SETTINGS, "SLUICE_FLOW_MODE": mode}
+        env = {**os.environ, **self.SETTINGS, "SLUICE_FLOW_MODE": "naive" if mode == "naive"
+               else "controlled"}  # fmt: skip
+        if mode == "no-pause":
+            env["SLUICE_INTERRUPT_PROVISIONAL"] = "false"
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
             "--port", str(port), "--log-level", "WARNING", env=env,

@@ -89,6 +89,10 @@ class GrantTracker:
     def position_ms(self, turn_id: int) -> int:
         return self.positions.position_ms(turn_id)
 
+    def rewind(self, turn_id: int, from_ms: int) -> None:
+        """The cleared turn resumes from `from_ms` (a backchannel did not cut it)."""
+        self.positions.rewind(turn_id, from_ms)
+
     def clear(self, turn_id: int) -> Cleared:
         heard = self.position_ms(turn_id)
         dropped = self.window.reset()

@@ -140,6 +140,10 @@ class MarkTracker:
         )
         return self.positions.position_ms(turn_id, cap)
 
+    def rewind(self, turn_id: int, from_ms: int) -> None:
+        """The cleared turn resumes from `from_ms` (a backchannel did not cut it)."""
+        self.positions.rewind(turn_id, from_ms)
+
     def clear(self, turn_id: int) -> Cleared:
         """The far end is told to drop what it holds: void pending marks, return all credit."""
         heard = self.position_ms(turn_id)

@@ -74,6 +74,19 @@ class TurnPositions:
         elapsed_ms = round((self.clock.now() - turn.anchor_t) * 1000)
         return max(turn.anchor_ms, min(turn.anchor_ms + elapsed_ms, cap))
 
+    def rewind(self, turn_id: int, from_ms: int) -> None:
+        """After a clear, the turn is sent again from `from_ms`: positions run
+        from there, and acks count again (those that crossed the clear named
+        audio past `from_ms` and are refused as never sent)."""
+        turn = self._turns.get(turn_id)
+        if turn is None:
+            return
+        turn.cleared_at_ms = None
+        turn.sent_ms = from_ms
+        turn.anchor_ms = from_ms
+        turn.anchor_t = self.clock.now()
+        turn.confirmed_ms = min(turn.confirmed_ms, from_ms)
+
     def truncate(self, turn_id: int, heard_ms: int) -> None:
         """After a clear: nothing past `heard_ms` of the turn will ever play."""
         turn = self._turns.get(turn_id)

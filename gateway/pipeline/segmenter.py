@@ -21,6 +21,15 @@ class VadSettings:
     preroll_ms: int = 300
     """Audio kept from before speech start, so STT hears the first syllable."""
     max_utterance_ms: int = 30_000
+    fade_ms: int = 96
+    """Unvoiced audio after a short voice that ends a provisional interrupt (onset.py)."""
+    long_fade_ms: int = 400
+    """The same after a voice that has lasted `long_voice_ms`: longer than the
+    pause at a full stop, so a sentence is not resumed between its words."""
+    long_voice_ms: int = 288
+    held_ms: int = 700
+    """Voiced audio since an onset that is reported as held: the interruption
+    policy's minimum speech (onset.py)."""
 
 
 @dataclass(frozen=True, slots=True)

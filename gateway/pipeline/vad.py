@@ -11,7 +11,10 @@ import numpy as np
 
 from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE
 from gateway.clock import Clock
-from gateway.pipeline.segmenter import SpeechSegmenter, VadEvent, VadSettings
+from gateway.pipeline.onset import OnsetEvent, OnsetTracker
+from gateway.pipeline.segmenter import SpeechEnded, SpeechSegmenter, VadEvent, VadSettings
+
+DetectorEvent = VadEvent | OnsetEvent
 
 
 class VoiceStream(Protocol):
@@ -27,7 +30,8 @@ class VoiceStream(Protocol):
 
 
 class VoiceDetector:
-    """Feeds 20 ms frames to the model in its own window size; reports start/end events.
+    """Feeds 20 ms frames to the model in its own window size; reports voice
+    onset and fade (onset.py) and speech start and end (segmenter.py).
 
     An energy pre-gate keeps silence and steady line noise away from the model:
     digital silence below `energy_gate_dbfs`, and anything within
@@ -38,7 +42,7 @@ class VoiceDetector:
         self,
         stream: VoiceStream,
         settings: VadSettings,
-        on_event: Callable[[VadEvent, float], None],
+        on_event: Callable[[DetectorEvent, float], None],
         clock: Clock,
     ) -> None:
         """`on_event(event, at)`: `at` is when the window that decided it arrived."""
@@ -46,6 +50,14 @@ class VoiceDetector:
         self.clock = clock
         self.settings = settings
         self.segmenter = SpeechSegmenter(settings)
+        self.onset = OnsetTracker(
+            settings.threshold,
+            SpeechSegmenter.HYSTERESIS,
+            settings.fade_ms,
+            settings.held_ms,
+            settings.long_fade_ms,
+            settings.long_voice_ms,
+        )
         self._on_event = on_event
         self._window = stream.window_samples
         self._pending = np.zeros(self._window * 2, dtype=np.float32)
@@ -93,6 +105,12 @@ class VoiceDetector:
                 self.stream.submit(None, lambda p, at=now: self._decided(p, at))
 
     def _decided(self, probability: float, at: float) -> None:
+        # Onset before speech start, fade before speech end: the order they happened.
+        heard = self.onset.push(probability, self._window_ms, self.segmenter.speaking)
+        if heard is not None:
+            self._on_event(heard, at)
         event = self.segmenter.push(probability, self._window_ms)
         if event is not None:
+            if isinstance(event, SpeechEnded):
+                self.onset.speech_ended()
             self._on_event(event, at)

@@ -87,6 +87,59 @@ class PlayoutLog:
             last_turn = f.turn
         return count, total
 
+    def gaps(self, turn: int) -> list[tuple[float, int]]:
+        """Silences between two frames of the turn: (when it began, ms)."""
+        found: list[tuple[float, int]] = []
+        began: float | None = None
+        gap = 0
+        seen = False
+        for f in self.frames:
+            if f.source is None:
+                if seen:
+                    began = f.at if began is None else began
+                    gap += f.ms
+                continue
+            if f.turn == turn:
+                if gap and began is not None:
+                    found.append((began, gap))
+                seen = True
+            elif seen:
+                break  # another turn began: this one is over
+            began, gap = None, 0
+        return found
+
+    def talk_over(self, turn: int, onset: float, until: float, quiet_s: float = 0.12) -> float:
+        """Seconds the caller heard the turn after their own `onset`: up to the
+        end of its last frame before it went quiet for `quiet_s` (longer than a
+        pause between words), and at most to `until` (the caller's sound ended)."""
+        last_end = onset
+        quiet_since: float | None = None
+        for f in self.frames:
+            end = f.at + f.ms / 1000
+            if end <= onset:
+                continue
+            if f.at >= until:
+                break
+            if f.turn == turn:
+                last_end, quiet_since = end, None
+            else:
+                quiet_since = f.at if quiet_since is None else quiet_since
+                if end - quiet_since >= quiet_s:
+                    break
+        return max(0.0, last_end - onset)
+
+    def heard_until(self, turn: int, instant: float) -> float | None:
+        """When the run of the turn's frames that was playing at `instant` ended
+        (the caller stopped hearing the agent); None if none was playing."""
+        end: float | None = None
+        for f in self.frames:
+            if f.at + f.ms / 1000 <= instant:
+                continue
+            if f.turn != turn:
+                break
+            end = f.at + f.ms / 1000
+        return end
+
     def turns(self) -> list[int]:
         seen: list[int] = []
         for f in self.frames:

@@ -22,7 +22,7 @@ from gateway.pipeline.stt import SpeechToText, SttStream
 from gateway.pipeline.tts import TextToSpeech
 from gateway.pipeline.vad import VoiceStream
 from gateway.voice import wire_audio
-from gateway.voice.listening import SpeechEvent, SpeechWatch
+from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
 from gateway.voice.session import (
     CallerAudio,
     ReplyDone,
@@ -97,7 +97,7 @@ class CascadeSession:
         self.stt = stt
         self.agent = agent
         self.tts = tts
-        self.watch = SpeechWatch(vad_stream, vad, clock, self._on_speech)
+        self.watch = SpeechWatch(vad_stream, vad, clock, self._on_speech, self._on_voice)
         self.clock = clock
         self.metrics = metrics
         self.kind = kind
@@ -135,6 +135,10 @@ class CascadeSession:
             if self._stt is not None:
                 self._stt.feed(frame)
             self.watch.feed(frame)
+
+    def _on_voice(self, change: VoiceChange) -> None:
+        if self._out is not None:
+            self._out.event(change)
 
     def _on_speech(self, event: SpeechEvent) -> None:
         if self._out is None:

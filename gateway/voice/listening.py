@@ -13,12 +13,20 @@ from collections.abc import Callable
 
 from gateway.audio.frames import FRAME_BYTES, FRAME_MS
 from gateway.clock import Clock
+from gateway.pipeline.onset import VoiceFaded, VoiceHeld, VoiceOnset
 from gateway.pipeline.segmenter import SpeechStarted as VadStarted
-from gateway.pipeline.segmenter import VadEvent, VadSettings
-from gateway.pipeline.vad import VoiceDetector, VoiceStream
-from gateway.voice.session import SpeechStarted, SpeechStopped
+from gateway.pipeline.segmenter import VadSettings
+from gateway.pipeline.vad import DetectorEvent, VoiceDetector, VoiceStream
+from gateway.voice.session import (
+    SpeechStarted,
+    SpeechStopped,
+    VoiceBegan,
+    VoiceEnded,
+    VoiceLasted,
+)
 
 SpeechEvent = SpeechStarted | SpeechStopped
+VoiceChange = VoiceBegan | VoiceEnded | VoiceLasted
 
 
 class SpeechWatch:
@@ -28,11 +36,15 @@ class SpeechWatch:
         settings: VadSettings,
         clock: Clock,
         on_event: Callable[[SpeechEvent], None],
+        on_voice: Callable[[VoiceChange], None] | None = None,
     ) -> None:
+        """`on_event`: utterance start and end; `on_voice`: the faster onset,
+        fade and held reports the turn rules use for provisional interrupts."""
         self.detector = VoiceDetector(stream, settings, self._decided, clock)
         self.settings = settings
         self.clock = clock
         self._on_event = on_event
+        self._on_voice = on_voice
         # Audio from just before speech start, so STT hears the first syllable.
         self.preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
 
@@ -49,11 +61,21 @@ class SpeechWatch:
             self.preroll.append(frame)
         self.detector.feed(frame)
 
-    def _decided(self, event: VadEvent, now: float) -> None:
-        if isinstance(event, VadStarted):
-            self._on_event(SpeechStarted(now - event.voiced_ms_before / 1000))
-        else:
-            self._on_event(SpeechStopped(now - self.settings.min_silence_ms / 1000))
+    def _decided(self, event: DetectorEvent, now: float) -> None:
+        match event:
+            case VadStarted(voiced_ms_before):
+                self._on_event(SpeechStarted(now - voiced_ms_before / 1000))
+            case VoiceOnset(voiced_ms):
+                if self._on_voice is not None:
+                    self._on_voice(VoiceBegan(now - voiced_ms / 1000))
+            case VoiceFaded(quiet_ms):
+                if self._on_voice is not None:
+                    self._on_voice(VoiceEnded(now - quiet_ms / 1000))
+            case VoiceHeld(voiced_ms):
+                if self._on_voice is not None:
+                    self._on_voice(VoiceLasted(voiced_ms))
+            case _:
+                self._on_event(SpeechStopped(now - self.settings.min_silence_ms / 1000))
 
     def take_preroll(self) -> bytes:
         audio = b"".join(self.preroll)

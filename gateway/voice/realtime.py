@@ -34,7 +34,7 @@ from gateway.clock import Clock
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline.segmenter import VadSettings
 from gateway.pipeline.vad import VoiceStream
-from gateway.voice.listening import SpeechEvent, SpeechWatch
+from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
 from gateway.voice.model_audio import Framer, HeldAudio, Piece
 from gateway.voice.realtime_events import (
     BadEvent,
@@ -112,7 +112,7 @@ class RealtimeSession:
         self.metrics = metrics
         self.fmt = PCMU if native_audio == "pcmu" else PCM
         self.protocol = RealtimeProtocol(self.fmt)
-        self.watch = SpeechWatch(vad_stream, vad, clock, self._on_speech)
+        self.watch = SpeechWatch(vad_stream, vad, clock, self._on_speech, self._on_voice)
         self._out: VoiceOutput | None = None
         self._control: deque[dict[str, Any]] = deque(maxlen=OUTGOING_CONTROL)
         self._audio: deque[bytes] = deque(maxlen=OUTGOING_AUDIO_MS // SEND_AUDIO_MS)
@@ -355,6 +355,12 @@ class RealtimeSession:
             self._audio.append(self._pending_audio)
             self._pending_audio = b""
             self._wake_writer.set()
+
+    def _on_voice(self, change: VoiceChange) -> None:
+        # The local detector's onset beats the model's verdict across the network:
+        # the call pauses the far end on it, the model goes on until confirmed.
+        if self._out is not None:
+            self._out.event(change)
 
     def _on_speech(self, event: SpeechEvent) -> None:
         self._local_speaking = isinstance(event, SpeechStarted)

@@ -41,6 +41,28 @@ class SpeechStopped:
 
 
 @dataclass(frozen=True, slots=True)
+class VoiceBegan:
+    """The first voiced audio after quiet: maybe speech, maybe a backchannel.
+    Reported within a detector window, long before `SpeechStarted`."""
+
+    began_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceEnded:
+    """The voice that began has been quiet for the detector's fade time."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceLasted:
+    """The voice since its onset reached the held length (the policy's minimum)."""
+
+    voiced_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
     text: str
     final: bool = True
@@ -91,6 +113,9 @@ class VoiceFailed:
 VoiceEvent = (
     SpeechStarted
     | SpeechStopped
+    | VoiceBegan
+    | VoiceEnded
+    | VoiceLasted
     | Transcript
     | Utterance
     | ReplyText

@@ -9,6 +9,7 @@ import pytest
 
 from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE
 from gateway.clock import FakeClock
+from gateway.pipeline.onset import VoiceOnset
 from gateway.pipeline.segmenter import SpeechEnded, SpeechStarted, VadSettings
 from gateway.pipeline.vad import VoiceDetector
 
@@ -82,10 +83,14 @@ async def test_silero_finds_the_start_and_end_of_speech(services, speech):
     )
     events: list = []
     detector = await detect(services, pcm, lambda e, at: events.append((round(at * 1000), e)))
-    kinds = [type(e) for _, e in events]
-    assert kinds == [SpeechStarted, SpeechEnded]
-    started_ms = events[0][0]
+    speech_events = [(at, e) for at, e in events if isinstance(e, SpeechStarted | SpeechEnded)]
+    assert [type(e) for _, e in speech_events] == [SpeechStarted, SpeechEnded]
+    started_ms = speech_events[0][0]
     assert 500 <= started_ms <= 500 + 400  # speech begins at 500 ms; detection needs 160 ms of it
+    # The onset (what pauses the agent) comes a window in, well before speech is declared.
+    onset_ms, onset = events[0]
+    assert isinstance(onset, VoiceOnset) and 500 <= onset_ms <= 500 + 100
+    assert started_ms - onset_ms >= 100
     assert detector.gated_windows > 0  # digital silence never reaches the model
 
 
@@ -111,7 +116,11 @@ async def test_steady_line_noise_stays_away_from_the_model_but_speech_over_it_is
         if n == 249:  # the detector counts model windows as it submits them
             seen["noise"] = detector.model_windows
 
-    await detect(services, pcm, lambda e, at: kinds.append(type(e)), at_frame)
+    def speech_only(event, at: float) -> None:
+        if isinstance(event, SpeechStarted | SpeechEnded):  # onset reports aside
+            kinds.append(type(event))
+
+    await detect(services, pcm, speech_only, at_frame)
     model_runs_in_noise = seen.get("noise")
     assert kinds == [SpeechStarted, SpeechEnded]
     assert model_runs_in_noise is not None and model_runs_in_noise <= 10  # of ~156 noise windows

@@ -117,3 +117,63 @@ async def test_a_cancel_that_lands_with_the_credit_still_ends_the_pump():
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=1.0)
     assert task in done and task.cancelled()
+
+
+def audio_sent(transport) -> list[tuple[int, int]]:
+    return [x for kind, x in transport.wire if kind == "audio"]
+
+
+async def test_a_held_turn_sends_nothing_and_resumes_with_the_unheard_frames_first():
+    turns, queue, flow, transport, pump, _ = make(window_ms=100)
+    turn = turns.begin_turn()
+    await fill(queue, turn, 10)
+    task = asyncio.create_task(pump.run())
+    await asyncio.sleep(0.01)
+    assert audio_sent(transport) == [(turn, o) for o in range(0, 100, 20)]
+    flow.on_echo(f"{turn}:1")  # 40 ms confirmed played
+    pump.hold(turn)
+    cleared = flow.clear(turn)
+    await asyncio.sleep(0.01)
+    assert len(audio_sent(transport)) == 5, "nothing goes out while held"
+    flow.rewind(turn, cleared.heard_ms)
+    pump.resume(turn, 50)  # the listener heard to 50 ms: the frame at 40 plays again
+    await asyncio.sleep(0.01)
+    again = audio_sent(transport)[5:]
+    assert again[:4] == [(turn, 40), (turn, 60), (turn, 80), (turn, 100)]
+    assert pump.resent_ms == 60
+    task.cancel()
+
+
+async def test_a_resume_wakes_a_pump_that_was_idle():
+    turns, queue, flow, transport, pump, _ = make(window_ms=1000)
+    turn = turns.begin_turn()
+    await fill(queue, turn, 3)
+    task = asyncio.create_task(pump.run())
+    await asyncio.sleep(0.01)
+    pump.hold(turn)
+    flow.clear(turn)
+    flow.rewind(turn, 0)
+    pump.resume(turn, 0)
+    await asyncio.sleep(0.01)
+    assert audio_sent(transport) == [(turn, 0), (turn, 20), (turn, 40)] * 2
+    task.cancel()
+
+
+async def test_forgetting_a_held_turn_drops_what_was_kept_and_frees_the_pump():
+    turns, queue, flow, transport, pump, drops = make(window_ms=100)
+    turn = turns.begin_turn()
+    await fill(queue, turn, 8)
+    task = asyncio.create_task(pump.run())
+    await asyncio.sleep(0.01)
+    pump.hold(turn)
+    flow.clear(turn)
+    await asyncio.sleep(0.01)
+    turns.on_speech_start()  # the barge-in is confirmed
+    assert pump.forget(turn) == 120  # 100 ms sent and unconfirmed, and the frame in hand
+    queue.drop_turn(turn)
+    nxt = (turns.on_cleared(turn), turns.begin_turn())[1]
+    await fill(queue, nxt, 2)
+    await asyncio.sleep(0.01)
+    assert audio_sent(transport)[-2:] == [(nxt, 0), (nxt, 20)]
+    assert not [x for x in audio_sent(transport)[5:] if x[0] == turn]
+    task.cancel()

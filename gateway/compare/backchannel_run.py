@@ -1,0 +1,92 @@
+"""The backchannel scenario: the listener says a short "hm" over the greeting.
+
+What the listener heard, from their own playout record: how long they heard
+the agent over their "hm" (talk-over), the silence that followed (the pause),
+the audio of the greeting they never heard (backchannel loss), and whether a
+new reply started. WebRTC carries no turn ids, so there the greeting's audio
+is its voiced frames, and a plain call first says how much of it is voiced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+
+from gateway.compare.harness import (
+    Harness,
+    Relays,
+    Run,
+    call_id_of,
+    hang_up,
+    listening,
+    synthetic_caller,
+    turn_of,
+    until,
+    until_record,
+)
+from gateway.compare.target import Target
+
+HM_AT_MS = 1000
+"""How far into the greeting the listener says it."""
+SETTLE_S = 2.0
+"""After the greeting: time for the hm's own utterance to be understood, and
+for a reply to it (which must not come) to start."""
+
+
+async def backchannel_run(run: Run, harness: Harness, target: Target) -> dict:
+    baseline = None
+    if run.transport == "webrtc":
+        baseline = (await _one_call(run, harness, target, hm=False))["heard_ms"]
+    out = await _one_call(run, harness, target, hm=True)
+    whole = baseline if baseline is not None else out["greeting_ms"]
+    out["backchannel_loss_ms"] = whole - out["heard_ms"]
+    return out
+
+
+async def _one_call(run: Run, harness: Harness, target: Target, hm: bool) -> dict:
+    async with Relays(run, target) as relays:
+        caller = synthetic_caller(run, relays.tcp, relays.udp)
+        read = None
+        try:
+            await caller.connect()
+            read = partial(target.record, harness.http, call_id_of(caller))
+            await until(lambda: caller.log.played_ms(1) >= HM_AT_MS, 30)
+            out: dict = {}
+            if hm:
+                caller.say(harness.speech["hm"])
+                await until(lambda: caller.last_voiced_sent is not None, 5)
+                onset = caller.first_voiced_sent
+                await until(lambda: not caller.speaking, 5)
+                ended = caller.last_voiced_sent
+                assert onset is not None and ended is not None
+            # Listening after the greeting, or a turn (the hm's answer, or the
+            # greeting cut) that began since.
+            record = await until_record(read, lambda r: listening(r) or r["turn_id"] > 1, 60)
+            await asyncio.sleep(SETTLE_S + 2 * run.profile.delay_ms / 1000)
+            record = await read()
+            assert record is not None
+            greeting = turn_of(record, 1)
+            assert greeting is not None
+            out.update(heard_ms=caller.log.played_ms(1), greeting_ms=greeting["produced_ms"])
+            if hm:
+                talk_over = caller.log.talk_over(1, onset, ended)
+                stopped = onset + talk_over
+                again = next(
+                    (f.at for f in caller.log.frames if f.turn == 1 and f.at >= stopped), None
+                )
+                out.update(
+                    talk_over_ms=talk_over * 1000,
+                    pause_ms=(again - stopped) * 1000 if again is not None else None,
+                    hm_ms=(ended - onset) * 1000,
+                    new_reply=record["turn_id"] > 1,
+                    resumed=len(record.get("backchannels", [])),
+                    interrupted=len(record["interrupts"]),
+                    window_ms=record["window_ms"],
+                    peak_in_flight_ms=record["peak_in_flight_ms"],
+                    peak_client_buffer_ms=caller.log.peak_buffer_ms,
+                    underruns=record["underruns"],
+                )
+        finally:
+            await hang_up(caller, read)
+        out["relayed_packets"] = relays.packets
+    return out
