@@ -151,6 +151,14 @@ class Call:
         return self.core.interrupts
 
     @property
+    def backchannels(self) -> Any:
+        return self.core.backchannels
+
+    @property
+    def backchannels_ignored(self) -> int:
+        return self.core.backchannels_ignored
+
+    @property
     def starved_frames(self) -> int:
         return self.core.starved_frames
 
@@ -268,8 +276,8 @@ class Call:
         match event:
             case SpeechStarted(began_at):
                 self._execute(core.speech_started(began_at))
-            case SpeechStopped():
-                self._execute(core.speech_stopped())
+            case SpeechStopped(at):
+                self._execute(core.speech_stopped(at))
             case VoiceBegan(began_at):
                 self._execute(core.voice_began(began_at))
             case VoiceEnded():

@@ -92,9 +92,9 @@ def snapshot(call: Call, aliases: tuple[str, ...] = (), ended: bool = False) -> 
                 "resumed_at": _wall(offset, b.resumed_at),
                 "heard_ms": b.heard_ms,
             }
-            for b in call.core.backchannels
+            for b in call.backchannels
         ],
-        "backchannels_ignored": call.core.backchannels_ignored,
+        "backchannels_ignored": call.backchannels_ignored,
     }
 
 

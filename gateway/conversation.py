@@ -25,9 +25,7 @@ The rules:
 
 from __future__ import annotations
 
-import enum
 from collections import deque
-from dataclasses import dataclass
 
 from gateway.clock import Clock
 from gateway.events import (
@@ -42,6 +40,7 @@ from gateway.events import Transcript as TranscriptEvent
 from gateway.flow.confirmation import Cleared, Confirmed
 from gateway.flow.playout import PlayoutFlow
 from gateway.interrupt_policy import InterruptPolicy
+from gateway.interrupt_records import BackchannelRecord, Hold, InterruptRecord, Speech
 from gateway.turn_commands import (
     CancelReply,
     ClearFarEnd,
@@ -59,54 +58,7 @@ from gateway.turns import Transition, TurnPhase, TurnState
 
 TURNS_KEPT = 8
 INTERRUPTS_KEPT = 16
-
-
-@dataclass(slots=True)
-class InterruptRecord:
-    turn_id: int
-    at: float
-    speech_began_at: float
-    heard_ms: int
-    dropped_in_flight_ms: int
-    cleared_at: float
-    heard_text: str = ""
-    cancelled_work: bool = False
-    dropped_queue_ms: int = 0
-    confirmed_at: float = 0.0
-    """When the barge-in was confirmed; `at` (the pause) is what the listener heard."""
-
-
-@dataclass(slots=True)
-class Hold:
-    """A provisional interrupt under way: the turn is paused, nothing cancelled."""
-
-    turn_id: int
-    began_at: float
-    """When the caller's voice began."""
-    at: float
-    """When the turn was paused: the listener's interrupt instant."""
-    heard_ms: int
-    cleared: Cleared | None
-    """The far end's clear, None if it held nothing of the turn."""
-
-
-@dataclass(slots=True)
-class BackchannelRecord:
-    turn_id: int
-    paused_at: float
-    resumed_at: float
-    heard_ms: int
-
-
-class Speech(enum.Enum):
-    """What one stretch of the caller's speech turned out to be."""
-
-    FREE = "free"
-    """Nothing was live to cut: an ordinary utterance."""
-    INTERRUPT = "interrupt"
-    """It confirmed a barge-in."""
-    BACKCHANNEL = "backchannel"
-    """It paused a turn and let it resume."""
+SAME_INSTANT_S = 0.001
 
 
 class Conversation:
@@ -146,8 +98,8 @@ class Conversation:
         self._held: Hold | None = None
         self._speech = Speech.FREE
         """What the caller's current speech is turning out to be."""
-        self._spoken: deque[Speech] = deque(maxlen=8)
-        """Finished speech waiting for its utterance, oldest first (one STT job at a time)."""
+        self._spoken: deque[tuple[float, Speech]] = deque(maxlen=8)
+        """Finished speech waiting for its utterance: (when it ended, what it was)."""
         self.backchannels: deque[BackchannelRecord] = deque(maxlen=INTERRUPTS_KEPT)
         self.backchannels_ignored = 0
         """Utterances not answered because they only paused a turn."""
@@ -317,10 +269,11 @@ class Conversation:
             commands.append(self._state(transition))
         return commands + self._maybe_reply()
 
-    def speech_stopped(self) -> list[Command]:
+    def speech_stopped(self, at: float | None = None) -> list[Command]:
+        """`at`: when the speech ended; its utterance names the same instant or later."""
         self.caller_speaking = False
         commands = self._resume()  # a model's detector may end speech our own never heard
-        self._spoken.append(self._speech)
+        self._spoken.append((self.clock.now() if at is None else at, self._speech))
         self._speech = Speech.FREE
         return commands + self._maybe_reply()
 
@@ -329,7 +282,7 @@ class Conversation:
 
     def utterance(self, text: str | None, ended_at: float) -> list[Command]:
         """The voice understood an utterance; `text` None: it took the audio itself."""
-        speech = self._spoken.popleft() if self._spoken else Speech.FREE
+        speech = self._speech_ended_by(ended_at)
         commands: list[Command] = []
         if speech is Speech.BACKCHANNEL:
             if text is None or not self.policy.words_confirm(text):
@@ -345,6 +298,14 @@ class Conversation:
             commands += self.transcript(text.strip())
         self._said_ended_at = ended_at
         return commands + self._maybe_reply()
+
+    def _speech_ended_by(self, ended_at: float) -> Speech:
+        """What the newest speech that ended by `ended_at` was; older ones whose
+        utterance never came (a recognition that failed or was dropped) go too."""
+        speech = Speech.FREE
+        while self._spoken and self._spoken[0][0] <= ended_at + SAME_INSTANT_S:
+            speech = self._spoken.popleft()[1]
+        return speech
 
     def _maybe_reply(self) -> list[Command]:
         if self._last_words is not None:

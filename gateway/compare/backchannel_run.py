@@ -28,6 +28,8 @@ from gateway.compare.target import Target
 
 HM_AT_MS = 1000
 """How far into the greeting the listener says it."""
+LISTEN_AFTER_S = 1.0
+"""Talk-over counts agent audio heard up to this long after the hm ended."""
 SETTLE_S = 2.0
 """After the greeting: time for the hm's own utterance to be understood, and
 for a reply to it (which must not come) to start."""
@@ -56,7 +58,7 @@ async def _one_call(run: Run, harness: Harness, target: Target, hm: bool) -> dic
                 caller.say(harness.speech["hm"])
                 await until(lambda: caller.last_voiced_sent is not None, 5)
                 onset = caller.first_voiced_sent
-                await until(lambda: not caller.speaking, 5)
+                await until(lambda: not caller.mic.speaking, 5)
                 ended = caller.last_voiced_sent
                 assert onset is not None and ended is not None
             # Listening after the greeting, or a turn (the hm's answer, or the
@@ -69,7 +71,9 @@ async def _one_call(run: Run, harness: Harness, target: Target, hm: bool) -> dic
             assert greeting is not None
             out.update(heard_ms=caller.log.played_ms(1), greeting_ms=greeting["produced_ms"])
             if hm:
-                talk_over = caller.log.talk_over(1, onset, ended)
+                # Heard over the hm, and after it until the agent went quiet: on a
+                # slow path the pause may only reach the listener once they are done.
+                talk_over = caller.log.talk_over(1, onset, ended + LISTEN_AFTER_S)
                 stopped = onset + talk_over
                 again = next(
                     (f.at for f in caller.log.frames if f.turn == 1 and f.at >= stopped), None
@@ -80,6 +84,10 @@ async def _one_call(run: Run, harness: Harness, target: Target, hm: bool) -> dic
                     hm_ms=(ended - onset) * 1000,
                     new_reply=record["turn_id"] > 1,
                     resumed=len(record.get("backchannels", [])),
+                    gateway_pause_ms=next(
+                        ((b["resumed_at"] - b["paused_at"]) * 1000
+                         for b in record.get("backchannels", [])), None
+                    ),  # fmt: skip
                     interrupted=len(record["interrupts"]),
                     window_ms=record["window_ms"],
                     peak_in_flight_ms=record["peak_in_flight_ms"],

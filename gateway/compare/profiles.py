@@ -30,6 +30,7 @@ BUILTIN = {
     for p in [
         Profile("clean"),
         Profile("4g", delay_ms=40, jitter_ms=15, loss=0.01),
+        Profile("jitter", delay_ms=40, jitter_ms=30),
         Profile("wifi-bad", delay_ms=80, jitter_ms=40, loss=0.05, rate_kbit=1000),
         Profile("satellite", delay_ms=300, jitter_ms=10),
         Profile("slow-listener", playout="slow"),

@@ -31,6 +31,7 @@ from gateway.compare.harness import (
     hang_up,
     listening,
     synthetic_caller,
+    turn_of,
     until,
     until_record,
 )
@@ -94,6 +95,15 @@ async def _onesynthetic_caller(run: Run, harness: Harness, target: Target) -> di
                 interrupt = seen["interrupts"][-1]
                 at = wall_to_monotonic(interrupt["at"])
                 await asyncio.sleep(1.5 + 2 * run.profile.delay_ms / 1000)
+                # Without turn ids (WebRTC) the answer to the interruption is voiced
+                # audio too: count up to the first frame the gateway sent of it.
+                after = await read()
+                nxt = after and turn_of(after, interrupt["turn_id"] + 1)
+                until_next = (
+                    wall_to_monotonic(nxt["first_sent_at"])
+                    if reply == 1 and nxt and nxt["first_sent_at"]
+                    else float("inf")
+                )
                 heard_truth = caller.log.played_before(reply, at)
                 if reply == 1:  # the greeting was voiced too: count only this reply's audio
                     heard_truth -= caller.log.played_before(1, question_end)
@@ -103,7 +113,7 @@ async def _onesynthetic_caller(run: Run, harness: Harness, target: Target) -> di
                 out.update(
                     talk_over_ms=talk_over * 1000,
                     interrupt_at=at,
-                    stale_ms=caller.log.stale_ms(reply, at),
+                    stale_ms=caller.log.stale_ms(reply, at, until_next),
                     barge_in_reaction_ms=(at - caller.first_voiced_sent) * 1000,
                     heard_error_ms=interrupt["heard_ms"] - heard_truth,
                 )
@@ -172,11 +182,16 @@ async def run_matrix(
     progress: Callable[[str], None] = print,
     many_calls: int = 10,
     many_seconds: float = 15.0,
+    interruption: str = INTERRUPTION,
 ) -> list[dict]:
+    """`interruption`: what the caller says over the reply in the interrupt scenario."""
     advertise_host_addresses(["127.0.0.1"])
     tts = EspeakTts()
     try:
-        speech = {text: await tts.synthesize(text) for text in (QUESTION, INTERRUPTION)}
+        speech = {
+            QUESTION: await tts.synthesize(QUESTION),
+            INTERRUPTION: await tts.synthesize(interruption),
+        }
         speech["hm"] = await sounds.short_hm()
     finally:
         tts.close()

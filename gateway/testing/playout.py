@@ -45,11 +45,12 @@ class PlayoutLog:
         """Milliseconds of the turn whose playout started at or after `after`."""
         return sum(f.ms for f in self.frames if f.turn == turn and f.at + f.ms / 1000 > after)
 
-    def stale_ms(self, turn: int, interrupt_at: float) -> float:
-        """Milliseconds of the turn played after the interrupt instant (partial frames count)."""
+    def stale_ms(self, turn: int, interrupt_at: float, until: float = float("inf")) -> float:
+        """Milliseconds of the turn played after the interrupt instant (partial frames
+        count), up to `until` (where a wire without turn ids starts the next reply)."""
         total = 0.0
         for f in self.frames:
-            if f.turn == turn:
+            if f.turn == turn and f.at < until:
                 end = f.at + f.ms / 1000
                 if end > interrupt_at:
                     total += (end - max(f.at, interrupt_at)) * 1000

@@ -213,6 +213,15 @@ function onControl(msg) {
       say("tool", `🔧 ${msg.name}(${args}) ${outcome}`);
       break;
     }
+    case "paused":
+      // Paused for your voice: it goes on from here unless you keep talking.
+      stats.state = "paused";
+      break;
+    case "resumed":
+      stats.resumes = (stats.resumes || 0) + 1;
+      stats.state = "speaking";
+      say("cut", `(resumed after ${msg.paused_ms} ms: nothing you heard was lost)`);
+      break;
     case "interrupted":
       say("cut", `(interrupted; you heard: “${msg.heard_text}”)`);
       break;

@@ -39,6 +39,7 @@ def records_and_report(tmp_path_factory):
                [c for c in clients if c != "synthetic"])
         + plan(ALL, load(["clean"]), ["burst"], ["controlled"], ["synthetic"])
         + plan(["websocket", "webrtc"], load(["clean"]), ["many"], ["controlled"], ["synthetic"])
+        + plan(ALL, load(["clean"]), ["backchannel"], ["controlled", "no-pause"], ["synthetic"])
     )  # fmt: skip
 
     async def run() -> list[dict]:
@@ -62,7 +63,7 @@ def by(records, **match) -> list[dict]:
 
 def test_every_run_completes_and_goes_through_the_relay(records_and_report):
     records, _, _ = records_and_report
-    assert len(records) == (19 if BROWSERS else 17)
+    assert len(records) == (25 if BROWSERS else 23)
     assert [r.get("error") for r in records if not r["ok"]] == []
     thin = [(r["transport"], r["scenario"], r["client"], r["relayed_packets"]) for r in records
             if r["relayed_packets"] <= 100]  # fmt: skip
@@ -129,6 +130,25 @@ def test_the_real_page_hears_what_the_synthetic_client_hears(records_and_report)
         assert page["relayed_packets"] > 100
     (rtc,) = by(records, transport="webrtc", client="chromium")
     assert rtc["packets_lost"] == 0 and rtc["jitter_buffer_ms"] < 200
+
+
+def test_a_backchannel_pauses_the_greeting_and_costs_none_of_it(records_and_report):
+    """The listener's "hm" a second into the greeting, from their own record."""
+    records, report, _ = records_and_report
+    for r in by(records, scenario="backchannel", mode="controlled"):
+        assert abs(r["backchannel_loss_ms"]) <= 100, r["transport"]
+        assert r["pause_ms"] is not None and 0 < r["pause_ms"] <= 400, r["transport"]
+        assert not r["new_reply"] and r["resumed"] == 1 and r["interrupted"] == 0
+    for r in by(records, scenario="backchannel", mode="no-pause"):
+        # Before provisional interrupts the hm cut the greeting: most of it was lost,
+        # and the caller heard the agent over the hm for longer.
+        (paused,) = by(records, scenario="backchannel", mode="controlled",
+                       transport=r["transport"])  # fmt: skip
+        assert r["interrupted"] == 1 and r["resumed"] == 0, r["transport"]
+        if r["transport"] != "webrtc":  # there the reply to the hm is voiced too
+            assert r["backchannel_loss_ms"] >= 1000
+        assert r["talk_over_ms"] > paused["talk_over_ms"], r["transport"]
+    assert "## Backchannel" in report.read_text()
 
 
 def test_many_calls_report_the_gateways_cost_per_call(records_and_report):

@@ -276,3 +276,28 @@ async def test_a_barge_in_after_the_model_finished_still_truncates_without_a_can
             assert not session.client_events_of("response.cancel")
             assert not session.errors_sent
             assert call.interrupts
+
+
+async def test_a_hm_over_the_model_pauses_and_resumes_without_cancel_or_truncate(
+    gateway_factory, speech
+):
+    from gateway.testing import sounds
+
+    hm = await sounds.short_hm()
+    async with FakeRealtime(speed=3, reply_ms=5000) as fake:
+        gw = await gateway_factory(**realtime(fake, greeting=""))
+        async with TwilioCaller(gw.ws_url + "/twilio/media") as caller:
+            call = await only_call(gw.ctx)
+            session = await fake.session(0)
+            caller.say(await speech(ASK))
+            await wait_for(lambda: caller.log.played_ms(1) >= 1500, timeout=20)
+            caller.say(hm)
+            await wait_for(lambda: bool(call.core.backchannels), timeout=5)
+            await wait_for(listening_after(call, 1), timeout=20)
+            await asyncio.sleep(1.0)
+        assert caller.clears and not call.interrupts
+        assert session.cancels == 0 and not session.truncations
+        assert len(session.responses) == 1, "the hm gets no response of its own"
+        played, produced = caller.log.played_ms(1), call.records[1].produced_ms
+        assert abs(played - produced) <= 100, (played, produced)
+        assert not session.errors_sent, session.errors_sent

@@ -250,3 +250,20 @@ def test_a_paced_wire_resumes_without_counting_the_silence_as_a_gap() -> None:
     r.core.voice_ended()
     assert r.core.underruns == 0
     assert underruns(r.core.confirmed(r.flow.confirm(RanDry()), 0)) == 0
+
+
+def test_an_utterance_pairs_with_the_speech_that_ended_by_its_instant() -> None:
+    r = rig(policy=POLICY)
+    turn, _ = speaking_turn(r)
+    r.core.voice_began(r.clock.now())
+    r.core.speech_started(r.clock.now())
+    r.core.voice_ended()
+    r.core.speech_stopped(at=T0 + 1.0)  # a backchannel; its recognition then fails
+    r.clock.advance(2.0)
+    r.core.turns.on_played_out(turn)
+    r.core.speech_started(r.clock.now())  # a free question once the turn is over
+    r.core.speech_stopped(at=T0 + 3.0)
+    # Only the second utterance arrives: it is answered, not taken for the backchannel.
+    assert [s.turn_id for s in starts(r.core.utterance("what time is it", T0 + 3.0))] == [
+        turn + 1
+    ]
