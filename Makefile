@@ -43,6 +43,8 @@ bench: install-test
 	taskset -c 0 $(BIN)/python -m bench.vad_batch
 	taskset -c 0 $(BIN)/python -m bench.join_cost
 	$(BIN)/python -m bench.twilio_turns
+	$(BIN)/python -m bench.barge_in
+	$(BIN)/python -m bench.barge_in --scenarios backchannel
 
 clean:
 	rm -rf $(VENV) results bench/results

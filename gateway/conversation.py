@@ -98,6 +98,8 @@ class Conversation:
         self._held: Hold | None = None
         self._speech = Speech.FREE
         """What the caller's current speech is turning out to be."""
+        self._understood_early = False
+        """The speech under way already had its utterance (a model committed it)."""
         self._spoken: deque[tuple[float, Speech]] = deque(maxlen=8)
         """Finished speech waiting for its utterance: (when it ended, what it was)."""
         self.backchannels: deque[BackchannelRecord] = deque(maxlen=INTERRUPTS_KEPT)
@@ -189,6 +191,7 @@ class Conversation:
         self.caller_speaking = True
         self._speech_began_at = began_at
         self._speech = Speech.FREE
+        self._understood_early = False
         if not self._may_interrupt():
             return []
         if self.policy.provisional and self.send_clear:
@@ -273,7 +276,8 @@ class Conversation:
         """`at`: when the speech ended; its utterance names the same instant or later."""
         self.caller_speaking = False
         commands = self._resume()  # a model's detector may end speech our own never heard
-        self._spoken.append((self.clock.now() if at is None else at, self._speech))
+        if not self._understood_early:
+            self._spoken.append((self.clock.now() if at is None else at, self._speech))
         self._speech = Speech.FREE
         return commands + self._maybe_reply()
 
@@ -301,10 +305,17 @@ class Conversation:
 
     def _speech_ended_by(self, ended_at: float) -> Speech:
         """What the newest speech that ended by `ended_at` was; older ones whose
-        utterance never came (a recognition that failed or was dropped) go too."""
+        utterance never came (a recognition that failed or was dropped) go too.
+        None ended yet while the caller speaks: a model's detector may commit the
+        turn before ours ends it, and the utterance is the speech under way."""
         speech = Speech.FREE
+        matched = False
         while self._spoken and self._spoken[0][0] <= ended_at + SAME_INSTANT_S:
             speech = self._spoken.popleft()[1]
+            matched = True
+        if not matched and self.caller_speaking:
+            self._understood_early = True  # its end will not wait for an utterance
+            return self._speech
         return speech
 
     def _maybe_reply(self) -> list[Command]:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.integration.helpers import only_call
+from tests.integration.helpers import only_call, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -30,8 +30,11 @@ async def test_the_page_calls_over_webrtc_and_a_barge_in_stops_the_old_turn(
     await page.wait_for_function(f"{STATS}.transcripts.length > 0", timeout=25_000)
     await page.wait_for_function(f"{STATS}.agentText.some(t => t.turn_id === 2)", timeout=15_000)
     await page.wait_for_function(f"{STATS}.clears > 0", timeout=25_000)
-    assert call.interrupts and call.interrupts[-1].turn_id == 2
     at_clear = await page.evaluate(f"{STATS}.voicedAtClear")
+    # The clear pauses the turn at the caller's first voiced window; the barge-in
+    # is confirmed once the voice has lasted.
+    await wait_for(lambda: bool(call.interrupts), timeout=10)
+    assert call.interrupts[-1].turn_id == 2
     await asyncio.sleep(0.8)
     figures = await page.evaluate(STATS)
     stale = figures["voicedMs"] - at_clear

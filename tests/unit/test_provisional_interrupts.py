@@ -267,3 +267,30 @@ def test_an_utterance_pairs_with_the_speech_that_ended_by_its_instant() -> None:
     assert [s.turn_id for s in starts(r.core.utterance("what time is it", T0 + 3.0))] == [
         turn + 1
     ]
+
+
+def test_a_model_that_commits_the_hm_before_our_detector_ends_it_gets_no_answer() -> None:
+    r = rig(policy=POLICY)
+    turn, marks = speaking_turn(r)
+    echo(r, marks[0])
+    r.core.voice_began(r.clock.now())
+    r.core.speech_started(r.clock.now())
+    r.core.voice_ended()  # resumed: a backchannel
+    assert not starts(r.core.utterance(None, r.clock.now()))  # the model committed it first
+    r.core.speech_stopped()
+    r.core.reply_done(turn)
+    tail = resend(r, turn, 160, 600)
+    assert not starts(echo(r, tail[-1]))
+
+
+def test_a_question_committed_early_leaves_nothing_for_the_next_speech_to_take() -> None:
+    r = rig(policy=POLICY)
+    r.core.speech_started(T0)
+    assert [s.turn_id for s in starts(r.core.utterance(None, T0 + 1.0))] == []  # still speaking
+    turn = starts(r.core.speech_stopped(T0 + 1.01))[0].turn_id  # answered once it ends
+    speak(r, turn, 600)
+    r.core.voice_began(r.clock.now())
+    r.core.speech_started(r.clock.now())
+    r.core.voice_ended()
+    # The hm's own early utterance is the hm's, not the question's leftover.
+    assert r.core.utterance(None, T0 + 2.0) == [] and r.core.backchannels_ignored == 1
