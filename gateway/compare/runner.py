@@ -135,6 +135,7 @@ async def _onesynthetic_caller(run: Run, harness: Harness, target: Target) -> di
                 peak_in_flight_ms=final["peak_in_flight_ms"],
                 underruns=count,
                 underrun_ms=gap_ms,
+                resumed=len(final.get("backchannels", [])),
                 buffer_series=[(round(t, 3), round(b, 1)) for t, b in caller.log.buffer_ms[::5]],
                 t0=caller.log.frames[0].at if caller.log.frames else None,
             )
