@@ -10,7 +10,8 @@ class VadSettings:
     threshold: float = 0.5
     """Probability at or above which a window counts as voiced."""
     min_speech_ms: int = 160
-    """Voiced audio needed before speech starts: the barge-in trigger."""
+    """Voiced audio needed before speech starts: an utterance begins (and, with
+    provisional interrupts off, the barge-in)."""
     min_silence_ms: int = 600
     """Unvoiced audio that ends the caller's utterance."""
     energy_gate_dbfs: float = -60.0
