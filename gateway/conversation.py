@@ -137,7 +137,7 @@ class Conversation:
         """The detector's first voiced window: pause a live turn at once."""
         if self._last_words is not None or self._held is not None:
             return []
-        if not (self.policy.provisional and self.send_clear):
+        if not self._pauses:
             return []  # confirmed barge-ins only, or the naive baseline: play on
         if not self.turns.is_live(self.turns.turn_id) or not self._may_interrupt():
             return []
@@ -157,7 +157,7 @@ class Conversation:
         # The flow is cleared only with the far end: a clear starts a new epoch
         # of grants, and a far end never told of it would grant into the old one.
         cleared = None
-        if self.turns.phase is TurnPhase.SPEAKING or self.flow.window.in_flight_ms:
+        if self._far_end_holds(self.turns.phase):
             cleared = self.flow.clear(turn_id)
         heard_ms = cleared.heard_ms if cleared else self.flow.position_ms(turn_id)
         self._held = Hold(turn_id, began_at, self.clock.now(), heard_ms, cleared)
@@ -194,7 +194,7 @@ class Conversation:
         self._understood_early = False
         if not self._may_interrupt():
             return []
-        if self.policy.provisional and self.send_clear:
+        if self._pauses:
             if self._held is None and self.turns.is_live(self.turns.turn_id):
                 # Declared without an onset first (a model's own detector): pause now.
                 return self._hold(began_at)
@@ -211,8 +211,7 @@ class Conversation:
         self._speech = Speech.INTERRUPT
         turn_id = interrupt.turn_id
         commands: list[Command] = [self._state()]
-        far_end_holds = interrupt.phase is TurnPhase.SPEAKING or self.flow.window.in_flight_ms
-        clear = self.send_clear and far_end_holds and hold is None
+        clear = self.send_clear and self._far_end_holds(interrupt.phase) and hold is None
         if hold is not None:
             cleared = hold.cleared or Cleared(turn_id, 0, hold.heard_ms)
         elif clear:
@@ -242,6 +241,17 @@ class Conversation:
             )
         )
         return commands
+
+    @property
+    def _pauses(self) -> bool:
+        """Voice over a turn pauses it first (not in the naive baseline, whose far
+        end is never told to drop anything)."""
+        return self.policy.provisional and self.send_clear
+
+    def _far_end_holds(self, phase: TurnPhase) -> bool:
+        """The far end may hold audio of the live turn: it was speaking, or audio
+        is in flight. Only then is the flow cleared with it."""
+        return phase is TurnPhase.SPEAKING or self.flow.window.in_flight_ms > 0
 
     def _may_interrupt(self) -> bool:
         turn_id = self.turns.turn_id
