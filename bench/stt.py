@@ -64,7 +64,8 @@ async def measure(engine: str, stt, items: list, path: str, label: str) -> dict:
         cpu0 = psutil.Process().cpu_times()
         children0 = sum(c.cpu_times().user + c.cpu_times().system for c in _kids())
         stream = stt.open_stream()
-        stream.feed(pcm)
+        for i in range(0, len(pcm), 640):  # 20 ms frames, as a call feeds it
+            stream.feed(pcm[i : i + 640])
         text = await stream.finish()
         cpu1 = psutil.Process().cpu_times()
         children1 = sum(c.cpu_times().user + c.cpu_times().system for c in _kids())
@@ -113,8 +114,6 @@ async def measure(engine: str, stt, items: list, path: str, label: str) -> dict:
     return result
 
 
-
-
 def _kids() -> list[psutil.Process]:
     alive = []
     for c in psutil.Process().children(recursive=True):
@@ -131,6 +130,12 @@ async def main() -> None:
     parser.add_argument("--engines", default="whisper,whisper-30s,pocketsphinx")
     parser.add_argument("--paths", default="phone,wideband")
     parser.add_argument("--limit", type=int, default=0, help="first N prompts (0: all)")
+    parser.add_argument(
+        "--longest-s",
+        type=float,
+        default=30.0,
+        help="leave out prompts longer than this: the VAD ends an utterance at 30 s",
+    )
     args = parser.parse_args()
     if not recorded_speech.available():
         raise SystemExit(
@@ -140,7 +145,15 @@ async def main() -> None:
     prompts = [p for p in prompts if p.path("g722").is_file()]
     if args.limit:
         prompts = prompts[: args.limit]
-    results: dict = {"prompts": len(prompts), "runs": [], "memory_mb": {}}
+    longest = int(args.longest_s * 8000) * 2
+    left_out = [p.name for p in prompts if p.path("wav").stat().st_size - 44 > longest]
+    prompts = [p for p in prompts if p.name not in left_out]
+    results: dict = {
+        "prompts": len(prompts),
+        "left_out_longer_than_s": [args.longest_s, left_out],
+        "runs": [],
+        "memory_mb": {},
+    }
     for engine in args.engines.split(","):
         base = rss_mb(include_children=True)
         if engine.startswith("whisper"):
@@ -163,8 +176,10 @@ async def main() -> None:
             "model": round(loaded - base, 1),
             "per_call_with_3s_utterance": round((with_calls - loaded) / 100, 3),
         }
-        print(f"{label:22} memory: model {loaded - base:.0f} MB, "
-              f"+{(with_calls - loaded) / 100:.2f} MB per call holding a 3 s utterance")
+        print(
+            f"{label:22} memory: model {loaded - base:.0f} MB, "
+            f"+{(with_calls - loaded) / 100:.2f} MB per call holding a 3 s utterance"
+        )
         del streams
         stt.close()
     write_json("stt.json", results)

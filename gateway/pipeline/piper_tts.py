@@ -91,6 +91,7 @@ class PiperTts:
         self.cache = ByteCache(cache_bytes)
         self.completed = 0
         self.cancelled = 0
+        self.aborted_mid_run = 0
 
     def _run(self, job: _Sentence) -> bytes:
         if job.cancelled.is_set():
@@ -119,6 +120,7 @@ class PiperTts:
                 audio = voice.session.run(None, feeds, job.run_options)[0].squeeze()
             except Exception:
                 if job.cancelled.is_set():
+                    self.aborted_mid_run += 1
                     return b""
                 raise
             parts.append(np.asarray(audio, dtype=np.float32).reshape(-1))

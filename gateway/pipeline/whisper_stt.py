@@ -37,6 +37,9 @@ real utterance reaches and a decoding loop stops at."""
 MAX_WORDS_PER_S = 3.5
 """Conversational speech runs 2 to 3 words a second: a block said three times
 over, faster than that, is the decoder repeating itself."""
+PIECE_S = 10
+"""Longer utterances are decoded in pieces of at most this, cut at pauses. On
+Asterisk's prompts of 10 to 30 s: 15 s pieces 5.2 % WER, 10 s pieces 4.3 %."""
 BACKGROUND_NICE = 5
 
 
@@ -77,9 +80,7 @@ def is_no_speech(no_speech_prob: float, avg_logprob: float, threshold: float) ->
     breath 0.59 with a text it had little confidence in (mean log-probability
     under -1). So: above the threshold, or a little under it with a doubtful
     text."""
-    return no_speech_prob > threshold or (
-        no_speech_prob > threshold - 0.1 and avg_logprob < -1.0
-    )
+    return no_speech_prob > threshold or (no_speech_prob > threshold - 0.1 and avg_logprob < -1.0)
 
 
 def collapse_loop(text: str) -> str:
@@ -92,6 +93,24 @@ def collapse_loop(text: str) -> str:
         if all(words[i] == block[i % period] for i in range(len(words))):
             return " ".join(block)
     return text
+
+
+def quiet_cuts(audio: np.ndarray, rate: int, longest_s: float) -> list[int]:
+    """Where to cut a long utterance into pieces of at most `longest_s`: at the
+    quietest 20 ms in the last 40 % of each piece, between words if there is
+    a pause. Greedy Whisper without timestamps stops after a sentence or two
+    of a long window: a 25 s prompt came back as its first sentence only."""
+    frame = rate // 50
+    longest = int(longest_s * rate)
+    cuts: list[int] = []
+    start = 0
+    while len(audio) - start > longest:
+        lo, hi = start + int(longest * 0.6), start + longest
+        frames = audio[lo:hi][: (hi - lo) // frame * frame].reshape(-1, frame)
+        energy = np.square(frames.astype(np.float64)).mean(axis=1)
+        start = lo + int(np.argmin(energy)) * frame
+        cuts.append(start)
+    return cuts
 
 
 def resolve_model(name: str) -> tuple[str, bool]:
@@ -162,9 +181,14 @@ class WhisperStt:
         return await loop.run_in_executor(self._pool, self._decode, pcm)
 
     def _decode(self, pcm: bytes) -> str:
+        self.decodes += 1
+        audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        pieces = np.split(audio, quiet_cuts(audio, INTERNAL_RATE, PIECE_S))
+        return " ".join(t for t in (self._decode_piece(p) for p in pieces) if t)
+
+    def _decode_piece(self, audio: np.ndarray) -> str:
         import ctranslate2
 
-        audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
         features = self._model.feature_extractor(audio)
         frames = window_frames(features.shape[-1], self.settings.min_window_s)
         if features.shape[-1] < frames:
@@ -172,7 +196,9 @@ class WhisperStt:
         features = np.ascontiguousarray(features[None, :, :frames], dtype=np.float32)
         encoded = self._model.model.encode(ctranslate2.StorageView.from_array(features))
         seconds = len(audio) / INTERNAL_RATE
-        max_length = len(self._prompt) + int(TOKENS_PER_S * seconds) + 10
+        max_length = min(
+            len(self._prompt) + int(TOKENS_PER_S * seconds) + 10, self._model.max_length
+        )
         result = self._model.model.generate(
             encoded,
             [self._prompt],
@@ -183,7 +209,6 @@ class WhisperStt:
             suppress_blank=True,
             suppress_tokens=[-1],
         )[0]
-        self.decodes += 1
         tokens = result.sequences_ids[0]
         capped = len(self._prompt) + len(tokens) >= max_length
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)

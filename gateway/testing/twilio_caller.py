@@ -49,8 +49,10 @@ class TwilioCaller(RealtimeCaller):
         listener: Listener | None = None,
         max_buffer_s: float = 600.0,
         call_sid: str | None = None,
+        keep_heard_s: float = 0.0,
     ) -> None:
-        """`call_sid`: the CallSid of the webhook that issued `token` (Twilio sends the same)."""
+        """`call_sid`: the CallSid of the webhook that issued `token` (Twilio sends the same).
+        `keep_heard_s`: keep up to this much of the μ-law played, in `heard`."""
         super().__init__(noise_dbfs=noise_dbfs, listener=listener)
         self.url = url
         self.token = token
@@ -58,6 +60,8 @@ class TwilioCaller(RealtimeCaller):
         self.stream_sid = "MZ" + secrets.token_hex(16)
         self.call_sid = call_sid or "CA" + secrets.token_hex(16)
         self.marks_echoed: list[tuple[float, str]] = []
+        self.heard = bytearray()
+        self._keep_heard_bytes = int(keep_heard_s * 8000)
         self.clears: list[float] = []
         self.received_media = 0
         self.media_sizes: list[int] = []
@@ -203,6 +207,8 @@ class TwilioCaller(RealtimeCaller):
                 continue
             source = source or head.source
             take = head.data[:need]
+            if len(self.heard) + len(take) <= self._keep_heard_bytes:
+                self.heard += take
             need -= len(take)
             self._buffered_bytes -= len(take)
             if len(take) == len(head.data):

@@ -54,9 +54,9 @@ async def test_whisper_writes_nothing_for_what_is_not_speech(services, noise):
     pcm = {
         "cough": lambda: sounds.cough() * 3,
         "breath": lambda: sounds.breath() * 2,
-        "line noise": lambda: (np.random.default_rng(3).normal(0, 600, 32000))
-        .astype(np.int16)
-        .tobytes(),
+        "line noise": lambda: (
+            (np.random.default_rng(3).normal(0, 600, 32000)).astype(np.int16).tobytes()
+        ),
         "silence": lambda: bytes(32000),
     }[noise]()
     stream = services.stt.open_stream()

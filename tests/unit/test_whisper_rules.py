@@ -82,3 +82,21 @@ def _provenance_of(directory: Path) -> whisper_weights.Provenance:
         origin="",
         files={"model.bin": whisper_weights.sha256_of(directory / "model.bin")},
     )
+
+
+def test_a_long_utterance_is_cut_at_its_pauses():
+    import numpy as np
+
+    from gateway.pipeline.whisper_stt import quiet_cuts
+
+    rate = 16_000
+    rng = np.random.default_rng(0)
+    speech = rng.normal(0, 3000, 40 * rate)
+    for pause_s in (11.0, 23.5, 33.0):  # 300 ms pauses between "sentences"
+        speech[int(pause_s * rate) : int((pause_s + 0.3) * rate)] = 0
+    cuts = quiet_cuts(speech, rate, 15)
+    assert len(cuts) == 3
+    for cut, pause_s in zip(cuts, (11.0, 23.5, 33.0), strict=True):
+        assert pause_s * rate <= cut < (pause_s + 0.3) * rate
+    assert all(b - a <= 15 * rate for a, b in zip([0, *cuts], [*cuts, speech.size]))
+    assert quiet_cuts(speech[: 15 * rate], rate, 15) == []
