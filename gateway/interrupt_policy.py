@@ -43,7 +43,8 @@ class InterruptPolicy:
     min_words: int = 0
     """When above 0, words confirm instead of length: the transcript must hold
     this many words that are not backchannels. Worth it with a recogniser that
-    hears a "hm" as a "hm"; the offline PocketSphinx hears it as "i am"."""
+    hears a "hm" as a "hm": the offline Whisper tiny.en hears "stop", "no" and
+    "wait" right, but a short "hm" as "them" (PocketSphinx: "i am")."""
     backchannel_words: frozenset[str] = BACKCHANNEL_WORDS
 
     def meaningful_words(self, text: str) -> int:

@@ -61,8 +61,8 @@ class OfflineAgent:
             return f"I heard you say: {heard}. I cannot see outside, but I hope it is sunny."
         if words & {"pizza", "order", "food"}:
             return f"I heard you say: {heard}. One large pizza is on its way, in my imagination."
-        # PocketSphinx often hears "story" as "glory", "gory" or "sorry": take those too,
-        # so that asking for a story works in the offline demo.
+        # PocketSphinx (stt = "pocketsphinx") often hears "story" as "glory", "gory" or
+        # "sorry": take those too, so that asking for a story works with it as well.
         if words & {"story", "glory", "gory", "sorry", "long", "tell", "talk"}:
             return f"I heard you say: {heard}. Here is a story. " + _STORY * self.long_reply_repeats
         if words & {"bye", "goodbye"}:
