@@ -53,7 +53,10 @@ class GatewayProcess:
 
     def stop(self) -> None:
         """Stop the gateway and every process it started (workers, STT pool)."""
-        group = os.getpgid(self.proc.pid)
+        try:
+            group = os.getpgid(self.proc.pid)
+        except ProcessLookupError:
+            return  # it exited on its own (a drain, a test's kill)
         os.killpg(group, signal.SIGTERM)
         try:
             self.proc.wait(20)
@@ -73,9 +76,12 @@ def pinned_to(cpus: set[int] | None):
 
 
 def start_gateway(
-    *args: str, env: dict[str, str] | None = None, cpus: set[int] | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    cpus: set[int] | None = None,
+    port: int | None = None,
 ) -> GatewayProcess:
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -90,7 +96,8 @@ def start_gateway(
             "WARNING",
             *args,
         ],
-        env={**os.environ, **(env or {})},
+        # A stop (SIGTERM) drains live calls for at most this long.
+        env={**os.environ, "SLUICE_DRAIN_TIMEOUT_S": "2", **(env or {})},
         start_new_session=True,
         preexec_fn=pinned_to(cpus),
     )

@@ -11,11 +11,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
 
 from gateway import call_records_api
+from gateway.cluster.redis_state import RedisCluster
 from gateway.config import Settings
 from gateway.context import GatewayContext
 from gateway.loop_watch import watch_collector, watch_loop
@@ -53,7 +55,18 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or build_services(settings)
         await svc.start()
-        app.state.ctx = GatewayContext(settings=settings, services=svc)
+        cluster = None
+        if settings.redis_url:
+            cluster = RedisCluster(
+                settings.redis_url,
+                settings.node_url,
+                settings.cluster_ttl_s,
+                settings.cluster_max_calls,
+                settings.max_calls,
+                private_port=worker["private_ports"][worker["index"]] if worker else None,
+            )
+            await cluster.start()
+        app.state.ctx = GatewayContext(settings=settings, services=svc, cluster=cluster)
         for package in packages:
             package.start(app.state.ctx)
         # Models, modules and settings live as long as the process. Left in the
@@ -76,6 +89,8 @@ def create_app(
             ctx = app.state.ctx
             await asyncio.gather(*(p.stop(ctx) for p in packages), return_exceptions=True)
             await ctx.aclose()
+            if cluster is not None:
+                await cluster.stop()
             if owned:
                 svc.close()
 
@@ -85,6 +100,17 @@ def create_app(
     async def healthz(request: Request) -> dict:
         ctx: GatewayContext = request.app.state.ctx
         return {"status": "ok", "calls": ctx.active_calls, "max_calls": settings.max_calls}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        """For a load balancer: 503 while draining, or while the cluster's Redis
+        is unreachable (this node would refuse new calls)."""
+        ctx: GatewayContext = request.app.state.ctx
+        if ctx.draining:
+            return JSONResponse({"status": "draining", "calls": ctx.active_calls}, 503)
+        if ctx.cluster is not None and not ctx.cluster.healthy:
+            return JSONResponse({"status": "cluster_unavailable"}, 503)
+        return JSONResponse({"status": "ready", "calls": ctx.active_calls})
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:

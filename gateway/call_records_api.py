@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway.access import bearer, is_loopback_address, token_matches
+from gateway.cluster.redis_state import ClusterUnavailable
 from gateway.context import GatewayContext
 from gateway.worker_link import FORWARDED, SECRET_HEADER
 
@@ -58,6 +59,32 @@ async def _ask_other_workers(ctx: GatewayContext, path: str) -> list[httpx.Respo
     return [a for a in answers if isinstance(a, httpx.Response) and a.status_code == 200]
 
 
+async def _from_the_cluster(ctx: GatewayContext, request: Request, key: str) -> Response:
+    """A call this process does not hold: ended (its record is in Redis) or
+    live on another member, which is asked as an operator would ask it."""
+    assert ctx.cluster is not None
+    try:
+        member, call_id, ended = await ctx.cluster.locate(key)
+    except ClusterUnavailable:
+        return JSONResponse({"error": "cluster_unavailable"}, status_code=503)
+    if ended is not None:
+        return JSONResponse(ended)
+    if member is None or member.id == ctx.cluster.me.id or request.headers.get(FORWARDED):
+        return JSONResponse({"error": "unknown_call"}, status_code=404)
+    path = f"/calls/{quote(call_id, safe='')}"
+    if member.node_url == ctx.cluster.me.node_url and member.private_port:
+        url = f"http://127.0.0.1:{member.private_port}{path}"
+        headers = {FORWARDED: "1", SECRET_HEADER: ctx.worker_secret}
+    else:
+        url = ctx.cluster_peer_url(member.node_url, path)
+        headers = {k: v for k, v in request.headers.items() if k == "authorization"}
+    try:
+        answer = await ctx.http().get(url, headers=headers)
+    except httpx.HTTPError:
+        return JSONResponse({"error": "node_unreachable"}, status_code=502)
+    return JSONResponse(answer.json(), status_code=answer.status_code)
+
+
 def router() -> APIRouter:
     api = APIRouter()
 
@@ -66,6 +93,11 @@ def router() -> APIRouter:
         ctx: GatewayContext = request.app.state.ctx
         if (refused := _refused(ctx, request)) is not None:
             return refused
+        if ctx.cluster is not None:
+            try:
+                return JSONResponse({"calls": await ctx.cluster.recent()})
+            except ClusterUnavailable:
+                pass  # this node's own calls, below, rather than nothing
         calls = ctx.records.recent()
         if not request.headers.get(FORWARDED):
             for answer in await _ask_other_workers(ctx, "/calls"):
@@ -80,6 +112,8 @@ def router() -> APIRouter:
         if len(key) > MAX_KEY_CHARS:
             return JSONResponse({"error": "unknown_call"}, status_code=404)
         record = ctx.records.get(key)
+        if record is None and ctx.cluster is not None:
+            return await _from_the_cluster(ctx, request, key)
         if record is None and not request.headers.get(FORWARDED):
             for answer in await _ask_other_workers(ctx, f"/calls/{quote(key, safe='')}"):
                 return JSONResponse(answer.json())

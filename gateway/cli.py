@@ -14,6 +14,7 @@ import uvicorn
 from gateway import exposure, logs, workers
 from gateway.access import HostPolicy
 from gateway.config import load_settings
+from gateway.drain import DrainingServer
 from gateway.voice.tools import ToolsError, load_tools
 
 WS_MAX_MESSAGE_BYTES = 256 * 1024
@@ -38,7 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--stt-whisper-model", help="bundled, a CTranslate2 directory, or a name")
     serve.add_argument("--tts", choices=["espeak", "piper", "openai"])
     serve.add_argument("--greeting")
-    serve.add_argument("--max-calls", type=int)
+    serve.add_argument("--max-calls", type=int, help="calls at once on this node")
+    serve.add_argument("--redis-url", help="Redis the nodes of a cluster share")
+    serve.add_argument("--node-url", help="this node's base URL, as the other nodes reach it")
+    serve.add_argument("--cluster-max-calls", type=int, help="calls at once on all nodes")
+    serve.add_argument("--drain-timeout-s", type=float, help="after SIGTERM, at most this")
     serve.add_argument("--stt-workers", type=int)
     serve.add_argument("--log-level")
     serve.add_argument("--workers", type=int, help="worker processes behind the port")
@@ -126,8 +131,10 @@ def main(argv: list[str] | None = None) -> None:
         ws_per_message_deflate=False,
         log_config=None,
         proxy_headers=True,
+        # After a drain (or its timeout), connections still open get this long.
+        timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, settings.drain_timeout_s)
     if spec is None:
         server.run()
         return

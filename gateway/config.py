@@ -26,8 +26,23 @@ class Settings(BaseSettings):
         "", description="Public https base URL Twilio reaches, e.g. https://voice.example.com"
     )
     log_level: str = "INFO"
-    max_calls: int = Field(200, ge=1)
+    max_calls: int = Field(200, ge=1, description="calls at once on this node")
     workers: int = Field(1, ge=1, le=64)
+    redis_url: str = Field(
+        "", description="Redis that the nodes of a cluster share; empty: a single node"
+    )
+    node_url: str = Field(
+        "", description="This node's base URL, reachable by the other nodes (with redis_url)"
+    )
+    cluster_max_calls: int = Field(
+        0, ge=0, description="calls at once across every node (with redis_url); 0: no limit"
+    )
+    cluster_ttl_s: float = Field(
+        6.0, ge=1, le=300, description="a node silent this long drops out, with its calls"
+    )
+    drain_timeout_s: float = Field(
+        300.0, ge=0, description="after SIGTERM, how long live calls may go on before exit"
+    )
     insecure: bool = Field(
         False, description="Serve beyond loopback with a token empty (refused otherwise)"
     )
@@ -155,6 +170,10 @@ class Settings(BaseSettings):
     webrtc_turn_url: str = ""
     webrtc_turn_username: str = ""
     webrtc_turn_credential: str = ""
+    webrtc_turn_secret: str = Field(
+        "", description="coturn's static-auth-secret: hand out time-limited TURN credentials"
+    )
+    webrtc_turn_ttl_s: int = Field(3600, ge=60, le=86400 * 7)
     webrtc_cushion_ms: int = Field(60, ge=20, le=1000)
     webrtc_playout_delay_ms: int = Field(60, ge=0, le=2000)
     webrtc_media_timeout_s: float = Field(10.0, gt=0)

@@ -12,9 +12,11 @@ from gateway.access import HostPolicy
 from gateway.admission import PendingConnections, PendingGate
 from gateway.call_records import CallRecords
 from gateway.clock import Clock, MonotonicClock
+from gateway.cluster.redis_state import RedisCluster
 from gateway.config import Settings
 from gateway.metrics import GatewayMetrics
 from gateway.services import Services
+from gateway.slots import Slots
 
 
 @dataclass
@@ -23,7 +25,9 @@ class GatewayContext:
     services: Services
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     clock: Clock = field(default_factory=MonotonicClock)
-    active_calls: int = 0
+    cluster: RedisCluster | None = None
+    """What the nodes share, when `redis_url` is set."""
+    slots: Slots | None = None
     calls: dict = field(default_factory=dict)
     """Live calls by id, for tests and introspection."""
     records: CallRecords = field(default_factory=CallRecords)
@@ -46,6 +50,8 @@ class GatewayContext:
             self.pending = PendingConnections(
                 PendingGate(self.clock, s.pending_max, s.pending_per_address)
             )
+        if self.slots is None:
+            self.slots = Slots(s.max_calls, self.cluster)
         gate = self.pending.gate
         self.metrics.pending.set_function(lambda: len(gate))
         if self.hosts is None:
@@ -71,15 +77,15 @@ class GatewayContext:
             await self._http.aclose()
             self._http = None
 
-    def has_room(self) -> bool:
-        return self.active_calls < self.settings.max_calls
+    def cluster_peer_url(self, node_url: str, path: str) -> str:
+        return node_url.rstrip("/") + path
 
-    def take_slot(self) -> bool:
-        """Reserve room for a call from the moment its connection is accepted."""
-        if not self.has_room():
-            return False
-        self.active_calls += 1
-        return True
+    @property
+    def active_calls(self) -> int:
+        assert self.slots is not None
+        return self.slots.active
 
-    def give_slot(self) -> None:
-        self.active_calls -= 1
+    @property
+    def draining(self) -> bool:
+        assert self.slots is not None
+        return self.slots.draining

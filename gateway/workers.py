@@ -83,7 +83,8 @@ def supervise(settings: Settings, argv: list[str]) -> int:
     while not stopping and all(child.poll() is None for child in children):
         time.sleep(0.2)
     stop(signal.SIGTERM, None)
-    deadline = time.monotonic() + 15
+    # Each worker drains its live calls first (see gateway/drain.py).
+    deadline = time.monotonic() + settings.drain_timeout_s + 15
     for child in children:
         try:
             child.wait(max(0.1, deadline - time.monotonic()))

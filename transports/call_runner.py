@@ -71,6 +71,10 @@ async def run_call(
             on_call(call)
         ctx.calls[call_id] = call
         ctx.records.started(call, aliases)
+        if ctx.cluster is not None:
+            ctx.cluster.call_started(
+                call_id, _summary(ctx, call_id), list(aliases.trusted), list(aliases.claimed)
+            )
         call_task = asyncio.create_task(call.run(), name=f"{call_id}:call")
         receive_task = asyncio.create_task(_guarded(receive, call), name=f"{call_id}:receive")
         tasks = [call_task, receive_task]
@@ -98,9 +102,18 @@ async def run_call(
         if call is not None:
             ctx.calls.pop(call_id, None)
             ctx.records.ended(call)
+            if ctx.cluster is not None:
+                record = ctx.records.get(call_id) or {}
+                ctx.cluster.call_ended(call_id, {**record, "node": ctx.settings.node_url})
         elif voice is not None:
             await voice.aclose()  # set up, never run: its detector stream goes back
     return call
+
+
+def _summary(ctx: GatewayContext, call_id: str) -> dict:
+    """What every node shows of a live call in GET /calls."""
+    listed = next((c for c in ctx.records.recent() if c["call_id"] == call_id), {})
+    return {**listed, "node": ctx.settings.node_url}
 
 
 async def _guarded(receive: ReceiveLoop, call: Call) -> tuple[int, str]:

@@ -75,6 +75,7 @@ class LocalGateways:
         "SLUICE_WEBRTC_HOST_ADDRESSES": "127.0.0.1",
         "SLUICE_STALL_TIMEOUT_S": "30",
         "SLUICE_MAX_CALLS": "200",
+        "SLUICE_DRAIN_TIMEOUT_S": "2",  # a stop ends what a run left behind, soon
     }
 
     def __init__(self) -> None:

@@ -17,9 +17,11 @@ from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE
 from gateway.audio.resample import StreamResampler
 from gateway.call import Call
 from gateway.call_records import Aliases
+from gateway.cluster.redis_state import ClusterUnavailable
 from gateway.context import GatewayContext
 from gateway.flow.credit import CreditWindow
 from gateway.flow.marks import MarkTracker
+from gateway.slots import REFUSALS
 from gateway.wire import AudioChunk, CallEvent, Cleared, Mark, PointReached
 from transports import close_codes
 from transports.call_runner import client_address, run_call
@@ -33,7 +35,7 @@ from transports.twilio.protocol import (
     Start,
     Stop,
 )
-from transports.twilio.webhook import TOKEN_PARAMETER, stream_tokens
+from transports.twilio.webhook import TOKEN_PARAMETER, redeem_token
 
 log = logging.getLogger(__name__)
 
@@ -193,14 +195,19 @@ class TwilioStream:
                 CLOSE_POLICY, "out_of_order", f"{type(event).__name__.lower()} before start"
             )
 
-    def _check_token(self, start: Start) -> tuple[str, ...]:
+    async def _check_token(self, start: Start) -> tuple[str, ...]:
         """Admits the stream or raises; returns the aliases its record may claim."""
         token = start.custom_parameters.get(TOKEN_PARAMETER)
         if token is None:
             if self.ctx.settings.twilio_auth_token:
                 raise StreamRefused(CLOSE_POLICY, "bad_token", "missing stream token")
             return ()  # development mode: no auth token configured, no webhook required
-        redeemed = stream_tokens(self.ctx).redeem(token)
+        try:
+            redeemed = await redeem_token(self.ctx, token)
+        except ClusterUnavailable:
+            raise StreamRefused(
+                CLOSE_TRY_LATER, "cluster_unavailable", REFUSALS["cluster_unavailable"]
+            ) from None
         if redeemed is None:
             raise StreamRefused(CLOSE_POLICY, "bad_token", "unknown or expired stream token")
         if redeemed.call_sid and start.call_sid != redeemed.call_sid:
@@ -226,7 +233,7 @@ class TwilioStream:
                 raise StreamRefused(
                     CLOSE_TRY_LATER, "evicted", "too many pending connections; retry"
                 ) from None
-            return start, self._check_token(start)
+            return start, await self._check_token(start)
         finally:
             ctx.pending.leave(ticket)
 
@@ -238,15 +245,17 @@ class TwilioStream:
             return
         except WebSocketDisconnect:
             return
-        if not self.ctx.take_slot():
-            await self._refuse(StreamRefused(CLOSE_TRY_LATER, "full", "gateway full; retry later"))
+        assert self.ctx.slots is not None
+        slot = await self.ctx.slots.take()
+        if isinstance(slot, str):
+            await self._refuse(StreamRefused(CLOSE_TRY_LATER, slot, REFUSALS[slot]))
             return
         try:
             await self._run_call(start, trusted)
         except WebSocketDisconnect:
             pass
         finally:
-            self.ctx.give_slot()
+            await self.ctx.slots.give(slot)
 
     async def _refuse(self, refused: StreamRefused) -> None:
         self._error(refused.kind, refused.reason)

@@ -6,6 +6,7 @@ import logging
 
 from fastapi import APIRouter, Request, Response, WebSocket
 
+from gateway.cluster.redis_state import ClusterUnavailable
 from gateway.context import GatewayContext
 from gateway.http_limits import BodyRefused, read_form
 from transports.twilio import webhook
@@ -63,10 +64,16 @@ def router() -> APIRouter:
                 ctx.metrics.protocol_errors.labels("twilio", "bad_signature").inc()
                 log.warning("webhook refused: bad or missing X-Twilio-Signature for %r", url)
                 return Response("invalid signature", status_code=403)
-        if not ctx.has_room():
+        assert ctx.slots is not None
+        if (room := await ctx.slots.room()) != "ok":
+            log.warning("webhook answered busy: %s", room)
             return Response(_REJECT_BUSY, media_type="application/xml")
         call_sid = params.get("CallSid", "")
-        token = webhook.stream_tokens(ctx).issue(call_sid)
+        try:
+            token = await webhook.issue_token(ctx, call_sid)
+        except ClusterUnavailable:
+            log.warning("webhook answered busy: the cluster's Redis is unreachable")
+            return Response(_REJECT_BUSY, media_type="application/xml")
         if token is None:
             # The stream for this CallSid already started: a replayed webhook.
             ctx.metrics.protocol_errors.labels("twilio", "replayed_webhook").inc()

@@ -125,3 +125,22 @@ def stream_tokens(ctx: Any) -> StreamTokens:
     if tokens is None:
         tokens = ctx.extensions["twilio.tokens"] = StreamTokens(ctx.settings.twilio_token_ttl_s)
     return tokens
+
+
+async def issue_token(ctx: Any, call_sid: str) -> str | None:
+    """A one-time stream token for this CallSid, valid on every node of a
+    cluster; None if its stream already started. Raises ClusterUnavailable."""
+    ttl = ctx.settings.twilio_token_ttl_s
+    if ctx.cluster is not None:
+        return await ctx.cluster.issue_token(call_sid, ttl)
+    return stream_tokens(ctx).issue(call_sid)
+
+
+async def redeem_token(ctx: Any, token: str) -> Redeemed | None:
+    ttl = ctx.settings.twilio_token_ttl_s
+    if ctx.cluster is not None:
+        if len(token) > 64:
+            return None
+        sid = await ctx.cluster.redeem_token(token, ttl)
+        return None if sid is None else Redeemed(sid)
+    return stream_tokens(ctx).redeem(token)

@@ -25,8 +25,10 @@ from fastapi.responses import JSONResponse
 
 from gateway.access import bearer, token_matches
 from gateway.admission import Evicted
+from gateway.cluster.redis_state import ClusterUnavailable
 from gateway.context import GatewayContext
 from gateway.http_limits import BodyRefused, content_type, read_body, read_json_object
+from gateway.slots import REFUSALS
 from gateway.worker_link import FORWARDED, SECRET_HEADER
 from transports.call_runner import client_address
 from transports.webrtc.session import KIND, OfferRejected, WebRtcSession
@@ -85,8 +87,9 @@ async def _start(ctx: GatewayContext, request: Request, sdp: str) -> WebRtcSessi
     if (count := _count_candidates(sdp)) > limit:
         # Each remote candidate gets connectivity checks: an offer must not aim them anywhere.
         return _problem(ctx, 400, "bad_offer", f"{count} candidates; at most {limit}")
-    if not ctx.has_room():
-        return _problem(ctx, 503, "full", "gateway full; retry later")
+    assert ctx.slots is not None
+    if (room := ctx.slots.local_room()) != "ok":
+        return _problem(ctx, 503, room, REFUSALS[room])
     assert ctx.pending is not None
     ticket = ctx.pending.enter(client_address(request))
     resource = f"w{ctx.worker_index}.{secrets.token_urlsafe(18)}"
@@ -102,6 +105,8 @@ async def _start(ctx: GatewayContext, request: Request, sdp: str) -> WebRtcSessi
         await session.close()
         raise
     sessions(ctx)[resource] = session
+    if ctx.cluster is not None:
+        ctx.cluster.whip_started(resource)
     session.task = asyncio.create_task(_lifetime(ctx, session, resource, ticket), name=session.id)
     session.resource = resource
     return session
@@ -126,16 +131,20 @@ async def _lifetime(
             ctx.pending.leave(ticket)
         if not connected:
             return
-        if not ctx.take_slot():
-            ctx.metrics.protocol_errors.labels(KIND, "full").inc()
-            session.send_json({"type": "error", "code": "full", "fatal": True})
+        assert ctx.slots is not None
+        slot = await ctx.slots.take()
+        if isinstance(slot, str):
+            ctx.metrics.protocol_errors.labels(KIND, slot).inc()
+            session.send_json({"type": "error", "code": slot, "fatal": True})
             return
         try:
             await session.run()
         finally:
-            ctx.give_slot()
+            await ctx.slots.give(slot)
     finally:
         sessions(ctx).pop(resource, None)
+        if ctx.cluster is not None:
+            ctx.cluster.whip_ended(resource)
         await session.close()
 
 
@@ -145,6 +154,33 @@ def _owner(resource: str) -> int | None:
     if head.startswith("w") and digits.isdigit() and len(digits) <= 4:
         return int(digits)
     return None
+
+
+async def _hang_up_elsewhere(ctx: GatewayContext, request: Request, resource: str) -> Response:
+    """The session lives on another node, or another worker of this one: the
+    cluster's registry names its member, and the DELETE goes there."""
+    assert ctx.cluster is not None
+    try:
+        owner = await ctx.cluster.whip_owner(resource)
+    except ClusterUnavailable:
+        return _problem(ctx, 503, "cluster_unavailable", REFUSALS["cluster_unavailable"])
+    if owner is None or owner.id == ctx.cluster.me.id or request.headers.get(FORWARDED):
+        return _problem(ctx, 404, "unknown_session", "no such call")
+    path = f"{WHIP_PATH}/{resource}"
+    if owner.node_url == ctx.cluster.me.node_url and owner.private_port:
+        url = f"http://127.0.0.1:{owner.private_port}{path}"
+        headers = {FORWARDED: "1", SECRET_HEADER: ctx.worker_secret}
+    else:
+        # Another node: its public address, as any client would; it finds the
+        # session itself (or forwards to its own worker that holds it).
+        url = ctx.cluster_peer_url(owner.node_url, path)
+        headers = {}
+    try:
+        answer = await ctx.http().delete(url, headers=headers)
+    except httpx.HTTPError:
+        return _problem(ctx, 502, "internal", "the call's node did not answer")
+    return Response(answer.content, status_code=answer.status_code,
+                    media_type=answer.headers.get("content-type"))  # fmt: skip
 
 
 def router() -> APIRouter:
@@ -177,6 +213,8 @@ def router() -> APIRouter:
     async def whip_hangup(resource: str, request: Request) -> Response:
         ctx: GatewayContext = request.app.state.ctx
         session = sessions(ctx).get(resource)
+        if session is None and ctx.cluster is not None and len(resource) <= 64:
+            return await _hang_up_elsewhere(ctx, request, resource)
         if session is None:
             owner = _owner(resource)
             ports = ctx.worker_ports

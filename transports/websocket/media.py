@@ -16,6 +16,7 @@ from gateway.call import Call
 from gateway.context import GatewayContext
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import BadGrant, GrantTracker
+from gateway.slots import REFUSALS
 from gateway.wire import AudioChunk, CallEvent, Cleared, Mark, PlayedTo, RoomGranted
 from transports import close_codes
 from transports.call_runner import client_address, run_call
@@ -167,12 +168,14 @@ class BrowserStream:
             return
         except WebSocketDisconnect:
             return
-        if not ctx.take_slot():
+        assert ctx.slots is not None
+        slot = await ctx.slots.take()
+        if isinstance(slot, str):
             await self._refuse(
                 Refused(
                     close_codes.TRY_LATER,
-                    "full",
-                    "gateway full; retry later",
+                    slot,
+                    REFUSALS[slot],
                     retry_after_s=self.settings.retry_after_s,
                 )
             )
@@ -182,7 +185,7 @@ class BrowserStream:
         except WebSocketDisconnect:
             pass
         finally:
-            ctx.give_slot()
+            await ctx.slots.give(slot)
 
     async def _admit(self) -> Hello:
         """Accept, then wait for a hello with the token as a pending connection."""

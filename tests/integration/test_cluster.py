@@ -1,0 +1,240 @@
+"""Two nodes on one Redis: real `redis-server` and two `sluice serve`
+processes on loopback. A webhook on one node and its stream on the other, a
+hang-up sent to the wrong node, a cluster-wide limit, a node killed with
+SIGKILL, Redis killed under a live call, and a drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from bench.common import GatewayProcess, start_gateway
+from gateway.testing.browser_caller import BrowserCaller
+from gateway.testing.local_services import RedisServer, free_port
+from gateway.testing.twilio_caller import TwilioCaller
+from gateway.testing.webrtc_caller import WebRtcCaller
+from transports.webrtc.aiortc_workarounds import advertise_host_addresses
+
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not RedisServer.available(), reason="needs apt-get install redis-server"),
+]
+
+AUTH = "cluster-test-auth-token"
+TTL_S = 3.0
+GREETING = (
+    "Hello there. This is one node of a cluster speaking, and it will go on for a while, "
+    "so that a call is still playing while the tests do things to the other node, to Redis, "
+    "and to this node itself. Thank you for waiting."
+)
+
+
+@dataclass
+class Node:
+    process: GatewayProcess
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.process.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.process.port}"
+
+
+async def start_node(redis: RedisServer, **settings: str) -> Node:
+    port = free_port()
+    env = {
+        "SLUICE_REDIS_URL": redis.url,
+        "SLUICE_NODE_URL": f"http://127.0.0.1:{port}",
+        "SLUICE_CLUSTER_TTL_S": str(TTL_S),
+        "SLUICE_TWILIO_AUTH_TOKEN": AUTH,
+        "SLUICE_GREETING": GREETING,
+        "SLUICE_WEBRTC_HOST_ADDRESSES": "127.0.0.1",
+        **{f"SLUICE_{k.upper()}": v for k, v in settings.items()},
+    }
+    process = await asyncio.to_thread(start_gateway, env=env, port=port)
+    return Node(process)
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+async def nodes(redis):
+    started: list[Node] = []
+
+    async def make(**settings: str) -> Node:
+        node = await start_node(redis, **settings)
+        started.append(node)
+        return node
+
+    advertise_host_addresses(["127.0.0.1"])
+    yield make
+    advertise_host_addresses([])
+    await asyncio.gather(*(asyncio.to_thread(n.process.stop) for n in started))
+
+
+async def webhook(http: httpx.AsyncClient, node: Node, call_sid: str) -> str | None:
+    """POSTs Twilio's voice webhook, signed; the stream token, or None if refused."""
+    url = node.base + "/twilio/voice"
+    params = {"CallSid": call_sid, "AccountSid": "AC" + "0" * 32, "From": "+15550001111"}
+    signature = RequestValidator(AUTH).compute_signature(url, params)
+    answer = await http.post(url, data=params, headers={"X-Twilio-Signature": signature})
+    assert answer.status_code == 200
+    found = re.search(r'name="sluice_token" value="([^"]+)"', answer.text)
+    return found.group(1) if found else None
+
+
+async def live_calls(http: httpx.AsyncClient, node: Node) -> list[dict]:
+    calls = (await http.get(node.base + "/calls")).json()["calls"]
+    return [c for c in calls if c["end_reason"] is None]
+
+
+async def test_a_token_from_one_node_opens_the_stream_on_the_other(nodes):
+    a, b = await nodes(), await nodes()
+    sid = "CA" + os.urandom(16).hex()
+    async with httpx.AsyncClient(timeout=5) as http:
+        token = await webhook(http, a, sid)
+        assert token
+        async with TwilioCaller(b.ws + "/twilio/media", token=token, call_sid=sid) as caller:
+            await caller.wait_until(lambda: caller.log.played_ms(1) >= 1000, timeout=20)
+            record = (await http.get(f"{a.base}/calls/{sid}")).json()
+            assert record["ended"] is False and record["transport"] == "twilio"
+            listed = await live_calls(http, a)
+            assert [c["node"] for c in listed] == [b.base]
+            # One-time across the cluster: the same token is refused on either node.
+            for node in (a, b):
+                async with TwilioCaller(
+                    node.ws + "/twilio/media", token=token, call_sid=sid
+                ) as replay:
+                    await replay.wait_until(lambda r=replay: r.closed, timeout=5)
+                    assert replay.close_code == 1008
+        assert not caller.errors
+        await wait_for_async(lambda: _ended(http, a, sid), timeout=10)
+
+
+async def _ended(http: httpx.AsyncClient, node: Node, sid: str) -> bool:
+    return (await http.get(f"{node.base}/calls/{sid}")).json().get("ended") is True
+
+
+async def wait_for_async(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_whip_delete_on_another_node_hangs_up_the_call(nodes):
+    a, b = await nodes(), await nodes()
+    async with httpx.AsyncClient(timeout=5) as http:
+        caller = WebRtcCaller(a.base)
+        await caller.connect()
+        try:
+            await wait_for_async(lambda: _calls_on(http, a, 1), timeout=15)
+            answer = await http.delete(b.base + caller.resource)
+            assert answer.status_code == 200
+            await wait_for_async(lambda: _calls_on(http, a, 0), timeout=10)
+            missing = await http.delete(b.base + "/webrtc/whip/w0.nosuchresource")
+            assert missing.status_code == 404
+        finally:
+            await caller.hang_up(delete=False)
+
+
+async def _calls_on(http: httpx.AsyncClient, node: Node, n: int) -> bool:
+    return (await http.get(node.base + "/healthz")).json()["calls"] == n
+
+
+async def test_a_cluster_limit_of_one_holds_across_nodes(nodes):
+    a = await nodes(cluster_max_calls="1")
+    b = await nodes(cluster_max_calls="1")
+    async with httpx.AsyncClient(timeout=5) as http:
+        async with BrowserCaller(a.ws + "/browser/ws") as first:
+            await first.wait_until(lambda: first.log.played_ms(1) > 0, timeout=20)
+            assert await webhook(http, b, "CA" + os.urandom(16).hex()) is None  # <Reject>
+            async with BrowserCaller(b.ws + "/browser/ws") as second:
+                await second.wait_until(lambda: second.closed, timeout=10)
+            assert second.close_code == 1013
+            assert "every node is full" in second.close_reason
+        # The slot comes back when the call ends, on whichever node asks.
+        await wait_for_async(lambda: _calls_on(http, a, 0), timeout=10)
+        async with BrowserCaller(b.ws + "/browser/ws") as third:
+            await third.wait_until(lambda: third.log.played_ms(1) > 0, timeout=20)
+
+
+async def test_a_node_killed_without_a_goodbye_drops_out_within_the_ttl(nodes):
+    a = await nodes(cluster_max_calls="1")
+    b = await nodes(cluster_max_calls="1")
+    async with httpx.AsyncClient(timeout=5) as http:
+        caller = BrowserCaller(a.ws + "/browser/ws")
+        await caller.connect()
+        await caller.wait_until(lambda: caller.log.played_ms(1) > 0, timeout=20)
+        (held,) = await live_calls(http, b)
+        os.killpg(os.getpgid(a.process.proc.pid), signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        async def admits() -> bool:
+            async with BrowserCaller(b.ws + "/browser/ws") as probe:
+                await probe.wait_until(lambda: probe.closed or probe.welcome != {}, timeout=10)
+                return probe.welcome != {}
+
+        await wait_for_async(admits, timeout=TTL_S + 5)
+        assert time.monotonic() - killed_at <= TTL_S + 5
+        assert held["call_id"] not in [c["call_id"] for c in await live_calls(http, b)]
+        await caller.hang_up()
+
+
+async def test_redis_lost_mid_call_keeps_the_call_and_refuses_new_ones(nodes, redis):
+    a = await nodes()
+    async with httpx.AsyncClient(timeout=5) as http:
+        async with BrowserCaller(a.ws + "/browser/ws") as caller:
+            await caller.wait_until(lambda: caller.log.played_ms(1) >= 500, timeout=20)
+            redis.kill()
+            before = caller.log.played_ms(1)
+            await caller.wait_until(lambda: caller.log.played_ms(1) >= before + 1000, timeout=10)
+            assert not caller.closed
+            async with BrowserCaller(a.ws + "/browser/ws") as newcomer:
+                await newcomer.wait_until(lambda: newcomer.closed, timeout=10)
+            assert newcomer.close_code == 1013
+            assert "cluster cannot be reached" in newcomer.close_reason
+            assert (await http.get(a.base + "/readyz")).status_code == 503
+            assert await webhook(http, a, "CA" + os.urandom(16).hex()) is None  # <Reject>
+            assert caller.log.underruns(1) == (0, 0)
+
+
+async def test_sigterm_drains_live_calls_then_exits(nodes):
+    a = await nodes(drain_timeout_s="60")
+    async with httpx.AsyncClient(timeout=5) as http:
+        caller = BrowserCaller(a.ws + "/browser/ws")
+        await caller.connect()
+        await caller.wait_until(lambda: caller.log.played_ms(1) >= 500, timeout=20)
+        assert (await http.get(a.base + "/readyz")).status_code == 200
+        a.process.proc.send_signal(signal.SIGTERM)
+        await wait_for_async(lambda: _not_ready(http, a), timeout=5)
+        async with BrowserCaller(a.ws + "/browser/ws") as newcomer:
+            await newcomer.wait_until(lambda: newcomer.closed, timeout=10)
+        assert newcomer.close_code == 1013 and "shutting down" in newcomer.close_reason
+        before = caller.log.played_ms(1)
+        await caller.wait_until(lambda: caller.log.played_ms(1) >= before + 1000, timeout=10)
+        assert not caller.closed and a.process.proc.poll() is None
+        await caller.hang_up()
+        await asyncio.to_thread(a.process.proc.wait, 15)
+        assert a.process.proc.returncode == 0
+
+
+async def _not_ready(http: httpx.AsyncClient, node: Node) -> bool:
+    answer = await http.get(node.base + "/readyz")
+    return answer.status_code == 503 and answer.json()["status"] == "draining"
