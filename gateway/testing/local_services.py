@@ -89,7 +89,7 @@ class Coturn:
 
     def start(self) -> Coturn:
         self.proc = subprocess.Popen(
-            ["turnserver", "-n", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
+            ["turnserver", "-n", "-v", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
              "--listening-port", str(self.port), "--use-auth-secret",
              "--static-auth-secret", self.secret, "--realm", self.realm,
              "--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli",

@@ -82,10 +82,12 @@ class WebRtcCaller(SpeaksThroughMicrophone):
         rewrite_answer=None,
         rewrite_offer=None,
         token: str = "",
+        configuration: RTCConfiguration | None = None,
     ) -> None:
         """`rewrite_answer(sdp) -> sdp` and `rewrite_offer` let a comparison run
         send the media path through relays by pointing each side's candidates
-        at one."""
+        at one. `configuration`: ICE servers and policy (default: host candidates
+        only, no STUN)."""
         self.base_url = base_url
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.log = PlayoutLog()
@@ -108,7 +110,7 @@ class WebRtcCaller(SpeaksThroughMicrophone):
         """(arrival instant, frame index from the RTP sequence) of every received frame."""
         self._last_sequence: int | None = None
         self._frame_index = 0
-        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._pc = RTCPeerConnection(configuration or RTCConfiguration(iceServers=[]))
         self._channel = self._pc.createDataChannel("sluice")
         self._channel.on("message", lambda m: self.events.append(json.loads(m)))
         self._pc.addTrack(_MicTrack(self))

@@ -26,7 +26,14 @@ function note(heardMs) {
   stats.timeline.push([Date.now(), heardMs, stats.bufferedMs]);
   if (stats.timeline.length > TIMELINE_MAX) stats.timeline.splice(0, TIMELINE_MAX / 2);
 }
-window.sluice = { stats, call: startCall, hangUp };
+window.sluice = {
+  stats,
+  call: startCall,
+  hangUp,
+  get session() {
+    return session;
+  },
+};
 
 let session = null;
 
@@ -133,7 +140,9 @@ async function startWebSocket(ctx, media, { useStream, token }) {
 }
 
 async function startWebRtc(ctx, media, { token }) {
-  const call = new RtcCall(media, { token });
+  // ?ice=relay: only TURN-relayed paths, to check a TURN server from the page.
+  const relayOnly = new URLSearchParams(location.search).get("ice") === "relay";
+  const call = new RtcCall(media, { token, relayOnly });
   session.call = call;
   call.onTrack = (stream) => {
     // Chrome only feeds remote WebRTC audio to Web Audio while an element plays it too.

@@ -3,9 +3,10 @@
 // Non-trickle: the offer goes out with every candidate.
 
 export class RtcCall {
-  constructor(media, { token = "" } = {}) {
+  constructor(media, { token = "", relayOnly = false } = {}) {
     this.media = media;
     this.token = token;
+    this.relayOnly = relayOnly;
     this.onTrack = () => {};
     this.onControl = () => {};
     this.onStats = () => {};
@@ -18,8 +19,19 @@ export class RtcCall {
     return "WebRTC";
   }
 
+  get authHeaders() {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
+
   async open() {
-    this.pc = new RTCPeerConnection({ iceServers: [] });
+    // TURN credentials are made per call and expire: ask for them each time.
+    const ice = await fetch("/webrtc/ice-servers", { headers: this.authHeaders });
+    if (!ice.ok) throw new Error(`ICE servers refused: ${ice.status} ${await ice.text()}`);
+    const { iceServers } = await ice.json();
+    this.pc = new RTCPeerConnection({
+      iceServers,
+      iceTransportPolicy: this.relayOnly ? "relay" : "all",
+    });
     this.media.getAudioTracks().forEach((t) => this.pc.addTrack(t, this.media));
     this.channel = this.pc.createDataChannel("sluice");
     this.channel.onmessage = (e) => this.onControl(JSON.parse(e.data));
@@ -34,10 +46,7 @@ export class RtcCall {
     });
     const response = await fetch("/webrtc/offer", {
       method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-      },
+      headers: { "content-type": "application/json", ...this.authHeaders },
       body: JSON.stringify({ sdp: this.pc.localDescription.sdp, type: "offer" }),
     });
     if (!response.ok) throw new Error(`offer refused: ${response.status} ${await response.text()}`);

@@ -46,3 +46,47 @@ async def test_the_page_calls_over_webrtc_and_a_barge_in_stops_the_old_turn(
     assert errors == []
     await page.evaluate("window.sluice.hangUp()")
     await context.close()
+
+
+async def test_the_page_calls_through_turn_only(browser, gateway_factory):
+    """`?ice=relay`: Chromium may use only relayed paths, through a real coturn,
+    with the credentials the gateway made for this call."""
+    import secrets
+
+    from gateway.testing.local_services import Coturn
+
+    if not Coturn.available():
+        pytest.skip("needs apt-get install coturn")
+    coturn = Coturn(secret=secrets.token_hex(16)).start()
+    try:
+        gw = await gateway_factory(
+            webrtc_host_addresses="127.0.0.1",
+            webrtc_turn_url=coturn.url,
+            webrtc_turn_secret=coturn.secret,
+        )
+        context = await browser.new_context()
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(gw.base_url + "/?ice=relay")
+        await page.select_option("#transport", "webrtc")
+        await page.click("#call")
+        await only_call(gw.ctx, timeout=15)
+        await page.wait_for_function(f"{STATS}.voicedMs > 1000", timeout=20_000)
+        pair = await page.evaluate(
+            """async () => {
+                const report = await window.sluice.session.call.pc.getStats();
+                let pair = null;
+                report.forEach((s) => {
+                  if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded")
+                    pair = report.get(s.localCandidateId);
+                });
+                return pair && pair.candidateType;
+            }"""
+        )
+        assert pair == "relay"
+        assert errors == []
+        await page.evaluate("window.sluice.hangUp()")
+        await context.close()
+    finally:
+        coturn.stop()

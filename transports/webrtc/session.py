@@ -11,8 +11,6 @@ from collections import deque
 
 import av
 from aiortc import (
-    RTCConfiguration,
-    RTCIceServer,
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
@@ -21,7 +19,6 @@ from aiortc import (
 from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE
 from gateway.audio.resample import MonoResampler, one_thread
 from gateway.call import Call
-from gateway.config import Settings
 from gateway.context import GatewayContext
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import GrantTracker
@@ -29,6 +26,7 @@ from gateway.flow.pacer import Pacer
 from gateway.wire import AudioChunk, CallEvent, Cleared, Mark, PlayedTo, RoomGranted
 from transports.call_runner import run_call
 from transports.webrtc.aiortc_workarounds import tap_audio_receiver
+from transports.webrtc.ice_servers import rtc_configuration
 from transports.webrtc.track import PacedAudioTrack
 
 log = logging.getLogger(__name__)
@@ -46,22 +44,6 @@ test callers keep 40 ms; a receiver with a deeper one hears fewer gaps than this
 
 class OfferRejected(ValueError):
     """The offer cannot start a call: bad SDP, no audio, no common codec."""
-
-
-def rtc_configuration(settings: Settings) -> RTCConfiguration:
-    servers = []
-    if settings.webrtc_stun_url:
-        servers.append(RTCIceServer(urls=settings.webrtc_stun_url))
-    if settings.webrtc_turn_url:
-        servers.append(
-            RTCIceServer(
-                urls=settings.webrtc_turn_url,
-                username=settings.webrtc_turn_username,
-                credential=settings.webrtc_turn_credential,
-            )
-        )
-    # An explicit empty list: otherwise aiortc falls back to a public STUN server.
-    return RTCConfiguration(iceServers=servers)
 
 
 class WebRtcTransport:

@@ -31,6 +31,7 @@ from gateway.http_limits import BodyRefused, content_type, read_body, read_json_
 from gateway.slots import REFUSALS
 from gateway.worker_link import FORWARDED, SECRET_HEADER
 from transports.call_runner import client_address
+from transports.webrtc.ice_servers import ice_servers
 from transports.webrtc.session import KIND, OfferRejected, WebRtcSession
 
 log = logging.getLogger(__name__)
@@ -185,6 +186,15 @@ async def _hang_up_elsewhere(ctx: GatewayContext, request: Request, resource: st
 
 def router() -> APIRouter:
     api = APIRouter()
+
+    @api.get("/webrtc/ice-servers")
+    async def ice(request: Request) -> Response:
+        """STUN and TURN for the page, with TURN credentials made for this call."""
+        ctx: GatewayContext = request.app.state.ctx
+        if (refused := _refused(ctx, request)) is not None:
+            return refused
+        return JSONResponse({"iceServers": ice_servers(ctx.settings)},
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
 
     @api.post(WHIP_PATH)
     async def whip_offer(request: Request) -> Response:
