@@ -98,5 +98,5 @@ def test_a_long_utterance_is_cut_at_its_pauses():
     assert len(cuts) == 3
     for cut, pause_s in zip(cuts, (11.0, 23.5, 33.0), strict=True):
         assert pause_s * rate <= cut < (pause_s + 0.3) * rate
-    assert all(b - a <= 15 * rate for a, b in zip([0, *cuts], [*cuts, speech.size]))
+    assert all(b - a <= 15 * rate for a, b in zip([0, *cuts], [*cuts, speech.size], strict=True))
     assert quiet_cuts(speech[: 15 * rate], rate, 15) == []
