@@ -21,6 +21,7 @@ from gateway.cluster.redis_state import RedisCluster
 from gateway.config import Settings
 from gateway.context import GatewayContext
 from gateway.loop_watch import watch_collector, watch_loop
+from gateway.metrics_merge import node_metrics
 from gateway.services import Services, build_services
 from gateway.worker_link import PrivatePortGuard
 from transports.packages import installed
@@ -115,7 +116,17 @@ def create_app(
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         ctx: GatewayContext = request.app.state.ctx
-        return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        own = generate_latest(ctx.metrics.registry)
+        several = len(ctx.worker_ports) > 1
+        if request.query_params.get("own") or not (several or settings.node_url):
+            return Response(own, media_type=CONTENT_TYPE_LATEST)
+        # A node of a cluster, or of several workers: one scrape covers the node.
+        others = {i: p for i, p in enumerate(ctx.worker_ports) if i != ctx.worker_index}
+        node = settings.node_url or f"{settings.host}:{settings.port}"
+        text, missing = await node_metrics(own, node, ctx.worker_index, others, ctx.http())
+        if missing:
+            log.warning("metrics: %d workers did not answer this scrape", missing)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     for package in packages:
         app.include_router(package.router())

@@ -67,6 +67,15 @@ async def test_two_workers_share_the_port_and_route_hang_ups(tmp_path):
             while sum([await calls_on(p) for p in ports]) < 10:  # slots follow ICE and DTLS
                 assert time.monotonic() < deadline, "calls did not connect"
                 await asyncio.sleep(0.2)
+            # One scrape covers the node: every worker's samples, labelled.
+            from prometheus_client.parser import text_string_to_metric_families
+
+            scraped = (await http.get(base + "/metrics")).text
+            calls = [s for f in text_string_to_metric_families(scraped)
+                     if f.name == "sluice_calls" for s in f.samples
+                     if s.name == "sluice_calls_total"]  # fmt: skip
+            assert {s.labels["worker"] for s in calls} == {"0", "1"}
+            assert sum(s.value for s in calls) == 10
             # Any local process reaches the private ports: they serve no call entry,
             # and no record without the workers' secret.
             private = f"http://127.0.0.1:{ports[0]}"
