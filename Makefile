@@ -21,10 +21,10 @@ install-test: $(BIN)/python
 # Playwright (never `playwright install`, which downloads a browser); a
 # person's recorded speech with transcripts (Asterisk's prompts) for the word
 # error rate tests; redis-server and coturn, which the cluster and TURN tests
-# start on loopback themselves; promtool (in prometheus) to check compose's
+# start on loopback themselves; promtool (in prometheus) and docker-compose to check compose's
 # Prometheus config. As root the setup installs them; otherwise those tests skip.
 DEBIAN_TEST_PACKAGES := chromium asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722 \
-	redis-server coturn prometheus
+	redis-server coturn prometheus docker-compose
 install-system:
 	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \

@@ -87,7 +87,12 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     if args.command == "compare":
-        from gateway.compare.cli import compare
+        try:
+            from gateway.compare.cli import compare
+        except ImportError as exc:
+            print(f"sluice compare needs its extra: pip install 'sluice-gateway[compare]' "
+                  f"({exc})", file=sys.stderr)  # fmt: skip
+            sys.exit(2)
 
         sys.exit(compare(args, argv))
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}

@@ -54,6 +54,10 @@ class GatewayContext:
             self.slots = Slots(s.max_calls, self.cluster)
         gate = self.pending.gate
         self.metrics.pending.set_function(lambda: len(gate))
+        if (cluster := self.cluster) is not None:
+            self.metrics.cluster_up.set_function(lambda: float(cluster.healthy))
+            self.metrics.cluster_failures.set_function(lambda: cluster.failures)
+            self.metrics.cluster_dropped_writes.set_function(lambda: cluster.dropped_writes)
         if self.hosts is None:
             self.hosts = HostPolicy.from_settings(s.host, s.public_url, s.allowed_hosts)
 

@@ -209,6 +209,21 @@ class GatewayMetrics:
             "Connections that have not yet shown they may call (no slot, no model)",
             registry=r,
         )
+        self.cluster_up = Gauge(
+            "sluice_cluster_redis_up",
+            "1 while the cluster's Redis answers (new calls are refused while it is 0)",
+            registry=r,
+        )
+        self.cluster_failures = Gauge(
+            "sluice_cluster_redis_failures",
+            "Redis requests that failed since start (refreshes, admissions, registry writes)",
+            registry=r,
+        )
+        self.cluster_dropped_writes = Gauge(
+            "sluice_cluster_dropped_writes",
+            "Registry writes lost to a Redis outage or a full write queue",
+            registry=r,
+        )
         self.send_buffer_warnings = Counter(
             "sluice_send_buffer_warnings",
             "Connections whose queued, unwritten bytes passed the warning level",

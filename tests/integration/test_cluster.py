@@ -211,6 +211,8 @@ async def test_redis_lost_mid_call_keeps_the_call_and_refuses_new_ones(nodes, re
             assert newcomer.close_code == 1013
             assert "cluster cannot be reached" in newcomer.close_reason
             assert (await http.get(a.base + "/readyz")).status_code == 503
+            scraped = (await http.get(a.base + "/metrics")).text
+            assert re.search(r'sluice_cluster_redis_up\{[^}]*\} 0\.0', scraped)
             assert await webhook(http, a, "CA" + os.urandom(16).hex()) is None  # <Reject>
             assert caller.log.underruns(1) == (0, 0)
 
