@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 STARTUP_TIMEOUT_S = 60
 
@@ -51,12 +52,16 @@ class Target:
         return response.json()
 
     async def cpu_seconds(self, http: httpx.AsyncClient) -> float | None:
-        """The gateway's process-tree CPU from /metrics (one worker's, if several)."""
+        """The gateway's process-tree CPU from /metrics: every worker's, summed
+        (a node with several workers labels each worker's samples)."""
         text = (await http.get(f"{self.base_url}/metrics")).text
-        for line in text.splitlines():
-            if line.startswith("sluice_process_tree_cpu_seconds_total "):
-                return float(line.split()[-1])
-        return None
+        samples = [
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "sluice_process_tree_cpu_seconds_total"
+        ]
+        return sum(samples) if samples else None
 
 
 def wall_to_monotonic(instant: float) -> float:
