@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 
 from gateway import exposure, logs, workers
 from gateway.access import HostPolicy
@@ -96,7 +97,14 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(compare(args, argv))
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
-    settings = load_settings(args.config, **overrides)
+    try:
+        settings = load_settings(args.config, **overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"sluice: bad settings: {problems}", file=sys.stderr)
+        sys.exit(2)
     logs.configure(settings.log_level)
     try:
         load_tools(settings.tools)  # a bad tools module is a clear error now, not a traceback later

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.call import CallSettings
@@ -188,6 +188,14 @@ class Settings(BaseSettings):
     twilio_mark_interval_ms: int = Field(160, ge=20, le=1000)
     twilio_token_ttl_s: float = Field(120.0, gt=0)
     twilio_start_timeout_s: float = Field(5.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _a_cluster_node_names_itself(self) -> Settings:
+        # Without it every node would share one per-node count, and forwards
+        # to "this node" would go nowhere.
+        if self.redis_url and not self.node_url:
+            raise ValueError("redis_url needs node_url: this node's URL as the others reach it")
+        return self
 
     def window_ms(self, configured: int) -> int:
         """The window a transport gets: as configured, or unlimited for the naive baseline."""

@@ -89,7 +89,7 @@ ERROR_KINDS = frozenset({
     "unexpected", "bad_frame", "bad_grant", "bad_played", "bad_host", "bad_origin", "bad_offer",
     "bad_form", "bad_opus", "no_hello", "start_timeout", "connect_timeout", "evicted", "full",
     "error_budget", "replayed_webhook", "unknown_session", "internal", "inbound_flood",
-    "slow_body",
+    "slow_body", "cluster_full", "cluster_unavailable", "draining",
 })  # fmt: skip
 END_REASONS = frozenset({
     "caller hung up", "stream stopped", "playout stalled", "internal error", "peer not reading",

@@ -72,6 +72,8 @@ def supervise(settings: Settings, argv: list[str]) -> int:
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
+        # Each signal is passed on once: the first makes every worker drain, a
+        # second (an operator who will not wait) makes them exit at once.
         nonlocal stopping
         stopping = True
         for child in children:
@@ -82,7 +84,8 @@ def supervise(settings: Settings, argv: list[str]) -> int:
     signal.signal(signal.SIGINT, stop)
     while not stopping and all(child.poll() is None for child in children):
         time.sleep(0.2)
-    stop(signal.SIGTERM, None)
+    if not stopping:  # a worker died: stop the others
+        stop(signal.SIGTERM, None)
     # Each worker drains its live calls first (see gateway/drain.py).
     deadline = time.monotonic() + settings.drain_timeout_s + 15
     for child in children:

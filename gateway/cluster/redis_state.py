@@ -32,13 +32,25 @@ log = logging.getLogger(__name__)
 
 PREFIX = "sluice:"
 ENDED_KEPT = 200
-ENDED_TTL_S = 86_400
+ENDED_TTL_S = 3600
+"""Ended calls' records and the aliases that find them: the newest 200, for an hour."""
+HOP_HEADER = "x-sluice-cluster-hop"
+"""On a request one node forwards to another: the receiver answers from what
+it holds and never forwards again, so a stale registry cannot make a loop."""
 WRITE_QUEUE = 1000
 """Registry writes waiting for Redis; past this, new ones are dropped and counted."""
 
 
 class ClusterUnavailable(Exception):
     """Redis did not answer in time: the cluster cannot decide."""
+
+
+@dataclass(slots=True)
+class _Held:
+    entry: str
+    """The call's registry entry, as JSON"""
+    aliases: list[str]
+    """Alias keys that point at this call: trusted ones, and claimed ones it won."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +89,15 @@ class RedisCluster:
         self._count = self.redis.register_script(scripts.COUNT)
         self._live = self.redis.register_script(scripts.LIVE)
         self._live_add = self.redis.register_script(scripts.LIVE_ADD)
+        self._end_call = self.redis.register_script(scripts.END_CALL)
         self._issue = self.redis.register_script(scripts.ISSUE_TOKEN)
         self._redeem = self.redis.register_script(scripts.REDEEM_TOKEN)
         self.slots_key = PREFIX + "slots"
         self.node_slots_key = PREFIX + "slots:node:" + node_url
         self.live_key = PREFIX + "live"
         self._slots: set[str] = set()
-        self._calls: dict[str, list[str]] = {}
-        """call id -> the alias keys it holds, refreshed with it"""
+        self._calls: dict[str, _Held] = {}
+        """Live calls this member owns: each refresh writes them again."""
         self._whip: set[str] = set()
         self._writes: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue(WRITE_QUEUE)
         self._tasks: list[asyncio.Task] = []
@@ -105,8 +118,12 @@ class RedisCluster:
             asyncio.create_task(self._write_forever(), name="cluster-writer"),
         ]
 
-    async def stop(self) -> None:
-        """Leaves the cluster: what this member held is released now, not at its TTL."""
+    async def stop(self, flush_s: float = 2.0) -> None:
+        """Leaves the cluster: the last calls' records are written (for at most
+        `flush_s`), and what this member held is released now, not at its TTL."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(flush_s):
+                await self._writes.join()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -169,8 +186,11 @@ class RedisCluster:
     async def issue_token(self, call_sid: str, ttl_s: float) -> str | None:
         token = await self._call(
             self._issue(
-                keys=[PREFIX + "token:", PREFIX + "sid-token:" + call_sid,
-                      PREFIX + "sid-redeemed:" + call_sid],  # fmt: skip
+                keys=[
+                    PREFIX + "token:",
+                    PREFIX + "sid-token:" + call_sid,
+                    PREFIX + "sid-redeemed:" + call_sid,
+                ],  # fmt: skip
                 args=[secrets.token_urlsafe(24), call_sid, int(ttl_s * 1000)],
             )
         )
@@ -181,8 +201,11 @@ class RedisCluster:
         expired, or already redeemed on some node."""
         sid = await self._call(
             self._redeem(
-                keys=[PREFIX + "token:" + token, PREFIX + "sid-token:",
-                      PREFIX + "sid-redeemed:"],  # fmt: skip
+                keys=[
+                    PREFIX + "token:" + token,
+                    PREFIX + "sid-token:",
+                    PREFIX + "sid-redeemed:",
+                ],  # fmt: skip
                 args=[int(ttl_s * 1000)],
             )
         )
@@ -191,11 +214,15 @@ class RedisCluster:
     # ---- the registry ---------------------------------------------------------
 
     def call_started(self, call_id: str, summary: dict, trusted: list[str], claimed: list[str]):
-        self._calls[call_id] = []
-        self._enqueue("started", call_id, summary, trusted, claimed)
+        held = _Held(json.dumps({**summary, "member": self.me.id}),
+                     [PREFIX + "alias:" + a for a in trusted if a])  # fmt: skip
+        self._calls[call_id] = held
+        self._enqueue("started", call_id, held, [a for a in claimed if a])
 
     def call_ended(self, call_id: str, record: dict) -> None:
-        self._enqueue("ended", call_id, record, self._calls.pop(call_id, []))
+        held = self._calls.pop(call_id, None)
+        if held is not None:
+            self._enqueue("ended", call_id, record, held)
 
     def whip_started(self, resource: str) -> None:
         self._whip.add(resource)
@@ -219,33 +246,43 @@ class RedisCluster:
             except (RedisError, OSError) as exc:
                 self._failed(exc)
                 self.dropped_writes += 1
+            except Exception:
+                # The writer must outlive any one write: without it no call is recorded.
+                log.exception("cluster registry write %s failed", kind)
+                self.dropped_writes += 1
+            finally:
+                self._writes.task_done()
 
     async def _write(self, kind: str, *args: Any) -> None:
         ttl = self.ttl_ms
         pipe = self.redis.pipeline(transaction=False)
         if kind == "started":
-            call_id, summary, trusted, claimed = args
-            entry = json.dumps({**summary, "member": self.me.id})
-            pipe.set(PREFIX + "call:" + call_id, entry, px=ttl)
-            for alias in trusted:
-                pipe.set(PREFIX + "alias:" + alias, call_id, px=ttl)
+            call_id, held, claimed = args
+            pipe.set(PREFIX + "call:" + call_id, held.entry, px=ttl)
+            for key in held.aliases:
+                pipe.set(key, call_id, px=ttl)
+            # A name the peer chose is taken only if no call holds it: a stream
+            # must not take over another call's record by naming its CallSid.
             for alias in claimed:
                 pipe.set(PREFIX + "alias:" + alias, call_id, px=ttl, nx=True)
-            await pipe.execute()
-            held = self._calls.get(call_id)
-            if held is not None:  # still live: refreshed from now on
-                held.extend(PREFIX + "alias:" + a for a in [*trusted, *claimed])
+            results = await pipe.execute()
+            won = results[1 + len(held.aliases) :]
+            held.aliases += [
+                PREFIX + "alias:" + a for a, ok in zip(claimed, won, strict=True) if ok
+            ]
+            if call_id in self._calls:  # still live: scored now, refreshed from now on
                 await self._live_add(keys=[self.live_key], args=[call_id, ttl])
         elif kind == "ended":
-            call_id, record, alias_keys = args
+            call_id, record, held = args
             pipe.delete(PREFIX + "call:" + call_id)
             pipe.zrem(self.live_key, call_id)
-            pipe.set(PREFIX + "ended:" + call_id, json.dumps(record), ex=ENDED_TTL_S)
-            pipe.lpush(PREFIX + "ended", call_id)
-            pipe.ltrim(PREFIX + "ended", 0, ENDED_KEPT - 1)
-            for key in alias_keys:
+            for key in held.aliases:
                 pipe.set(key, call_id, ex=ENDED_TTL_S)
             await pipe.execute()
+            await self._end_call(
+                keys=[PREFIX + "ended", PREFIX + "ended:"],
+                args=[call_id, json.dumps(record), ENDED_KEPT, ENDED_TTL_S],
+            )
         elif kind == "whip":
             pipe.set(PREFIX + "whip:" + args[0], self.me.id, px=ttl)
             await pipe.execute()
@@ -254,16 +291,18 @@ class RedisCluster:
             await pipe.execute()
 
     async def _heartbeat(self) -> None:
+        """Writes again everything this member holds, with a fresh TTL: what
+        expired meanwhile (a Redis restart, a long stall) comes back."""
         ttl = self.ttl_ms
         pipe = self.redis.pipeline(transaction=False)
         member = json.dumps({"node_url": self.me.node_url, "private_port": self.me.private_port})
         pipe.set(self._member_key(self.me.id), member, px=ttl)
-        for call_id, alias_keys in self._calls.items():
-            pipe.pexpire(PREFIX + "call:" + call_id, ttl)
-            for key in alias_keys:
-                pipe.pexpire(key, ttl)
+        for call_id, held in self._calls.items():
+            pipe.set(PREFIX + "call:" + call_id, held.entry, px=ttl)
+            for key in held.aliases:
+                pipe.set(key, call_id, px=ttl)
         for resource in self._whip:
-            pipe.pexpire(PREFIX + "whip:" + resource, ttl)
+            pipe.set(PREFIX + "whip:" + resource, self.me.id, px=ttl)
         await self._call(pipe.execute())
         await self._call(
             self._refresh(
@@ -275,8 +314,14 @@ class RedisCluster:
     async def _beat_forever(self) -> None:
         while True:
             await asyncio.sleep(self.ttl_ms / 3000)
-            with contextlib.suppress(ClusterUnavailable):
+            try:
                 await self._heartbeat()
+            except ClusterUnavailable:
+                pass  # counted; the next beat tries again
+            except Exception:
+                # A dead heartbeat would let every slot of this member expire.
+                log.exception("cluster heartbeat failed")
+                self.failures += 1
 
     # ---- lookups --------------------------------------------------------------
 

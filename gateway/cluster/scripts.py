@@ -1,7 +1,9 @@
 """The Lua that makes each cluster decision one atomic step inside Redis.
 
 Every expiry is on Redis's own clock (`TIME`), so nodes whose clocks disagree
-still agree on who is alive.
+still agree on who is alive. Some scripts build key names from values they
+read, which one Redis (with replicas) allows and Redis Cluster does not: the
+gateway needs a single Redis primary, not a sharded cluster.
 """
 
 from __future__ import annotations
@@ -33,19 +35,35 @@ REFRESH = (
     NOW_MS
     + """
 -- KEYS: cluster slots, node slots, live calls. ARGV: ttl ms, then slots, '--', then call ids.
+-- Everything this member still holds is put back even if it expired meanwhile
+-- (a Redis restart, a stall longer than the TTL): its calls go on, so they
+-- count. Expired entries of members that went away are dropped here too.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 local expires = now + tonumber(ARGV[1])
 local calls = false
 for i = 2, #ARGV do
   if ARGV[i] == '--' then calls = true
-  elseif calls then redis.call('ZADD', KEYS[3], 'XX', expires, ARGV[i])  -- ended: gone
+  elseif calls then redis.call('ZADD', KEYS[3], expires, ARGV[i])
   else
-    redis.call('ZADD', KEYS[1], 'XX', expires, ARGV[i])
-    redis.call('ZADD', KEYS[2], 'XX', expires, ARGV[i])
+    redis.call('ZADD', KEYS[1], expires, ARGV[i])
+    redis.call('ZADD', KEYS[2], expires, ARGV[i])
   end
 end
 return expires
 """
 )
+
+END_CALL = """
+-- KEYS: the ended list, the ended record key prefix. ARGV: call id, record, kept, ttl s.
+-- Only the newest `kept` ended records stay: older ones go with their list entry.
+redis.call('SET', KEYS[2] .. ARGV[1], ARGV[2], 'EX', ARGV[4])
+redis.call('LPUSH', KEYS[1], ARGV[1])
+while redis.call('LLEN', KEYS[1]) > tonumber(ARGV[3]) do
+  local old = redis.call('RPOP', KEYS[1])
+  if old ~= ARGV[1] then redis.call('DEL', KEYS[2] .. old) end
+end
+"""
 
 LIVE_ADD = (
     NOW_MS

@@ -81,3 +81,14 @@ def test_sluice_serve_refuses_a_tools_spec_it_cannot_load():
     )
     assert proc.returncode == 2
     assert "cannot load tools 'no_such_module:TOOLS'" in proc.stderr
+
+
+def test_sluice_serve_refuses_a_cluster_node_without_its_own_url():
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--redis-url", "redis://127.0.0.1:1/0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "redis_url needs node_url" in proc.stderr and "Traceback" not in proc.stderr

@@ -240,3 +240,25 @@ async def test_sigterm_drains_live_calls_then_exits(nodes):
 async def _not_ready(http: httpx.AsyncClient, node: Node) -> bool:
     answer = await http.get(node.base + "/readyz")
     return answer.status_code == 503 and answer.json()["status"] == "draining"
+
+
+async def test_a_restarted_redis_gets_the_live_calls_back(nodes, redis):
+    """Redis keeps nothing across a restart (compose runs it without a disk):
+    each node's next heartbeat writes its live calls and slots again, so they
+    count against the limit and show in the registry."""
+    a = await nodes(cluster_max_calls="1")
+    async with httpx.AsyncClient(timeout=5) as http:
+        async with BrowserCaller(a.ws + "/browser/ws") as caller:
+            await caller.wait_until(lambda: caller.log.played_ms(1) > 0, timeout=20)
+            redis.kill()
+            redis.start()  # empty, on the same port
+
+            async def registered_again() -> bool:
+                return len(await live_calls(http, a)) == 1
+
+            await wait_for_async(registered_again, timeout=TTL_S + 5)
+            assert (await http.get(a.base + "/readyz")).status_code == 200
+            async with BrowserCaller(a.ws + "/browser/ws") as second:
+                await second.wait_until(lambda: second.closed, timeout=10)
+            assert second.close_code == 1013 and "every node is full" in second.close_reason
+            assert not caller.closed

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.access import bearer, token_matches
 from gateway.admission import Evicted
-from gateway.cluster.redis_state import ClusterUnavailable
+from gateway.cluster.redis_state import HOP_HEADER, ClusterUnavailable
 from gateway.context import GatewayContext
 from gateway.http_limits import BodyRefused, content_type, read_body, read_json_object
 from gateway.slots import REFUSALS
@@ -89,7 +89,7 @@ async def _start(ctx: GatewayContext, request: Request, sdp: str) -> WebRtcSessi
         # Each remote candidate gets connectivity checks: an offer must not aim them anywhere.
         return _problem(ctx, 400, "bad_offer", f"{count} candidates; at most {limit}")
     assert ctx.slots is not None
-    if (room := ctx.slots.local_room()) != "ok":
+    if (room := await ctx.slots.room()) != "ok":
         return _problem(ctx, 503, room, REFUSALS[room])
     assert ctx.pending is not None
     ticket = ctx.pending.enter(client_address(request))
@@ -165,17 +165,22 @@ async def _hang_up_elsewhere(ctx: GatewayContext, request: Request, resource: st
         owner = await ctx.cluster.whip_owner(resource)
     except ClusterUnavailable:
         return _problem(ctx, 503, "cluster_unavailable", REFUSALS["cluster_unavailable"])
-    if owner is None or owner.id == ctx.cluster.me.id or request.headers.get(FORWARDED):
-        return _problem(ctx, 404, "unknown_session", "no such call")
+    unknown = _problem(ctx, 404, "unknown_session", "no such call")
+    if owner is None or owner.id == ctx.cluster.me.id:
+        return unknown
+    if request.headers.get(FORWARDED) or request.headers.get(HOP_HEADER):
+        return unknown  # forwarded once already: answer, never forward again
     path = f"{WHIP_PATH}/{resource}"
-    if owner.node_url == ctx.cluster.me.node_url and owner.private_port:
+    if owner.node_url == ctx.cluster.me.node_url:
+        if not owner.private_port:
+            return unknown  # an earlier process of this node, gone
         url = f"http://127.0.0.1:{owner.private_port}{path}"
         headers = {FORWARDED: "1", SECRET_HEADER: ctx.worker_secret}
     else:
         # Another node: its public address, as any client would; it finds the
         # session itself (or forwards to its own worker that holds it).
         url = ctx.cluster_peer_url(owner.node_url, path)
-        headers = {}
+        headers = {HOP_HEADER: "1"}
     try:
         answer = await ctx.http().delete(url, headers=headers)
     except httpx.HTTPError:
@@ -223,10 +228,12 @@ def router() -> APIRouter:
     async def whip_hangup(resource: str, request: Request) -> Response:
         ctx: GatewayContext = request.app.state.ctx
         session = sessions(ctx).get(resource)
+        sibling = _owner(resource)
         if session is None and ctx.cluster is not None and len(resource) <= 64:
-            return await _hang_up_elsewhere(ctx, request, resource)
+            if sibling is None or sibling == ctx.worker_index or not ctx.worker_ports:
+                return await _hang_up_elsewhere(ctx, request, resource)
         if session is None:
-            owner = _owner(resource)
+            owner = sibling
             ports = ctx.worker_ports
             forwarded = request.headers.get(FORWARDED)
             if owner is not None and owner != ctx.worker_index and owner < len(ports):
