@@ -157,7 +157,9 @@ async def main() -> None:
     for engine in args.engines.split(","):
         base = rss_mb(include_children=True)
         if engine.startswith("whisper"):
-            window = 30 if engine.endswith("30s") else WhisperSettings().min_window_s
+            # "whisper-30s": a minimum window of 30 s; plain "whisper": the default.
+            given = engine.removeprefix("whisper").strip("-").removesuffix("s")
+            window = int(given) if given else WhisperSettings().min_window_s
             stt = WhisperStt(WhisperSettings(min_window_s=window))
         else:
             stt = PocketSphinxStt()
@@ -184,7 +186,8 @@ async def main() -> None:
         )
         del streams
         stt.close()
-    write_json("stt.json", results)
+    default = parser.get_default("engines") == args.engines
+    write_json("stt.json" if default else f"stt-{args.engines.replace(',', '-')}.json", results)
 
 
 if __name__ == "__main__":
