@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from twilio.request_validator import RequestValidator
 
 from bench.common import GatewayProcess, start_gateway
@@ -262,3 +263,46 @@ async def test_a_restarted_redis_gets_the_live_calls_back(nodes, redis):
                 await second.wait_until(lambda: second.closed, timeout=10)
             assert second.close_code == 1013 and "every node is full" in second.close_reason
             assert not caller.closed
+
+
+async def test_the_workers_of_a_node_share_its_limit_through_redis(redis):
+    """`--workers 2` with `redis_url`: each worker is a member, and `max_calls`
+    counts the node's calls across both. Several callers spread over the two
+    workers by the kernel; only one gets in."""
+    port = free_port()
+    env = {
+        "SLUICE_REDIS_URL": redis.url,
+        "SLUICE_NODE_URL": f"http://127.0.0.1:{port}",
+        "SLUICE_MAX_CALLS": "1",
+        "SLUICE_GREETING": GREETING,
+    }
+    process = await asyncio.to_thread(start_gateway, "--workers", "2", env=env, port=port)
+    try:
+        callers = [BrowserCaller(f"ws://127.0.0.1:{port}/browser/ws") for _ in range(12)]
+        for caller in callers:
+            await caller.connect()
+        await asyncio.sleep(1)
+        admitted = [c for c in callers if c.welcome]
+        refused = [c for c in callers if c.closed]
+        assert len(admitted) == 1 and len(refused) == 11
+        assert all(c.close_code == 1013 for c in refused)
+        async with httpx.AsyncClient(timeout=5) as http:
+            scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        started, full = {}, {}
+        for family in text_string_to_metric_families(scraped):
+            for sample in family.samples:
+                worker = sample.labels.get("worker")
+                if sample.name == "sluice_calls_total":
+                    started[worker] = started.get(worker, 0) + sample.value
+                if sample.name == "sluice_protocol_errors_total" and (
+                    sample.labels.get("kind") == "full"
+                ):
+                    full[worker] = full.get(worker, 0) + sample.value
+        (holder,) = [w for w, n in started.items() if n == 1]
+        other = "1" if holder == "0" else "0"
+        # The worker with no call of its own refused too: the node's count is shared.
+        assert full.get(other, 0) >= 1 and sum(full.values()) == 11
+        for caller in callers:
+            await caller.hang_up()
+    finally:
+        await asyncio.to_thread(process.stop)

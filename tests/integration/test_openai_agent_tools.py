@@ -151,7 +151,9 @@ async def test_a_call_emits_the_tool_call_and_speaks_the_answer(gateway_factory,
     tools = Tools([weather])
     async with serve_app(app) as base:
         agent = OpenAIChatAgent(base + "/v1", "fake-model", tools=tools)
-        hosted = Services(stt=services.stt, tts=services.tts, agent=agent, tools=tools)
+        hosted = Services(
+            stt=services.stt, tts=services.tts, agent=agent, tools=tools, vad=services.vad
+        )
         gw = await gateway_factory(hosted, agent="openai", openai_base_url=base + "/v1")
         try:
             async with TwilioCaller(gw.ws_url + "/twilio/media") as caller:

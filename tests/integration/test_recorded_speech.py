@@ -110,5 +110,6 @@ async def test_a_real_call_hears_a_person_over_twilio_and_the_browser(gateway):
 
     await asyncio.gather(call("twilio"), call("browser"))
     for kind, errors in results.items():
+        print(f"{kind}: WER {errors.rate:.3f} over {errors.words} words")  # shown with -s
         assert errors.words > 80
         assert errors.rate <= 0.10, f"{kind}: WER {errors.rate:.3f} over {errors.words} words"

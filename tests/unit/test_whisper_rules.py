@@ -36,6 +36,7 @@ def test_the_window_follows_the_utterance_within_bounds(frames, min_window_s, ex
         (0.64, -0.8, True),  # a cough written as "Thank you."
         (0.59, -1.5, True),  # a breath written as "Okay.", with little confidence
         (0.52, -0.6, False),  # a real one-word answer
+        (0.57, -1.0, False),  # a real question whose first syllable the pre-roll cut
         (0.34, -1.2, False),  # a real word the model is unsure how to spell
         (0.45, -1.5, False),
     ],
