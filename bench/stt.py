@@ -127,7 +127,7 @@ def _kids() -> list[psutil.Process]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--engines", default="whisper,whisper-30s,pocketsphinx")
+    parser.add_argument("--engines", default="whisper,whisper-15s,whisper-30s,pocketsphinx")
     parser.add_argument("--paths", default="phone,wideband")
     parser.add_argument("--limit", type=int, default=0, help="first N prompts (0: all)")
     parser.add_argument(

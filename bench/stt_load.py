@@ -64,10 +64,16 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--every-s", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=WhisperSettings().min_window_s,
+        help="stt_whisper_min_window_s",
+    )
     args = parser.parse_args()
     prompts = [p for p in recorded_speech.prompts("wav") if 6 <= len(p.text.split()) <= 14]
     utterances = [recorded_speech.telephone_pcm(p) for p in prompts]
-    stt = WhisperStt(WhisperSettings(workers=args.workers))
+    stt = WhisperStt(WhisperSettings(workers=args.workers, min_window_s=args.window))
     await stt.warm_up()
     rng = random.Random(1)
     latencies: list[float] = []
@@ -96,6 +102,7 @@ async def main() -> None:
     result = {
         "calls": args.calls,
         "workers": args.workers,
+        "min_window_s": args.window,
         "cores": cores,
         "every_s": args.every_s,
         "utterances": len(latencies),
@@ -107,13 +114,14 @@ async def main() -> None:
         "median_utterance_s": round(statistics.median(len(u) / 32000 for u in utterances), 2),
     }
     print(
-        f"{args.calls} calls, an utterance every {args.every_s:g} s each, {args.workers} decode "
+        f"{args.calls} calls, an utterance every {args.every_s:g} s each, {args.window} s "
+        f"window, {args.workers} decode "
         f"threads on {cores} cores: {result['utterances_per_s']} utterances/s, transcript "
         f"p50 {result['latency_ms_p50']} ms, p99 {result['latency_ms_p99']} ms, "
         f"dropped {result['dropped']}, {result['cores_busy']} cores busy",
         flush=True,
     )
-    write_json(f"stt_load_{args.calls}x{args.workers}.json", result)
+    write_json(f"stt_load_{args.calls}x{args.workers}_{args.window}s.json", result)
 
 
 if __name__ == "__main__":

