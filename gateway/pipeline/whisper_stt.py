@@ -224,6 +224,9 @@ class WhisperStt:
             self.dropped_as_noise += 1
             return ""
         text = self._tokenizer.decode(tokens).strip()
+        if not any(c.isalnum() for c in text):
+            self.dropped_as_noise += 1
+            return ""  # "." or "..." over a cough: nothing was said
         too_fast = len(text.split()) > MAX_WORDS_PER_S * seconds
         return collapse_loop(text) if capped or too_fast else text
 
