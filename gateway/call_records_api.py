@@ -17,7 +17,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway.access import bearer, is_loopback_address, token_matches
-from gateway.cluster.redis_state import HOP_HEADER, ClusterUnavailable
+from gateway.cluster.redis_state import ClusterUnavailable
+from gateway.cluster.routing import route
 from gateway.context import GatewayContext
 from gateway.worker_link import FORWARDED, SECRET_HEADER
 
@@ -69,21 +70,11 @@ async def _from_the_cluster(ctx: GatewayContext, request: Request, key: str) -> 
         return JSONResponse({"error": "cluster_unavailable"}, status_code=503)
     if ended is not None:
         return JSONResponse(ended)
-    unknown = JSONResponse({"error": "unknown_call"}, status_code=404)
-    if member is None or member.id == ctx.cluster.me.id:
-        return unknown
-    if request.headers.get(FORWARDED) or request.headers.get(HOP_HEADER):
-        return unknown  # forwarded once already: answer, never forward again
-    path = f"/calls/{quote(call_id, safe='')}"
-    if member.node_url == ctx.cluster.me.node_url:
-        if not member.private_port:
-            return unknown  # an earlier process of this node, gone
-        url = f"http://127.0.0.1:{member.private_port}{path}"
-        headers = {FORWARDED: "1", SECRET_HEADER: ctx.worker_secret}
-    else:
-        url = ctx.cluster_peer_url(member.node_url, path)
-        headers = {k: v for k, v in request.headers.items() if k == "authorization"}
-        headers[HOP_HEADER] = "1"
+    target = route(member, ctx.cluster.me, f"/calls/{quote(call_id, safe='')}",
+                   request.headers, ctx.worker_secret, carry=("authorization",))  # fmt: skip
+    if target is None:
+        return JSONResponse({"error": "unknown_call"}, status_code=404)
+    url, headers = target
     try:
         answer = await ctx.http().get(url, headers=headers)
         return JSONResponse(answer.json(), status_code=answer.status_code)

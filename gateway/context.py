@@ -81,9 +81,6 @@ class GatewayContext:
             await self._http.aclose()
             self._http = None
 
-    def cluster_peer_url(self, node_url: str, path: str) -> str:
-        return node_url.rstrip("/") + path
-
     @property
     def active_calls(self) -> int:
         assert self.slots is not None

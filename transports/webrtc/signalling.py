@@ -25,7 +25,8 @@ from fastapi.responses import JSONResponse
 
 from gateway.access import bearer, token_matches
 from gateway.admission import Evicted
-from gateway.cluster.redis_state import HOP_HEADER, ClusterUnavailable
+from gateway.cluster.redis_state import ClusterUnavailable
+from gateway.cluster.routing import route
 from gateway.context import GatewayContext
 from gateway.http_limits import BodyRefused, content_type, read_body, read_json_object
 from gateway.slots import REFUSALS
@@ -165,22 +166,13 @@ async def _hang_up_elsewhere(ctx: GatewayContext, request: Request, resource: st
         owner = await ctx.cluster.whip_owner(resource)
     except ClusterUnavailable:
         return _problem(ctx, 503, "cluster_unavailable", REFUSALS["cluster_unavailable"])
-    unknown = _problem(ctx, 404, "unknown_session", "no such call")
-    if owner is None or owner.id == ctx.cluster.me.id:
-        return unknown
-    if request.headers.get(FORWARDED) or request.headers.get(HOP_HEADER):
-        return unknown  # forwarded once already: answer, never forward again
-    path = f"{WHIP_PATH}/{resource}"
-    if owner.node_url == ctx.cluster.me.node_url:
-        if not owner.private_port:
-            return unknown  # an earlier process of this node, gone
-        url = f"http://127.0.0.1:{owner.private_port}{path}"
-        headers = {FORWARDED: "1", SECRET_HEADER: ctx.worker_secret}
-    else:
-        # Another node: its public address, as any client would; it finds the
-        # session itself (or forwards to its own worker that holds it).
-        url = ctx.cluster_peer_url(owner.node_url, path)
-        headers = {HOP_HEADER: "1"}
+    # Another node is asked at its public address, as any client would; it
+    # finds the session itself (or forwards to its own worker that holds it).
+    target = route(owner, ctx.cluster.me, f"{WHIP_PATH}/{resource}", request.headers,
+                   ctx.worker_secret)  # fmt: skip
+    if target is None:
+        return _problem(ctx, 404, "unknown_session", "no such call")
+    url, headers = target
     try:
         answer = await ctx.http().delete(url, headers=headers)
     except httpx.HTTPError:
