@@ -9,11 +9,9 @@ one ONNX run that a cancel aborts mid-way.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import threading
-from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,8 +20,7 @@ import numpy as np
 
 from gateway.audio.frames import INTERNAL_RATE
 from gateway.audio.resample import resample_once
-from gateway.byte_cache import ByteCache
-from gateway.pipeline.tts import BACKGROUND_NICE
+from gateway.pipeline.tts import BACKGROUND_NICE, SentenceVoice
 
 MAX_TEXT_CHARS = 2000
 
@@ -56,13 +53,12 @@ class _Sentence:
         self.run_options.terminate = True  # onnxruntime stops the run under way
 
 
-class PiperTts:
+class PiperTts(SentenceVoice):
     """One Piper voice per process, on one thread: its phonemizer (a private
     eSpeak NG) keeps global state."""
 
-    pieces_are_sentences = True
-
     def __init__(self, voice_path: str = "", cache_bytes: int = 8 << 20) -> None:
+        super().__init__(cache_bytes)
         try:
             import onnxruntime
             from piper import PiperVoice
@@ -88,9 +84,6 @@ class PiperTts:
 
         self.voice = self.executor.submit(load).result()
         self.native_rate = self.voice.config.sample_rate
-        self.cache = ByteCache(cache_bytes)
-        self.completed = 0
-        self.cancelled = 0
         self.aborted_mid_run = 0
 
     def _run(self, job: _Sentence) -> bytes:
@@ -134,24 +127,8 @@ class PiperTts:
         return resample_once(pcm, self.native_rate, INTERNAL_RATE).tobytes()
 
     async def synthesize(self, text: str) -> bytes:
-        cached = self.cache.get(text)
-        if cached is not None:
-            return cached
         job = _Sentence(text, self._ort.RunOptions())
-        future = asyncio.get_running_loop().run_in_executor(self.executor, self._run, job)
-        try:
-            pcm = await asyncio.shield(future)
-        except asyncio.CancelledError:
-            job.cancel()
-            self.cancelled += 1
-            raise
-        self.completed += 1
-        self.cache.put(text, pcm)
-        return pcm
-
-    async def stream(self, text: str) -> AsyncIterator[bytes]:
-        # The cascade hands over one sentence at a time: one run, one piece.
-        yield await self.synthesize(text)
+        return await self._made(text, self.executor, lambda: self._run(job), job.cancel)
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)

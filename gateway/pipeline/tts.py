@@ -13,8 +13,8 @@ import asyncio
 import ctypes
 import os
 import threading
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Hashable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -155,47 +155,69 @@ def _shared_engine() -> _Engine:
         return _engine
 
 
-class EspeakTts:
-    """A voice on the process's one eSpeak engine; any number may exist."""
+class SentenceVoice:
+    """A voice that makes each sentence whole on its engine's own thread. The
+    sentences every call says (the greeting above all) are kept, so a call
+    joining costs no synthesis, and a cancelled await stops the work under way."""
 
     pieces_are_sentences = True
     """`stream` yields each sentence whole, in one piece."""
 
-    def __init__(
-        self, voice: str = "en-us", rate_wpm: int = 175, cache_bytes: int = 8 << 20
-    ) -> None:
-        self._engine = _shared_engine()
-        self._voice = voice
-        self._rate_wpm = rate_wpm
-        # The sentences every call says (the greeting above all), made once:
-        # a call joining then costs no synthesis.
+    def __init__(self, cache_bytes: int) -> None:
         self.cache = ByteCache(cache_bytes)
         self.completed = 0
         self.cancelled = 0
-        # A bad voice should fail here, not in the first call's greeting.
-        self._engine.executor.submit(self._engine.use, voice, rate_wpm).result()
 
-    async def synthesize(self, text: str) -> bytes:
-        key = (self._voice, self._rate_wpm, text)
+    async def _made(
+        self,
+        key: Hashable,
+        executor: Executor,
+        run: Callable[[], bytes],
+        cancel: Callable[[], None],
+    ) -> bytes:
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        job = _Job(text, self._voice, self._rate_wpm)
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._engine.executor, self._engine.run, job)
+        future = asyncio.get_running_loop().run_in_executor(executor, run)
         try:
             pcm = await asyncio.shield(future)
         except asyncio.CancelledError:
-            job.cancelled.set()
+            cancel()  # the engine's thread sees it at its next chance
             self.cancelled += 1
             raise
         self.completed += 1
         self.cache.put(key, pcm)
         return pcm
 
+    async def synthesize(self, text: str) -> bytes:
+        raise NotImplementedError
+
     async def stream(self, text: str) -> AsyncIterator[bytes]:
-        # eSpeak makes a sentence in about a millisecond: one piece is as soon as several.
+        # A sentence is made in one run: one piece is as soon as several.
         yield await self.synthesize(text)
+
+
+class EspeakTts(SentenceVoice):
+    """A voice on the process's one eSpeak engine; any number may exist."""
+
+    def __init__(
+        self, voice: str = "en-us", rate_wpm: int = 175, cache_bytes: int = 8 << 20
+    ) -> None:
+        super().__init__(cache_bytes)
+        self._engine = _shared_engine()
+        self._voice = voice
+        self._rate_wpm = rate_wpm
+        # A bad voice should fail here, not in the first call's greeting.
+        self._engine.executor.submit(self._engine.use, voice, rate_wpm).result()
+
+    async def synthesize(self, text: str) -> bytes:
+        job = _Job(text, self._voice, self._rate_wpm)
+        return await self._made(
+            (self._voice, self._rate_wpm, text),
+            self._engine.executor,
+            lambda: self._engine.run(job),
+            job.cancelled.set,
+        )
 
     def close(self) -> None:
         """The engine outlives any one voice: it belongs to the process."""
