@@ -13,13 +13,13 @@ import statistics
 import time
 
 from bench.common import write_json
-from gateway.call import Call
+from gateway.call.call import Call
 from gateway.clock import MonotonicClock
-from gateway.config import Settings
 from gateway.flow.credit import CreditWindow
 from gateway.flow.marks import MarkTracker
-from gateway.metrics import GatewayMetrics
-from gateway.services import build_services
+from gateway.observe.metrics import GatewayMetrics
+from gateway.runtime.config import Settings
+from gateway.runtime.services import build_services
 
 JOINS = 200
 

@@ -16,11 +16,11 @@ import statistics
 import time
 
 from bench.common import write_json
-from gateway.config import Settings
-from gateway.services import build_services
+from gateway.call.turns import TurnPhase
+from gateway.runtime.config import Settings
+from gateway.runtime.services import build_services
 from gateway.testing.inprocess import start_gateway
 from gateway.testing.twilio_caller import TwilioCaller
-from gateway.turns import TurnPhase
 
 
 async def _until(predicate, timeout: float) -> None:

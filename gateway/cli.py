@@ -1,4 +1,4 @@
-"""`sluice serve`: run the gateway."""
+"""The `sluice` command: `serve` runs the gateway, `compare` runs the comparison."""
 
 from __future__ import annotations
 
@@ -8,92 +8,117 @@ import logging
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
 
-from gateway import exposure, logs, workers
-from gateway.access import HostPolicy
-from gateway.config import load_settings
-from gateway.drain import DrainingServer
-from gateway.voice.tools import ToolsError, load_tools
+from gateway import __version__
+from gateway.access.tokens import HostPolicy
+from gateway.observe import logs
+from gateway.pipeline.tools import ToolsError, load_tools
+from gateway.runtime import extras
+from gateway.runtime.config import load_settings
+from gateway.runtime.options import ENV_PREFIX, Option, grouped
+from gateway.server import exposure, workers
+from gateway.server.drain import DrainingServer
 
 WS_MAX_MESSAGE_BYTES = 256 * 1024
 """Read whole up to here, so that the adapters refuse a message past their own
 64 KiB limit with 1009; past this the server drops the connection."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sluice", description="Sluice voice gateway")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument("--config", type=Path, help="TOML file of settings")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--public-url", help="public https base URL Twilio reaches")
-    serve.add_argument("--agent", choices=["offline", "openai"])
-    serve.add_argument("--voice", choices=["cascade", "openai-realtime"])
-    serve.add_argument("--openai-realtime-url", help="the Realtime WebSocket endpoint")
-    serve.add_argument("--openai-realtime-model")
-    serve.add_argument("--tools", help="module:object of async functions the agent may call")
-    serve.add_argument("--stt", choices=["whisper", "pocketsphinx", "openai"])
-    serve.add_argument("--stt-whisper-model", help="bundled, a CTranslate2 directory, or a name")
-    serve.add_argument("--tts", choices=["espeak", "piper", "openai"])
-    serve.add_argument("--greeting")
-    serve.add_argument("--max-calls", type=int, help="calls at once on this node")
-    serve.add_argument("--redis-url", help="Redis the nodes of a cluster share")
-    serve.add_argument("--node-url", help="this node's base URL, as the other nodes reach it")
-    serve.add_argument("--cluster-max-calls", type=int, help="calls at once on all nodes")
-    serve.add_argument("--drain-timeout-s", type=float, help="after SIGTERM, at most this")
-    serve.add_argument("--stt-workers", type=int)
-    serve.add_argument("--log-level")
-    serve.add_argument("--workers", type=int, help="worker processes behind the port")
-    serve.add_argument("--webrtc-host-addresses", help="ICE host addresses to advertise")
-    serve.add_argument("--allowed-hosts", help="host names browsers and operators use; * any")
-    serve.add_argument(
-        "--insecure",
-        action="store_true",
-        default=None,
-        help="serve beyond loopback with a token empty (refused otherwise)",
-    )
+SETTINGS_NOTE = f"""\
+Every setting is also an environment variable ({ENV_PREFIX}<NAME>, e.g.
+{ENV_PREFIX}MAX_CALLS=50) and a key in the TOML file given by --config
+(max_calls = 50). A flag beats the environment, which beats the file.
+Secrets (keys, tokens) are best given in the environment or the file: a
+flag is visible to every user of the machine in the process list."""
 
+
+METAVARS = {int: "N", float: "X", str: "TEXT"}
+
+
+def _help(option: Option) -> str:
+    text = option.description.rstrip(".")
+    if option.bounds:
+        text += f" ({option.bounds})"
+    text += f" [default: {option.default_label}]"
+    if option.secret:
+        text += f"; prefer {option.env}"
+    return text.replace("%", "%%")
+
+
+def _serve_parser(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--config", type=Path, metavar="FILE", help="TOML file of settings")
+    for title, group_options in grouped():
+        group = serve.add_argument_group(title)
+        for option in group_options:
+            kwargs: dict[str, Any] = {"dest": option.name, "default": None, "help": _help(option)}
+            if option.kind is bool:
+                kwargs["action"] = argparse.BooleanOptionalAction
+            else:
+                kwargs["type"] = option.kind
+                kwargs["metavar"] = METAVARS[option.kind] if option.choices is None else None
+                kwargs["choices"] = option.choices
+            group.add_argument(option.flag, **kwargs)
+
+
+def build_parser(
+    with_compare: bool = False, commands: dict[str, argparse.ArgumentParser] | None = None
+) -> argparse.ArgumentParser:
+    """`with_compare` adds `sluice compare`'s own options, which need its extra;
+    `commands`, when given, is filled with each command's own parser."""
+    parser = argparse.ArgumentParser(
+        prog="sluice",
+        description="Sluice: a media gateway for voice agents, with real flow control and "
+        "barge-in over WebRTC, browser WebSocket and phone carriers.",
+        epilog="Start with `sluice serve` and open http://127.0.0.1:8080/. "
+        "Documentation: docs/ in the source, or `make docs`.",
+    )
+    parser.add_argument("--version", action="version", version=f"sluice {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve",
+        usage="sluice serve [--config FILE] [options]",
+        help="run the gateway",
+        description="Run the gateway: the page at /, phone webhooks, WebRTC and WebSocket "
+        "calls.",
+        epilog=SETTINGS_NOTE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _serve_parser(serve)
     compare = sub.add_parser(
-        "compare", help="run the same speech over each transport under network profiles"
+        "compare",
+        help="run the same speech over each transport under network profiles "
+        "(needs sluice-gateway[compare])",
+        description="Run the same scripted call over each transport, under each network "
+        "profile, and report what the listener heard.",
     )
-    compare.add_argument("--transports", default="twilio,websocket,webrtc")
-    compare.add_argument("--profiles", default="clean,4g,wifi-bad,satellite")
-    compare.add_argument("--profiles-file", type=Path, help="JSON list of extra profiles")
-    compare.add_argument("--scenarios", default="interrupt,burst,many")
-    compare.add_argument("--modes", default="controlled,naive")
-    compare.add_argument(
-        "--clients",
-        default="synthetic,chromium",
-        help="synthetic Python clients, and the real page in headless Chromium where installed",
-    )
-    compare.add_argument("--many-calls", type=int, default=10, help="calls in the many scenario")
-    compare.add_argument(
-        "--url", help="measure this running gateway (http://host:port) instead of starting one"
-    )
-    compare.add_argument(
-        "--naive-url", help="with --url: a second gateway run with flow_mode = naive"
-    )
-    compare.add_argument("--token", default="", help="the gateway's call_records_token")
-    compare.add_argument(
-        "--out", type=Path, help="results directory (default: results/compare-<time>)"
-    )
+    if with_compare:
+        from gateway.compare.cli import add_arguments
+
+        add_arguments(compare)
+    if commands is not None:
+        commands.update(serve=serve, compare=compare)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser().parse_args(argv)
+    wants_compare = bool(argv) and argv[0] == "compare"
+    try:
+        parser = build_parser(with_compare=wants_compare)
+    except ImportError as exc:
+        print(f"sluice compare needs its extra: pip install 'sluice-gateway[compare]' "
+              f"({exc})", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return
     if args.command == "compare":
-        try:
-            from gateway.compare.cli import compare
-        except ImportError as exc:
-            print(f"sluice compare needs its extra: pip install 'sluice-gateway[compare]' "
-                  f"({exc})", file=sys.stderr)  # fmt: skip
-            sys.exit(2)
+        from gateway.compare.cli import compare
 
         sys.exit(compare(args, argv))
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
@@ -106,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"sluice: bad settings: {problems}", file=sys.stderr)
         sys.exit(2)
     logs.configure(settings.log_level)
+    for problem in extras.missing(settings):
+        print(f"sluice: {problem}", file=sys.stderr)
+        sys.exit(2)
     try:
         load_tools(settings.tools)  # a bad tools module is a clear error now, not a traceback later
     except ToolsError as exc:
@@ -133,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = workers.worker_spec()
     if settings.workers > 1 and spec is None:
         sys.exit(workers.supervise(settings, argv))
-    from gateway.app import create_app
+    from gateway.server.app import create_app
 
     config = uvicorn.Config(
         create_app(settings, worker=spec),

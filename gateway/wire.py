@@ -1,17 +1,23 @@
-"""The seam between the call and a transport: everything an adapter uses.
+"""The seam between the call and a transport: everything an adapter uses of
+the call.
 
-A transport package imports its types from here and nothing else of the
-call's internals: the chunk it sends, the points it asks the far end to
-confirm, the clear, the events, and the one `Confirmation` type it reports
-playout with (`Call.confirm`).
+A transport package imports the call's types from here and nothing else of
+`gateway.call`: the `Call` it feeds, the `Transport` protocol it implements,
+the chunk it sends, the points it asks the far end to confirm, the clear, the
+events, and the one `Confirmation` type it reports playout with
+(`Call.confirm`). Besides this module an adapter may use the shared libraries
+below the call (`gateway.audio`, `gateway.flow`, `gateway.observe`) and the
+process's services (`gateway.access`, `gateway.cluster`, `gateway.runtime`);
+`tests/unit/test_import_layers.py` holds it to that.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from gateway.audio.frames import AudioChunk
-from gateway.events import CallEvent
+from gateway.call.call import Call
+from gateway.call.events import CallEvent
+from gateway.call.records import Aliases
+from gateway.call.transport import Transport
 from gateway.flow.confirmation import (
     Cleared,
     Confirmation,
@@ -23,7 +29,9 @@ from gateway.flow.confirmation import (
 )
 
 __all__ = [
+    "Aliases",
     "AudioChunk",
+    "Call",
     "CallEvent",
     "Cleared",
     "Confirmation",
@@ -34,34 +42,3 @@ __all__ = [
     "RoomGranted",
     "Transport",
 ]
-
-
-class Transport(Protocol):
-    kind: str
-    """Label for metrics and logs: "twilio", "websocket", "webrtc"."""
-    native_audio: str
-    """The wire's own codec, if a voice could produce it directly: "pcmu"
-    (G.711 μ-law, 8 kHz) or "" for PCM at the internal rate."""
-    paced: bool
-    """The gateway paces the wire itself and reports `RanDry` when the far end
-    has nothing to play (WebRTC); otherwise the far end's confirmations say it."""
-
-    async def send_audio(self, chunk: AudioChunk) -> None:
-        """Write one frame of agent audio, converted to the wire format."""
-        ...
-
-    async def send_mark(self, mark: Mark) -> None:
-        """Ask the far end to confirm when everything sent so far has played."""
-        ...
-
-    async def send_clear(self, cleared: Cleared) -> None:
-        """Tell the far end to drop the audio it holds of `cleared.turn_id`."""
-        ...
-
-    def send_event(self, event: CallEvent) -> None:
-        """Forward a call event, if the wire carries events. Must not block."""
-        ...
-
-    async def close(self, code: int, reason: str) -> None:
-        """End the connection; safe to call more than once."""
-        ...

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.config import Settings
-from gateway.services import Services, build_services
+from gateway.runtime.config import Settings
+from gateway.runtime.services import Services, build_services
 from gateway.testing.inprocess import RunningGateway, start_gateway
 
 _CLONE_NEWNET = 0x40000000

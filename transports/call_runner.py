@@ -11,12 +11,10 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import HTTPConnection
 
-from gateway import logs
-from gateway.call import Call
-from gateway.call_records import Aliases
-from gateway.context import GatewayContext
 from gateway.flow.playout import PlayoutFlow
-from gateway.wire import Transport
+from gateway.observe import logs
+from gateway.runtime.context import GatewayContext
+from gateway.wire import Aliases, Call, Transport
 from transports import close_codes
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
+    from gateway.runtime.context import GatewayContext
 
 
 def _nothing(ctx: GatewayContext) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.cluster.redis_state import HOP_HEADER, Member
-from gateway.worker_link import FORWARDED, SECRET_HEADER
+from gateway.cluster.worker_link import FORWARDED, SECRET_HEADER
 
 
 def route(

@@ -15,6 +15,41 @@ from gateway.compare.target import GivenGateways, LocalGateways, Target
 from gateway.testing import chromium
 
 
+def add_arguments(compare: argparse.ArgumentParser) -> None:
+    """`sluice compare`'s options; each list names the values it takes."""
+
+    def listed(values: tuple[str, ...] | list[str]) -> str:
+        return ", ".join(values)
+
+    compare.add_argument("--transports", default=",".join(TRANSPORTS),
+                         help=f"comma-separated, from: {listed(TRANSPORTS)} [default: %(default)s]")
+    compare.add_argument("--profiles", default="clean,4g,wifi-bad,satellite",
+                         help="comma-separated network profiles, from: "
+                         f"{listed(list(profile_data.BUILTIN))} [default: %(default)s]")
+    compare.add_argument("--profiles-file", type=Path, metavar="FILE",
+                         help="JSON list of extra profiles (name, delay_ms, jitter_ms, loss, "
+                         "rate_kbit, playout)")
+    compare.add_argument("--scenarios", default="interrupt,burst,many",
+                         help=f"comma-separated, from: {listed(SCENARIOS)} [default: %(default)s]")
+    compare.add_argument("--modes", default="controlled,naive",
+                         help="comma-separated flow modes, from: "
+                         f"{listed(MODES)} [default: %(default)s]")
+    compare.add_argument("--clients", default=",".join(CLIENTS),
+                         help=f"comma-separated listeners, from: {listed(CLIENTS)}: synthetic "
+                         "Python clients, and the real page in headless Chromium where installed "
+                         "[default: %(default)s]")
+    compare.add_argument("--many-calls", type=int, default=10,
+                         help="calls in the many scenario [default: %(default)s]")
+    compare.add_argument("--url",
+                         help="measure this running gateway (http://host:port) instead of "
+                         "starting one")
+    compare.add_argument("--naive-url", help="with --url: a second gateway run with "
+                         "flow_mode = naive")
+    compare.add_argument("--token", default="", help="the gateway's call_records_token")
+    compare.add_argument("--out", type=Path, metavar="DIR",
+                         help="results directory [default: results/compare-<time>]")  # fmt: skip
+
+
 def _pick(value: str, allowed: tuple[str, ...], what: str) -> list[str]:
     chosen = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [v for v in chosen if v not in allowed]

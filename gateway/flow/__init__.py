@@ -1,1 +1,3 @@
-"""The sans-I/O flow-control core: no sockets, no sleeps, an injected clock."""
+"""The sans-I/O flow-control core: credit windows, marks, grants, pacing,
+playout positions. No sockets, no sleeps, an injected clock. Imports only
+`gateway.clock` and `gateway.audio`."""

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from gateway.pipeline.agent import Message, ToolReport
-from gateway.voice.tools import Tools, output_text
+from gateway.pipeline.tools import Tools, output_text
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import Protocol
 
 import numpy as np
 
+from gateway.audio.byte_cache import ByteCache
 from gateway.audio.frames import INTERNAL_RATE
 from gateway.audio.resample import resample_once
-from gateway.byte_cache import ByteCache
 
 
 class TextToSpeech(Protocol):

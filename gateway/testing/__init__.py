@@ -1,1 +1,3 @@
-"""Faithful synthetic clients, shared by the tests, the benchmarks and comparison runs."""
+"""Faithful synthetic clients (Twilio, browser WebSocket, WebRTC, Chromium),
+shared by the tests, the benchmarks and comparison runs. May import the server
+and the transports; nothing in the product imports it."""

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from gateway.app import create_app
-from gateway.config import Settings
-from gateway.context import GatewayContext
-from gateway.services import Services
+from gateway.runtime.config import Settings
+from gateway.runtime.context import GatewayContext
+from gateway.runtime.services import Services
+from gateway.server.app import create_app
 
 
 @dataclass

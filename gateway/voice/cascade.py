@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import AsyncGenerator
 
 from gateway.clock import Clock
-from gateway.metrics import GatewayMetrics
+from gateway.observe.metrics import GatewayMetrics
 from gateway.pipeline.agent import Agent, Message, ToolReport
 from gateway.pipeline.segmenter import VadSettings
 from gateway.pipeline.sentences import SentenceSplitter

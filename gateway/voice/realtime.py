@@ -31,8 +31,9 @@ from gateway.audio.frames import (
 )
 from gateway.audio.resample import StreamResampler
 from gateway.clock import Clock
-from gateway.metrics import GatewayMetrics
+from gateway.observe.metrics import GatewayMetrics
 from gateway.pipeline.segmenter import VadSettings
+from gateway.pipeline.tools import Tools, output_text
 from gateway.pipeline.vad import VoiceStream
 from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
 from gateway.voice.model_audio import Framer, HeldAudio, Piece
@@ -61,7 +62,6 @@ from gateway.voice.session import (
     Utterance,
     VoiceOutput,
 )
-from gateway.voice.tools import Tools, output_text
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from gateway.audio import mulaw
+from gateway.audio.byte_cache import ByteCache
 from gateway.audio.frames import INTERNAL_RATE
 from gateway.audio.resample import resample_once
-from gateway.byte_cache import ByteCache
 
 LIMIT_BYTES = 4 << 20
 """About 8 minutes of μ-law."""

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from gateway.turns import TurnPhase
+from gateway.call.turns import TurnPhase
 from tests import conftest as root
 from tests.integration.helpers import only_call, wait_for
 

@@ -5,9 +5,9 @@ import time
 
 import websockets
 
-from gateway.call import Call
-from gateway.events import CallEvent
-from gateway.turns import TurnPhase
+from gateway.call.call import Call
+from gateway.call.events import CallEvent
+from gateway.call.turns import TurnPhase
 
 
 async def wait_for(predicate, timeout: float, poll: float = 0.01) -> None:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from gateway.events import CallEvent, Interrupted, Paused, Resumed
+from gateway.call.events import CallEvent, Interrupted, Paused, Resumed
 from gateway.testing import sounds
 from gateway.testing.browser_caller import BrowserCaller
 from gateway.testing.playout import PlayoutLog

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from gateway.events import Transcript
+from gateway.call.events import Transcript
 from gateway.testing.twilio_caller import TwilioCaller
 from tests.integration.helpers import listening_after, only_call, record_events, wait_for
 

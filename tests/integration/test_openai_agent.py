@@ -8,10 +8,10 @@ import socket
 import pytest
 import uvicorn
 
-from gateway.events import AgentText, Transcript
+from gateway.call.events import AgentText, Transcript
 from gateway.pipeline.agent import Message
 from gateway.pipeline.openai_chat import AgentError, OpenAIChatAgent
-from gateway.services import Services
+from gateway.runtime.services import Services
 from gateway.testing.twilio_caller import TwilioCaller
 from tests.integration.fake_openai import fake_chat_app
 from tests.integration.helpers import listening_after, only_call, record_events, wait_for

@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from gateway.events import AgentText, ToolCall
+from gateway.call.events import AgentText, ToolCall
 from gateway.pipeline.agent import Message
 from gateway.pipeline.openai_chat import MAX_TOOL_ROUNDS, AgentError, OpenAIChatAgent
-from gateway.services import Services
+from gateway.pipeline.tools import Tools
+from gateway.runtime.services import Services
 from gateway.testing.twilio_caller import TwilioCaller
-from gateway.voice.tools import Tools
 from tests.fakes.openai_speech import serve_app
 from tests.integration.fake_openai import TOOL_CALL_ID, fake_chat_app
 from tests.integration.helpers import listening_after, only_call, record_events, wait_for

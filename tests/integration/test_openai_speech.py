@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.events import Transcript
+from gateway.call.events import Transcript
+from gateway.call.turns import TurnPhase
 from gateway.pipeline.agent import OfflineAgent
 from gateway.pipeline.openai_speech import OpenAIStt, OpenAITts
-from gateway.services import Services
+from gateway.runtime.services import Services
 from gateway.testing.twilio_caller import TwilioCaller
-from gateway.turns import TurnPhase
 from tests.fakes.openai_speech import fake_speech_app, serve_app
 from tests.integration.helpers import listening_after, only_call, record_events, wait_for
 

@@ -11,8 +11,8 @@ import pytest
 from gateway.audio import mulaw
 from gateway.audio.frames import INTERNAL_RATE
 from gateway.audio.resample import resample_once
-from gateway.events import Transcript
-from gateway.services import Services
+from gateway.call.events import Transcript
+from gateway.runtime.services import Services
 from gateway.testing.twilio_caller import TwilioCaller
 from gateway.testing.wer import word_error_rate
 from tests.integration.helpers import listening_after, only_call, record_events, wait_for

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from gateway.events import ToolCall
+from gateway.call.events import ToolCall
+from gateway.call.turns import TurnPhase
 from gateway.testing.browser_caller import BrowserCaller
 from gateway.testing.twilio_caller import TwilioCaller
-from gateway.turns import TurnPhase
 from tests.fakes.openai_realtime import FakeRealtime
 from tests.integration.helpers import listening_after, only_call, record_events, wait_for
 
@@ -197,7 +197,7 @@ TOOLS = [weather]
 
 
 async def test_a_tool_call_round_trip(gateway_factory, services, speech, monkeypatch):
-    from gateway.voice.tools import Tools
+    from gateway.pipeline.tools import Tools
 
     monkeypatch.setattr(services, "tools", Tools(TOOLS))
     async with FakeRealtime(speed=20, reply_ms=1000) as fake:

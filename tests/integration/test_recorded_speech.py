@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from gateway.events import Transcript
+from gateway.call.events import Transcript
 from gateway.testing import recorded_speech, sounds
 from gateway.testing.browser_caller import BrowserCaller
 from gateway.testing.twilio_caller import TwilioCaller

@@ -150,7 +150,7 @@ async def test_a_stream_of_garbage_is_closed_after_the_error_budget(busy_gateway
 
 
 async def test_dtmf_reaches_the_call_as_an_event(gateway):
-    from gateway.events import Dtmf
+    from gateway.call.events import Dtmf
     from tests.integration.helpers import only_call, record_events
 
     async with websockets.connect(gateway.ws_url + "/twilio/media", max_queue=None) as ws:

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from gateway.events import Interrupted, Transcript
+from gateway.call.events import Interrupted, Transcript
+from gateway.call.turns import TurnPhase
 from gateway.testing.twilio_caller import TwilioCaller
-from gateway.turns import TurnPhase
 from tests.integration.helpers import listening_after, only_call, record_events, wait_for
 
 pytestmark = pytest.mark.timeout(90)

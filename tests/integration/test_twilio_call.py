@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.events import AgentText, Transcript
+from gateway.call.events import AgentText, Transcript
 from gateway.testing.twilio_caller import TwilioCaller
 from tests.integration.helpers import listening_after, only_call, record_events, wait_for
 

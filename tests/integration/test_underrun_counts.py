@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from gateway.services import Services
+from gateway.runtime.services import Services
 from gateway.testing.browser_caller import BrowserCaller
 from gateway.testing.twilio_caller import TwilioCaller
 from gateway.testing.webrtc_caller import WebRtcCaller

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
+from gateway.call.turns import TurnPhase
 from gateway.testing.webrtc_caller import WebRtcCaller
-from gateway.turns import TurnPhase
 from tests.integration.helpers import only_call, wait_for
 from transports.webrtc.signalling import sessions as webrtc_sessions
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.audio.frames import FRAME_BYTES, FRAME_MS, AudioChunk
+from gateway.call.conversation import Conversation
+from gateway.call.events import CallEvent, StateChanged
+from gateway.call.interrupt_policy import InterruptPolicy
+from gateway.call.turn_commands import Command, CountUnderrun, Emit, StartReply
 from gateway.clock import FakeClock
-from gateway.conversation import Conversation
-from gateway.events import CallEvent, StateChanged
 from gateway.flow.confirmation import PlayedTo, PointReached, RoomGranted
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import GrantTracker
 from gateway.flow.marks import Mark, MarkTracker
-from gateway.interrupt_policy import InterruptPolicy
-from gateway.turn_commands import Command, CountUnderrun, Emit, StartReply
 
 T0 = 100.0
 

@@ -1,6 +1,6 @@
-from gateway.access import HostPolicy, bearer, token_matches
-from gateway.config import Settings
-from gateway.exposure import listens_beyond_loopback, open_doors
+from gateway.access.tokens import HostPolicy, bearer, token_matches
+from gateway.runtime.config import Settings
+from gateway.server.exposure import listens_beyond_loopback, open_doors
 
 
 def test_loopback_names_and_the_public_host_are_this_gateway_and_a_rebinding_name_is_not():

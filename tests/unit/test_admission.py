@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from gateway.admission import Evicted, PendingConnections, PendingGate
+from gateway.access.admission import Evicted, PendingConnections, PendingGate
 from gateway.clock import FakeClock
 
 pytestmark = pytest.mark.timeout(10)

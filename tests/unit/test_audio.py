@@ -3,7 +3,7 @@ import numpy as np
 from gateway.audio import mulaw
 from gateway.audio.frames import FRAME_BYTES, split_frames
 from gateway.audio.resample import StreamResampler
-from gateway.turn_record import TurnRecord
+from gateway.call.turn_record import TurnRecord
 
 
 def test_mulaw_round_trip_is_within_g711_quantisation():

@@ -1,9 +1,9 @@
 from types import SimpleNamespace
 
-from gateway.call_records import Aliases, CallRecords
+from gateway.call.records import Aliases, CallRecords
+from gateway.call.turns import TurnState
 from gateway.clock import FakeClock
 from gateway.flow.credit import CreditWindow
-from gateway.turns import TurnState
 
 
 def fake_call(call_id: str, clock: FakeClock) -> SimpleNamespace:

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from gateway.config import load_settings
+from gateway.runtime.config import load_settings
 
 
 def test_file_then_environment_then_flags(tmp_path, monkeypatch):

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.conversation import TURNS_KEPT
-from gateway.events import (
+from gateway.call.conversation import TURNS_KEPT
+from gateway.call.events import (
     AgentText,
     Interrupted,
     PlayoutPosition,
     StateChanged,
     Transcript,
 )
-from gateway.flow.confirmation import Confirmed, PlayedTo, PointReached, RoomGranted
-from gateway.flow.marks import Cleared
-from gateway.interrupt_policy import InterruptPolicy
-from gateway.turn_commands import (
+from gateway.call.interrupt_policy import InterruptPolicy
+from gateway.call.turn_commands import (
     CancelReply,
     ClearFarEnd,
     CountUnderrun,
@@ -32,7 +30,9 @@ from gateway.turn_commands import (
     EndCall,
     StartReply,
 )
-from gateway.turns import TurnPhase
+from gateway.call.turns import TurnPhase
+from gateway.flow.confirmation import Confirmed, PlayedTo, PointReached, RoomGranted
+from gateway.flow.marks import Cleared
 from tests.unit.conversation_rig import (
     T0,
     actions,

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the webhook and offer body readers (gateway.http_limits).
+"""Property-based fuzzing of the webhook and offer body readers (gateway.access.http_limits).
 
 A reader either returns the body or refuses it with the documented 4xx status,
 in the documented order of checks; no other exception may escape.
@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.http_limits import BodyRefused, read_body, read_form, read_json_object
+from gateway.access.http_limits import BodyRefused, read_body, read_form, read_json_object
 from tests.unit.fuzz_material import JSON_VALUES
 
 pytestmark = pytest.mark.timeout(120)

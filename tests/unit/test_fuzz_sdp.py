@@ -15,8 +15,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gateway.config import Settings
-from gateway.context import GatewayContext
+from gateway.runtime.config import Settings
+from gateway.runtime.context import GatewayContext
 from tests.unit.fuzz_material import FAST, SLOW
 from transports.webrtc.aiortc_workarounds import advertise_host_addresses
 from transports.webrtc.session import OfferRejected, WebRtcSession

@@ -1,4 +1,4 @@
-from gateway.metrics import GatewayMetrics
+from gateway.observe.metrics import GatewayMetrics
 
 
 def _series(metrics: GatewayMetrics, name: str) -> set[tuple]:

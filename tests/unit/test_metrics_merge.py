@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics_merge import merged, relabelled, render
+from gateway.observe.metrics_merge import merged, relabelled, render
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -5,12 +5,12 @@ import asyncio
 import pytest
 
 from gateway.audio.frames import FRAME_BYTES, AudioChunk
+from gateway.call.outbound import OutboundPump, PlayoutStalled
+from gateway.call.turns import TurnState
 from gateway.clock import FakeClock
 from gateway.flow.credit import CreditWindow
 from gateway.flow.marks import MarkTracker
-from gateway.outbound import OutboundPump, PlayoutStalled
 from gateway.pipeline.audio_queue import AudioQueue
-from gateway.turns import TurnState
 
 pytestmark = pytest.mark.timeout(5)
 

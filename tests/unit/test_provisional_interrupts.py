@@ -11,17 +11,17 @@ from __future__ import annotations
 import pytest
 
 from gateway.audio.frames import FRAME_BYTES, FRAME_MS, AudioChunk
-from gateway.events import Interrupted, Paused, Resumed, Transcript
-from gateway.flow.confirmation import PointReached, RanDry
-from gateway.interrupt_policy import InterruptPolicy
-from gateway.turn_commands import (
+from gateway.call.events import Interrupted, Paused, Resumed, Transcript
+from gateway.call.interrupt_policy import InterruptPolicy
+from gateway.call.turn_commands import (
     CancelReply,
     ClearFarEnd,
     DropQueued,
     HoldReply,
     ResumeReply,
 )
-from gateway.turns import TurnPhase
+from gateway.call.turns import TurnPhase
+from gateway.flow.confirmation import PointReached, RanDry
 from tests.unit.conversation_rig import (
     T0,
     Rig,

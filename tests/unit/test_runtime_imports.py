@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.timeout(60)
 
-RUNTIME = "gateway.cli, gateway.app, transports.packages"
+RUNTIME = "gateway.cli, gateway.server.app, transports.packages"
 EXTRAS = ("matplotlib", "playwright", "gateway.compare", "gateway.testing", "piper")
 
 

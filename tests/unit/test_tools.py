@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gateway.voice.tools import (
+from gateway.pipeline.tools import (
     MAX_OUTPUT_CHARS,
     Tool,
     Tools,
@@ -360,7 +360,7 @@ _names = itertools.count()
 
 MODULE_SOURCE = textwrap.dedent(
     '''
-    from gateway.voice.tools import Tools, tool
+    from gateway.pipeline.tools import Tools, tool
 
     async def add(a: int, b: int = 0) -> int:
         """Adds two numbers."""

@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from gateway.config import Settings
+from gateway.runtime.config import Settings
 from transports.webrtc.ice_servers import ice_servers, turn_rest_credentials
 
 pytestmark = pytest.mark.timeout(10)

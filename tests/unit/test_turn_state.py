@@ -1,5 +1,5 @@
+from gateway.call.turns import TurnPhase, TurnState
 from gateway.clock import FakeClock
-from gateway.turns import TurnPhase, TurnState
 
 
 def test_a_turn_goes_thinking_speaking_listening_on_playout():

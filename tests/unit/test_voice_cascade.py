@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from gateway.clock import FakeClock
-from gateway.metrics import GatewayMetrics
+from gateway.observe.metrics import GatewayMetrics
 from gateway.pipeline.agent import Message, OfflineAgent
 from gateway.pipeline.segmenter import VadSettings
 from gateway.voice.cascade import CascadeSession, sentences_of

@@ -11,18 +11,16 @@ import logging
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from gateway.admission import Evicted
+from gateway.access.admission import Evicted
+from gateway.access.slots import REFUSALS
 from gateway.audio import mulaw
 from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE
 from gateway.audio.resample import StreamResampler
-from gateway.call import Call
-from gateway.call_records import Aliases
 from gateway.cluster.redis_state import ClusterUnavailable
-from gateway.context import GatewayContext
 from gateway.flow.credit import CreditWindow
 from gateway.flow.marks import MarkTracker
-from gateway.slots import REFUSALS
-from gateway.wire import AudioChunk, CallEvent, Cleared, Mark, PointReached
+from gateway.runtime.context import GatewayContext
+from gateway.wire import Aliases, AudioChunk, Call, CallEvent, Cleared, Mark, PointReached
 from transports import close_codes
 from transports.call_runner import client_address, run_call
 from transports.twilio import protocol

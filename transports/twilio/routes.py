@@ -6,9 +6,9 @@ import logging
 
 from fastapi import APIRouter, Request, Response, WebSocket
 
+from gateway.access.http_limits import BodyRefused, read_form
 from gateway.cluster.redis_state import ClusterUnavailable
-from gateway.context import GatewayContext
-from gateway.http_limits import BodyRefused, read_form
+from gateway.runtime.context import GatewayContext
 from transports.twilio import webhook
 from transports.twilio.media import TwilioStream
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from transports.packages import TransportPackage
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
+    from gateway.runtime.context import GatewayContext
 
 
 def _router():  # imported late: the routes import the call, which imports the seam

@@ -16,7 +16,7 @@ import time
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy
 
-from gateway.config import Settings
+from gateway.runtime.config import Settings
 
 TURN_USER = "sluice"
 

@@ -18,12 +18,11 @@ from aiortc import (
 
 from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE
 from gateway.audio.resample import MonoResampler, one_thread
-from gateway.call import Call
-from gateway.context import GatewayContext
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import GrantTracker
 from gateway.flow.pacer import Pacer
-from gateway.wire import AudioChunk, CallEvent, Cleared, Mark, PlayedTo, RoomGranted
+from gateway.runtime.context import GatewayContext
+from gateway.wire import AudioChunk, Call, CallEvent, Cleared, Mark, PlayedTo, RoomGranted
 from transports.call_runner import run_call
 from transports.webrtc.aiortc_workarounds import tap_audio_receiver
 from transports.webrtc.ice_servers import rtc_configuration

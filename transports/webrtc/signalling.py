@@ -23,14 +23,14 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from gateway.access import bearer, token_matches
-from gateway.admission import Evicted
+from gateway.access.admission import Evicted
+from gateway.access.http_limits import BodyRefused, content_type, read_body, read_json_object
+from gateway.access.slots import REFUSALS
+from gateway.access.tokens import bearer, token_matches
 from gateway.cluster.redis_state import ClusterUnavailable
 from gateway.cluster.routing import route
-from gateway.context import GatewayContext
-from gateway.http_limits import BodyRefused, content_type, read_body, read_json_object
-from gateway.slots import REFUSALS
-from gateway.worker_link import FORWARDED, SECRET_HEADER
+from gateway.cluster.worker_link import FORWARDED, SECRET_HEADER
+from gateway.runtime.context import GatewayContext
 from transports.call_runner import client_address
 from transports.webrtc.ice_servers import ice_servers
 from transports.webrtc.session import KIND, OfferRejected, WebRtcSession

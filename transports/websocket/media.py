@@ -10,14 +10,13 @@ import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from gateway.access import token_matches
-from gateway.admission import Evicted
-from gateway.call import Call
-from gateway.context import GatewayContext
+from gateway.access.admission import Evicted
+from gateway.access.slots import REFUSALS
+from gateway.access.tokens import token_matches
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import BadGrant, GrantTracker
-from gateway.slots import REFUSALS
-from gateway.wire import AudioChunk, CallEvent, Cleared, Mark, PlayedTo, RoomGranted
+from gateway.runtime.context import GatewayContext
+from gateway.wire import AudioChunk, Call, CallEvent, Cleared, Mark, PlayedTo, RoomGranted
 from transports import close_codes
 from transports.call_runner import client_address, run_call
 from transports.websocket import protocol
@@ -111,7 +110,7 @@ class BrowserTransport:
         if self._writer is not None:
             # Let queued control messages (the error that explains the close) go first.
             try:
-                async with asyncio.timeout(0.5):  # not wait_for: see gateway/outbound.py
+                async with asyncio.timeout(0.5):  # not wait_for: see gateway/call/outbound.py
                     await self._drain()
             except TimeoutError:
                 pass

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gateway.call import Call
+    from gateway.call.call import Call
 
 KEPT_CALLS = 200
 

@@ -11,7 +11,7 @@ import asyncio
 import gc
 import time
 
-from gateway.metrics import GatewayMetrics
+from gateway.observe.metrics import GatewayMetrics
 
 PERIOD_S = 0.05
 

@@ -22,19 +22,12 @@ from gateway.audio.frames import (
     split_frames,
     split_ulaw_frames,
 )
-from gateway.clock import Clock
-from gateway.conversation import Conversation
-from gateway.events import AgentText, CallEnded, CallEvent, Dtmf, ToolCall
-from gateway.flow.confirmation import Cleared, Confirmation, RanDry
-from gateway.flow.inbound import InboundBudget
-from gateway.flow.playout import PlayoutFlow
-from gateway.interrupt_policy import InterruptPolicy
-from gateway.metrics import GatewayMetrics
-from gateway.outbound import OutboundPump, PlayoutStalled
-from gateway.pipeline.audio_queue import AudioQueue
-from gateway.pipeline.segmenter import VadSettings
-from gateway.pipeline.tts import TextToSpeech
-from gateway.turn_commands import (
+from gateway.call.conversation import Conversation
+from gateway.call.events import AgentText, CallEnded, CallEvent, Dtmf, ToolCall
+from gateway.call.interrupt_policy import InterruptPolicy
+from gateway.call.outbound import OutboundPump, PlayoutStalled
+from gateway.call.transport import Transport
+from gateway.call.turn_commands import (
     CancelReply,
     ClearFarEnd,
     Command,
@@ -46,6 +39,14 @@ from gateway.turn_commands import (
     ResumeReply,
     StartReply,
 )
+from gateway.clock import Clock
+from gateway.flow.confirmation import Cleared, Confirmation, RanDry
+from gateway.flow.inbound import InboundBudget
+from gateway.flow.playout import PlayoutFlow
+from gateway.observe.metrics import GatewayMetrics
+from gateway.pipeline.audio_queue import AudioQueue
+from gateway.pipeline.segmenter import VadSettings
+from gateway.pipeline.tts import TextToSpeech
 from gateway.voice.session import (
     CallerAudio,
     ReplyDone,
@@ -62,7 +63,6 @@ from gateway.voice.session import (
     VoiceLasted,
     VoiceSession,
 )
-from gateway.wire import Transport
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from gateway.config import Settings
+from gateway.runtime.config import Settings
 
 
 def listens_beyond_loopback(host: str) -> bool:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from gateway.config import Settings
+from gateway.runtime.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def supervise(settings: Settings, argv: list[str]) -> int:
         time.sleep(0.2)
     if not stopping:  # a worker died: stop the others
         stop(signal.SIGTERM, None)
-    # Each worker drains its live calls first (see gateway/drain.py).
+    # Each worker drains its live calls first (see gateway/server/drain.py).
     deadline = time.monotonic() + settings.drain_timeout_s + 15
     for child in children:
         try:

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from gateway.clock import Clock
-from gateway.events import (
+from gateway.call.events import (
     AgentText,
     Interrupted,
     Paused,
@@ -36,12 +35,10 @@ from gateway.events import (
     Resumed,
     StateChanged,
 )
-from gateway.events import Transcript as TranscriptEvent
-from gateway.flow.confirmation import Cleared, Confirmed
-from gateway.flow.playout import PlayoutFlow
-from gateway.interrupt_policy import InterruptPolicy
-from gateway.interrupt_records import BackchannelRecord, Hold, InterruptRecord, Speech
-from gateway.turn_commands import (
+from gateway.call.events import Transcript as TranscriptEvent
+from gateway.call.interrupt_policy import InterruptPolicy
+from gateway.call.interrupt_records import BackchannelRecord, Hold, InterruptRecord, Speech
+from gateway.call.turn_commands import (
     CancelReply,
     ClearFarEnd,
     Command,
@@ -53,8 +50,11 @@ from gateway.turn_commands import (
     ResumeReply,
     StartReply,
 )
-from gateway.turn_record import TurnRecord
-from gateway.turns import Transition, TurnPhase, TurnState
+from gateway.call.turn_record import TurnRecord
+from gateway.call.turns import Transition, TurnPhase, TurnState
+from gateway.clock import Clock
+from gateway.flow.confirmation import Cleared, Confirmed
+from gateway.flow.playout import PlayoutFlow
 
 TURNS_KEPT = 8
 INTERRUPTS_KEPT = 16

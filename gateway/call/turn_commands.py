@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.events import CallEvent
+from gateway.call.events import CallEvent
 from gateway.flow.confirmation import Cleared
 
 

