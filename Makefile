@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: serve test install install-test install-system install-browser bench lint clean
+.PHONY: serve test docs install install-test install-system install-browser bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,30 +17,52 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
-# What the tests need from Debian: Chromium for the browser tests, driven by
-# Playwright (never `playwright install`, which downloads a browser); a
-# person's recorded speech with transcripts (Asterisk's prompts) for the word
-# error rate tests; redis-server and coturn, which the cluster and TURN tests
-# start on loopback themselves; promtool (in prometheus) and docker-compose to check compose's
-# Prometheus config. As root the setup installs them; otherwise those tests skip.
+# What the tests need from Debian, and nothing more: Chromium for the browser
+# tests, driven by Playwright (never `playwright install`, which downloads a
+# browser); a person's recorded speech with transcripts (Asterisk's prompts) for
+# the word error rate tests; redis-server and coturn, which the cluster and TURN
+# tests start on loopback themselves. Installed without recommends, and the
+# services these packages enable are disabled again: the tests start their own.
+# As root the setup installs them; otherwise those tests skip.
 DEBIAN_TEST_PACKAGES := chromium asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722 \
-	redis-server coturn prometheus docker-compose
+	redis-server coturn
+DEBIAN_TEST_SERVICES := redis-server coturn
 install-system:
 	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
-	if [ -z "$$missing" ]; then :; \
+	if [ -z "$$missing" ]; then echo "Debian packages the tests use: all present ($(DEBIAN_TEST_PACKAGES))"; \
 	elif [ "$$(id -u)" = 0 ]; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+		echo "Installing from Debian, without recommends:" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $$missing; \
+		for s in $(DEBIAN_TEST_SERVICES); do case " $$missing " in *" $$s "*) \
+			systemctl disable --quiet $$s 2>/dev/null || true;; esac; done; \
 	else echo "not root: tests needing $$missing will be skipped (apt-get install them)"; fi
+
+# promtool checks compose's Prometheus config. It comes out of Debian's
+# prometheus package, unpacked into .cache/ rather than installed, so that no
+# Prometheus server or exporter lands on the machine.
+PROMTOOL := .cache/debian/usr/bin/promtool
+$(PROMTOOL):
+	@mkdir -p .cache/debian; \
+	if (cd .cache/debian && apt-get download -q prometheus >/dev/null 2>&1); then \
+		echo "Unpacking promtool from Debian's prometheus package into .cache/debian (no daemon)"; \
+		dpkg-deb -x .cache/debian/prometheus_*.deb .cache/debian && rm -f .cache/debian/prometheus_*.deb; \
+	else echo "could not download Debian's prometheus package: the promtool test will be skipped"; fi
 
 install-browser: install-system
 
 serve: install
 	$(BIN)/sluice serve --host $(HOST) --port $(PORT)
 
-test: install-test install-system
+test: install-test install-system $(PROMTOOL)
 	$(BIN)/ruff check gateway transports tests bench
-	$(BIN)/python -m pytest
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	PATH="$(CURDIR)/.cache/debian/usr/bin:$$PATH" $(BIN)/python -m pytest
+
+# The documentation site, served at http://127.0.0.1:8000/ with live reload.
+docs: install-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 lint: install-test
 	$(BIN)/ruff check gateway transports tests bench
@@ -59,4 +81,4 @@ bench: install-test
 	taskset -c 0 $(BIN)/python -m bench.tts
 
 clean:
-	rm -rf $(VENV) results bench/results
+	rm -rf $(VENV) results bench/results build .cache

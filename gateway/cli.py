@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> None:
             f"sluice: refusing to serve {settings.host} publicly (beyond loopback, or with a "
             "public_url), because:\n  "
             + "\n  ".join(doors)
-            + "\nSet them (see README, Security), or pass --insecure to serve anyway.",
+            + "\nSet them (see docs/guides/public-deployment.md), "
+            "or pass --insecure to serve anyway.",
             file=sys.stderr,
         )
         sys.exit(2)

@@ -75,7 +75,9 @@ def metrics_page() -> str:
         "scrape covers the whole node (`?own=1` gives one worker's own).",
         "",
         "Label values come from fixed sets only: a string a peer sends never becomes a "
-        "series (anything unknown is counted as `other`).",
+        "series (anything unknown is counted as `other`). Each call's own figures "
+        "(turns, underruns, interrupts) are in [its record](call-record.md); log lines "
+        "carry the call id (`call=tw-…`), with peer strings quoted and escaped.",
         "",
         "| metric | type | labels | what it counts |",
         "|---|---|---|---|",

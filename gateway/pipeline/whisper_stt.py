@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import os
+import string
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -93,12 +94,19 @@ def is_no_speech(no_speech_prob: float, avg_logprob: float, threshold: float) ->
 def collapse_loop(text: str) -> str:
     """A decode that ran to the token cap, or wrote more words than anyone
     says in the time, is a loop ("Location. Location. Location. ..." for
-    0.9 s of "Location"): keep the block it repeats."""
+    0.9 s of "Location"): keep the block it repeats. One that says its text
+    and then starts it over ("Hello, this is Sluice. How can I help you
+    today? Hello, this is" for 3 s of a greeting said once) keeps the text."""
     words = text.split()
     for period in range(1, len(words) // 3 + 1):
         block = words[:period]
         if all(words[i] == block[i % period] for i in range(len(words))):
             return " ".join(block)
+    # Started over: two words or more of the beginning again, and less than all of it.
+    plain = [w.strip(string.punctuation).lower() for w in words]
+    for period in range(len(words) // 2 + 1, len(words) - 1):
+        if plain[period:] == plain[: len(words) - period]:
+            return " ".join(words[:period])
     return text
 
 
@@ -218,7 +226,10 @@ class WhisperStt:
             suppress_tokens=[-1],
         )[0]
         tokens = result.sequences_ids[0]
-        capped = len(self._prompt) + len(tokens) >= max_length
+        # CTranslate2's Whisper generates at most half of max_length (whisper.cc
+        # halves it), so the cap in force is about 4 tokens a second plus 5, and
+        # a decode that reached it is a loop or cut short: collapse it either way.
+        capped = len(tokens) >= max_length // 2
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
         if is_no_speech(result.no_speech_prob, avg_logprob, self.settings.no_speech_prob):
             self.dropped_as_noise += 1

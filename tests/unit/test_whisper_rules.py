@@ -50,6 +50,11 @@ def test_a_decoding_loop_keeps_the_block_it_repeats():
     assert collapse_loop("press one press one press one") == "press one"
     assert collapse_loop("no no") == "no no"  # twice is speech, not a loop
     assert collapse_loop("tell me a story") == "tell me a story"
+    # Said once, then started over (Whisper tiny.en on 3 s of Piper's greeting):
+    greeting = "Hello, this is lose. How can I help you today?"
+    assert collapse_loop(greeting + " Hello, this is lose") == greeting
+    assert collapse_loop(greeting + " Hello, this") == greeting
+    assert collapse_loop("so I said so") == "so I said so"  # one word again is speech
 
 
 def test_weights_with_their_recorded_hashes_load(tmp_path: Path):
