@@ -30,6 +30,7 @@ DEBIAN_TEST_SERVICES := redis-server coturn
 install-system:
 	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	missing=$$(echo $$missing); \
 	if [ -z "$$missing" ]; then echo "Debian packages the tests use: all present ($(DEBIAN_TEST_PACKAGES))"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 		echo "Installing from Debian, without recommends:" $$missing; \
