@@ -20,11 +20,12 @@ install-test: $(BIN)/python
 # What the tests need from Debian, and nothing more: Chromium for the browser
 # tests, driven by Playwright (never `playwright install`, which downloads a
 # browser); a person's recorded speech with transcripts (Asterisk's prompts) for
-# the word error rate tests; redis-server and coturn, which the cluster and TURN
+# the word error rate tests (asterisk-core-sounds-en carries the transcripts);
+# redis-server and coturn, which the cluster and TURN
 # tests start on loopback themselves. Installed without recommends, and the
 # services these packages enable are disabled again: the tests start their own.
 # As root the setup installs them; otherwise those tests skip.
-DEBIAN_TEST_PACKAGES := chromium asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722 \
+DEBIAN_TEST_PACKAGES := chromium asterisk-core-sounds-en asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722 \
 	redis-server coturn
 DEBIAN_TEST_SERVICES := redis-server coturn
 install-system:

@@ -133,7 +133,7 @@ async def test_forged_newlines_stay_inside_one_log_line(gateway):
     handler.addFilter(logs.CallIdFilter())
     root = logging.getLogger()
     root.addHandler(handler)
-    forged = "never\n2026-01-01 00:00:00 CRITICAL gateway.server.app call=tw-999 FORGED"
+    forged = "never\n2026-01-01 00:00:00 CRITICAL gateway.app call=tw-999 FORGED"
     try:
         async with websockets.connect(gateway.ws_url + "/twilio/media", max_queue=None) as ws:
             await ws.send(start())

@@ -73,7 +73,7 @@ async def test_records_answer_only_on_loopback_by_default_and_never_to_a_rebindi
                 gateway.base_url + "/calls", headers={"Host": "attacker.example:8080"}
             )
         remote = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=gateway.server.app, client=("203.0.113.9", 40000)),
+            transport=httpx.ASGITransport(app=gateway.app, client=("203.0.113.9", 40000)),
             base_url="http://127.0.0.1",
         )
         async with remote:

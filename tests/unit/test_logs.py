@@ -14,7 +14,7 @@ def test_log_records_carry_the_call_id_of_their_context():
 
 
 def test_a_peer_string_with_a_newline_cannot_forge_a_log_line():
-    forged = "tw-999\n2026-01-01 CRITICAL gateway.server.app call=tw-999 FORGED"
+    forged = "tw-999\n2026-01-01 CRITICAL gateway.app call=tw-999 FORGED"
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "started %s", (forged,), None)
     logs.CallIdFilter().filter(record)
     message = record.getMessage()
