@@ -163,6 +163,10 @@ class Call:
         return self.core.starved_frames
 
     @property
+    def starved_in_pause(self) -> int:
+        return self.core.starved_in_pause
+
+    @property
     def underruns(self) -> int:
         return self.core.underruns
 

@@ -81,6 +81,9 @@ class Conversation:
         self.interrupts: deque[InterruptRecord] = deque(maxlen=INTERRUPTS_KEPT)
         self.caller_speaking = False
         self.starved_frames = 0
+        """Frames a paced wire's pacer had nothing for while a turn had more."""
+        self.starved_in_pause = 0
+        """Of those, frames inside a pause for the caller's voice: silence on purpose."""
         self.underruns = 0
         """Times the far end ran dry while the turn had more to come: one per gap."""
         self._dry = False
@@ -427,6 +430,8 @@ class Conversation:
         if record.finished and queued_ms == 0 and not late:
             return []
         self.starved_frames += 1
+        if self._held is not None:
+            self.starved_in_pause += 1
         return self._underrun()
 
     def _underrun(self) -> list[Command]:

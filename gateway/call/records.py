@@ -43,6 +43,9 @@ def snapshot(call: Call, aliases: tuple[str, ...] = (), ended: bool = False) -> 
     # The call's clock is monotonic; one offset turns all its instants to wall time.
     offset = time.time() - call.clock.now()
     window = call.flow.window
+    # An interrupted turn's heard words are the ones the barge-in kept, the same
+    # text its `interrupted` event told the caller's page.
+    interrupted_text = {i.turn_id: i.heard_text for i in call.interrupts}
     return {
         "call_id": call.call_id,
         "aliases": list(aliases),
@@ -53,7 +56,11 @@ def snapshot(call: Call, aliases: tuple[str, ...] = (), ended: bool = False) -> 
         "window_ms": window.limit_ms,
         "in_flight_ms": window.in_flight_ms,
         "peak_in_flight_ms": window.peak_in_flight_ms,
+        # A paced wire's silent frames while a turn had more to say. Frames inside a
+        # pause for the caller's voice are silence on purpose, and one gap of many
+        # frames is one underrun: so the two counts differ.
         "starved_frames": call.starved_frames,
+        "starved_frames_paused": call.starved_in_pause,
         "underruns": call.underruns,
         "turn_id": call.turns.turn_id,
         "phase": call.turns.phase.value,
@@ -68,7 +75,9 @@ def snapshot(call: Call, aliases: tuple[str, ...] = (), ended: bool = False) -> 
                 "cancelled": r.cancelled,
                 "transcript": r.transcript,
                 "text": r.text,
-                "heard_text": r.heard_text(call.flow.confirmed_ms(r.turn_id)),
+                "heard_text": interrupted_text[r.turn_id]
+                if r.turn_id in interrupted_text
+                else r.heard_text(call.flow.confirmed_ms(r.turn_id)),
             }
             for r in call.records.values()
         ],

@@ -124,7 +124,7 @@ ERROR_KINDS = frozenset({
 END_REASONS = frozenset({
     "caller hung up", "stream stopped", "playout stalled", "internal error", "peer not reading",
     "too many protocol errors", "oversized message", "connection failed", "connection closed",
-    "no media", "gateway shutting down", "closed", "voice failed",
+    "no media", "gateway stopping", "closed", "voice failed",
 })  # fmt: skip
 VOICES = frozenset({"cascade", "openai-realtime"})
 VOICE_PROBLEMS = frozenset({

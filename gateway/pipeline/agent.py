@@ -57,6 +57,8 @@ class OfflineAgent:
         words = set(re.findall(r"[a-z']+", heard.lower()))
         if not heard.strip():
             return "Sorry, I did not catch that. Could you say it again?"
+        # Quoted inside a sentence of ours: its own full stop would make "again..".
+        heard = heard.strip().rstrip(".!?,;: ")
         if words & {"weather", "rain", "sunny"}:
             return f"I heard you say: {heard}. I cannot see outside, but I hope it is sunny."
         if words & {"pizza", "order", "food"}:

@@ -132,7 +132,9 @@ class Settings(BaseSettings):
         30_000, ge=200, le=300_000, description="Model audio held ahead of the call's queue"
     )
     openai_realtime_transcribe_model: str = Field(
-        "", description="Transcribe the caller's turns with this model (empty: do not)"
+        "gpt-4o-mini-transcribe",
+        description="Transcribe the caller's turns with this model, so they show on the page "
+        "and in the call record (empty: do not)",
     )
     tools: str = Field("", description="module:object of async functions the agent may call")
     tool_timeout_s: float = Field(
@@ -240,7 +242,9 @@ class Settings(BaseSettings):
     )
 
     webrtc_host_addresses: str = Field(
-        "", description="Comma-separated addresses to advertise as ICE host candidates"
+        "",
+        description="Comma-separated addresses to advertise as ICE host candidates; empty: "
+        "127.0.0.1 when listening on loopback, else every non-loopback interface",
     )
     webrtc_stun_url: str = Field(
         "",

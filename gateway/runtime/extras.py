@@ -36,6 +36,8 @@ def missing(settings: Settings) -> list[str]:
     for extra in EXTRAS:
         if getattr(settings, extra.setting) != extra.value:
             continue
+        if extra.setting == "stt" and settings.voice != "cascade":
+            continue  # a speech-to-speech voice loads no recogniser
         if not _installed(extra.module):
             found.append(
                 f'{extra.setting} = "{extra.value}" needs an extra that is not installed: '

@@ -25,7 +25,9 @@ from gateway.voice.session import VoiceSession
 
 @dataclass
 class Services:
-    stt: SpeechToText
+    stt: SpeechToText | None
+    """The cascade's recogniser; None when no call uses the cascade (a
+    speech-to-speech voice transcribes for itself)."""
     tts: TextToSpeech
     """The cascade's voice, and the apology of a voice that failed."""
     agent: Agent
@@ -54,6 +56,8 @@ class Services:
                 clock,
                 metrics,
             )
+        if self.stt is None:
+            raise RuntimeError("the cascade voice needs a recogniser; none was loaded")
         return CascadeSession(
             self.stt,
             self.agent,
@@ -68,10 +72,22 @@ class Services:
 
     async def start(self) -> None:
         await self.vad.start()
-        await self.stt.warm_up()
+        if self.stt is not None:
+            await self.stt.warm_up()
+
+    def describe(self, settings: Settings) -> str:
+        """What this process runs, for its startup log line."""
+        if settings.voice == "openai-realtime":
+            transcribe = settings.openai_realtime_transcribe_model or "off"
+            return (
+                f"voice=openai-realtime model={settings.openai_realtime_model} "
+                f"url={settings.openai_realtime_url} transcription={transcribe}"
+            )
+        return f"voice=cascade stt={settings.stt} agent={settings.agent} tts={settings.tts}"
 
     def close(self) -> None:
-        self.stt.close()
+        if self.stt is not None:
+            self.stt.close()
         self.tts.close()
         self.vad.close()
 
@@ -112,8 +128,10 @@ def build_services(settings: Settings) -> Services:
         )
     else:
         agent = OfflineAgent()
-    stt: SpeechToText
-    if settings.stt == "openai":
+    stt: SpeechToText | None
+    if settings.voice != "cascade":
+        stt = None  # a speech-to-speech model hears the caller itself: no Whisper to load
+    elif settings.stt == "openai":
         stt = OpenAIStt(
             settings.stt_base_url or settings.openai_base_url,
             settings.stt_model,

@@ -79,7 +79,7 @@ def create_app(
             app.state.ctx.worker_index = worker["index"]
             app.state.ctx.worker_ports = worker["private_ports"]
             app.state.ctx.worker_secret = worker["secret"]
-        log.info("gateway ready: voice=%s agent=%s", settings.voice, settings.agent)
+        log.info("gateway ready: %s", svc.describe(settings))
         watcher = asyncio.create_task(watch_loop(app.state.ctx.metrics), name="loop-watch")
         if owned:
             watch_collector(app.state.ctx.metrics)  # once per process, not per test app

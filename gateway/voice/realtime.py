@@ -62,6 +62,7 @@ from gateway.voice.session import (
     Utterance,
     VoiceOutput,
 )
+from gateway.voice.words import WordJoiner
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class RealtimeSession:
         self._up = StreamResampler(INTERNAL_RATE, PCM_RATE)
         self._to_8k = StreamResampler(INTERNAL_RATE, 8000)
         self._framer = Framer(self.fmt)
+        self._words = WordJoiner()
         self.held = HeldAudio(settings.buffer_ms)
         self._local_speaking = False
         self._server_speaking = False
@@ -240,7 +242,9 @@ class RealtimeSession:
             case ModelText(turn_id, text):
                 # In line with the audio: words reach the call's record of the
                 # turn when the audio around them does, not seconds ahead.
-                self.held.put_text(turn_id, text)
+                words = self._words.feed(turn_id, text)
+                if words:
+                    self.held.put_text(turn_id, words)
             case ModelSpeechStarted():
                 self._server_speaking = True
                 self._server_heard = True
@@ -291,6 +295,9 @@ class RealtimeSession:
                 self.metrics.model_audio_paused.inc()
             await self.held.put(self._piece(turn_id, frame))
         if done is not None:
+            last_word = self._words.flush(turn_id)
+            if last_word:
+                self.held.put_text(turn_id, last_word)
             await self.held.put(Piece(turn_id, b"", b"", done=done.status))
         self.metrics.model_audio_buffered_ms.observe(self.held.buffered_ms)
 
@@ -397,6 +404,7 @@ class RealtimeSession:
         for event in events:
             self._send(event)
         had_audio = self.held.drop_turn(turn_id) > 0
+        self._words.drop(turn_id)
         for task in self._tool_tasks.pop(turn_id, []):
             task.cancel()
         return had_audio or any(e["type"] == "response.cancel" for e in events)

@@ -1,31 +1,46 @@
-// The Sluice page: one call at a time, live figures, the conversation.
+// The Sluice page: one call at a time, a live plot, figures, the conversation.
+import { Conversation } from "./conversation.js";
+import {
+  closedMessage, endedMessage, microphoneMessage, noWebRtcPathMessage, refusedMessage,
+  unreachableMessage,
+} from "./messages.js";
+import { Plot } from "./plot.js";
 import { RtcCall } from "./rtc-call.js";
 import { WsCall } from "./ws-call.js";
 
 const RATE = 16000;
 const RING_MS = 4000;
 const GRANT_EVERY_MS = 100;
+const STALE_SETTLE_MS = 200; // WebRTC: the old turn has stopped playing after this much quiet
+const TIMELINE_MAX = 20000;
 const $ = (id) => document.getElementById(id);
 
 // Everything the page measures, readable by people and by tests.
-const stats = {
-  state: "idle", wire: "", bufferedMs: 0, creditMs: null, rttMs: null, staleMs: null,
-  underruns: 0, underrunMs: 0, clears: 0, lastClear: null, playedByTurn: {},
-  transcripts: [], agentText: [], events: [], closeCode: null, closeReason: "", micDropped: 0,
-  callId: null, lastUnderrun: null,
-  receivedMs: 0, grantedMs: 0, windowMs: null,
-  // WebRTC: the browser's jitter buffer owns playout; the page meters what it played.
-  voicedMs: 0, voicedAtClear: null, jitterBufferMs: null, packetsLost: null, concealedSamples: null,
-  // [wall-clock ms, audio heard so far in ms, client buffer ms]: what comparison
-  // runs line up with the gateway's own record (bounded: oldest half dropped).
-  timeline: [],
-};
-const TIMELINE_MAX = 20000;
-
-function note(heardMs) {
-  stats.timeline.push([Date.now(), heardMs, stats.bufferedMs]);
-  if (stats.timeline.length > TIMELINE_MAX) stats.timeline.splice(0, TIMELINE_MAX / 2);
+function freshStats() {
+  return {
+    state: "idle", wire: "", bufferedMs: 0, creditMs: null, rttMs: null, staleMs: null,
+    underruns: 0, underrunMs: 0, clears: 0, lastClear: null, playedByTurn: {}, receivedByTurn: {},
+    transcripts: [], agentText: [], events: [], closeCode: null, closeReason: "", micDropped: 0,
+    callId: null, lastUnderrun: null, endReason: null, problem: null,
+    receivedMs: 0, grantedMs: 0, windowMs: null, inFlightMs: null,
+    // WebRTC: the browser's jitter buffer owns playout; the page meters what it played.
+    voicedMs: 0, voicedAtClear: null, jitterBufferMs: null, jitterTargetMs: null,
+    packetsLost: null, concealedSamples: null,
+    // Per turn: first audio, heard, sent, stale; the same definitions as the docs.
+    turns: {},
+    // [wall-clock ms, audio heard so far in ms, client buffer ms]: what comparison
+    // runs line up with the gateway's own record (bounded: oldest half dropped).
+    timeline: [],
+  };
 }
+const stats = freshStats();
+const conversation = new Conversation($("transcript"));
+const plot = new Plot($("plot"));
+
+let session = null;
+let micVoiceEndedAt = null; // when the caller's voice last stopped, on performance.now()
+let stale = null;           // the interrupt being measured: { turn, heardMs, voicedAt, lastGrowth }
+
 window.sluice = {
   stats,
   call: startCall,
@@ -35,24 +50,52 @@ window.sluice = {
   },
 };
 
-let session = null;
+function note(heardMs) {
+  stats.timeline.push([Date.now(), heardMs, stats.bufferedMs]);
+  if (stats.timeline.length > TIMELINE_MAX) stats.timeline.splice(0, TIMELINE_MAX / 2);
+}
+
+function turnStats(turnId) {
+  if (!stats.turns[turnId]) {
+    stats.turns[turnId] = { ttfaMs: null, heardMs: 0, sentMs: null, staleMs: null, askedAt: null };
+  }
+  return stats.turns[turnId];
+}
+
+function show(title, text) {
+  stats.problem = { title, text };
+  $("notice-title").textContent = title;
+  $("notice-text").textContent = text;
+  $("notice").hidden = false;
+  conversation.problem(title, text);
+}
+
+function hideNotice() {
+  stats.problem = null;
+  $("notice").hidden = true;
+}
 
 function render() {
-  $("f-state").textContent = stats.state;
-  $("f-wire").textContent = stats.wire || "–";
+  const state = $("f-state");
+  state.textContent = stats.state;
+  state.dataset.state = stats.state;
+  $("f-wire").textContent = stats.wire ? `over ${stats.wire}` : "";
   $("f-buffered").textContent = Math.round(stats.bufferedMs);
   $("f-credit").textContent = stats.creditMs === null ? "–" : Math.round(stats.creditMs);
+  $("f-window").textContent = stats.windowMs === null ? "–" : Math.round(stats.windowMs);
   $("f-rtt").textContent = stats.rttMs === null ? "–" : stats.rttMs.toFixed(1);
   $("f-stale").textContent = stats.staleMs === null ? "–" : Math.round(stats.staleMs);
   $("f-underruns").textContent = stats.underruns;
-}
-
-function say(who, text) {
-  const li = document.createElement("li");
-  li.className = who;
-  li.textContent = text;
-  $("transcript").append(li);
-  li.scrollIntoView({ block: "nearest" });
+  $("f-underrun-note").textContent = stats.underruns
+    ? `${Math.round(stats.underrunMs)} ms of gaps in all` : "";
+  for (const [id, t] of Object.entries(stats.turns)) {
+    const parts = [];
+    if (t.ttfaMs !== null) parts.push(`first audio ${Math.round(t.ttfaMs)} ms`);
+    if (t.sentMs !== null) parts.push(`heard ${(t.heardMs / 1000).toFixed(1)} s of ${(t.sentMs / 1000).toFixed(1)} s sent`);
+    else if (t.heardMs) parts.push(`heard ${(t.heardMs / 1000).toFixed(1)} s`);
+    if (t.staleMs !== null) parts.push(`stale ${Math.round(t.staleMs)} ms`);
+    conversation.figures(Number(id), parts.join(" · "));
+  }
 }
 
 function gatewayUrl() {
@@ -60,21 +103,63 @@ function gatewayUrl() {
   return `${scheme}//${location.host}/browser/ws`;
 }
 
+// Before asking for the microphone: is anything there to call?
+async function reachable() {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 3000);
+  try {
+    const response = await fetch("/healthz", { cache: "no-store", signal: abort.signal });
+    return response.ok;
+  } catch (_) {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function openAudio() {
   const ctx = new AudioContext({ sampleRate: RATE });
   await ctx.audioWorklet.addModule("worklets/mic.js");
   await ctx.audioWorklet.addModule("worklets/player.js");
   await ctx.audioWorklet.addModule("worklets/meter.js");
-  const media = await navigator.mediaDevices.getUserMedia({
-    audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-  });
+  let media;
+  try {
+    media = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+  } catch (err) {
+    ctx.close();
+    throw Object.assign(new Error(err.message), { shown: microphoneMessage(err) });
+  }
+  // The caller's own voice, metered: time to first audio runs from where it stops.
+  const micMeter = new AudioWorkletNode(ctx, "meter");
+  const mute = ctx.createGain();
+  mute.gain.value = 0;
+  ctx.createMediaStreamSource(media).connect(micMeter).connect(mute).connect(ctx.destination);
+  micMeter.port.onmessage = (e) => {
+    if (e.data.lastVoicedAt === null) return;
+    micVoiceEndedAt = performance.now() - (ctx.currentTime - e.data.lastVoicedAt) * 1000;
+  };
   return { ctx, media };
+}
+
+function resetForCall() {
+  const fresh = freshStats();
+  for (const key of Object.keys(stats)) delete stats[key];
+  Object.assign(stats, fresh);
+  conversation.clear();
+  plot.reset();
+  hideNotice();
+  micVoiceEndedAt = null;
+  stale = null;
 }
 
 async function startCall({ transport = $("transport").value, useStream = true, token = $("token").value } = {}) {
   if (session) return;
+  resetForCall();
+  if (!(await reachable())) throw Object.assign(new Error("unreachable"), { shown: unreachableMessage(location.host) });
   const { ctx, media } = await openAudio();
-  session = { ctx, media, call: null, pinger: null };
+  session = { ctx, media, call: null, pinger: null, connectedAt: performance.now(), connected: false };
   if (transport === "webrtc") await startWebRtc(ctx, media, { token });
   else await startWebSocket(ctx, media, { useStream, token });
   await ctx.resume();
@@ -82,7 +167,16 @@ async function startCall({ transport = $("transport").value, useStream = true, t
   if (session.call.callId) stats.callId = session.call.callId;
   $("call").textContent = "Hang up";
   $("call").classList.add("hangup");
+  plot.start();
   render();
+}
+
+function firstPlayed(turnId, at) {
+  const t = turnStats(turnId);
+  if (t.ttfaMs !== null) return;
+  // The greeting answers the connect; a reply answers the end of the caller's voice.
+  const from = turnId === 1 || t.askedAt === null ? session.connectedAt : t.askedAt;
+  t.ttfaMs = Math.max(0, at - from);
 }
 
 async function startWebSocket(ctx, media, { useStream, token }) {
@@ -99,22 +193,33 @@ async function startWebSocket(ctx, media, { useStream, token }) {
   const hasRoom = () => stats.bufferedMs < RING_MS - 500
     ? Promise.resolve() : new Promise((resolve) => roomWaiters.push(resolve));
   const call = new WsCall(gatewayUrl(), { token, useStream, hasRoom });
+  $("legend-buffer").textContent = "far end's buffer";
+  $("legend-flight").textContent = "in flight (credit used)";
+  $("legend-window").textContent = "window";
   Object.assign(session, { call, player, pendingGrantMs: 0 });
 
   call.onAudio = (turn, offset, pcm) => {
-    stats.receivedMs += pcm.byteLength / 32;
+    const ms = pcm.byteLength / 32;
+    stats.receivedMs += ms;
+    stats.receivedByTurn[turn] = (stats.receivedByTurn[turn] || 0) + ms;
+    turnStats(turn).sentMs = stats.receivedByTurn[turn];
     player.port.postMessage({ type: "push", turn, offset, pcm }, [pcm]);
   };
   call.onControl = (msg) => onControl(msg);
   call.onClosed = onClosed;
   player.port.onmessage = (e) => {
     const m = e.data;
+    const now = performance.now();
     if (m.type === "stats") {
+      if (m.underruns > stats.underruns) plot.mark(now, "underrun");
       Object.assign(stats, {
         bufferedMs: m.bufferedMs, underruns: m.underruns, underrunMs: m.underrunMs,
-        lastUnderrun: m.lastUnderrun,
-        playedByTurn: m.playedByTurn,
+        lastUnderrun: m.lastUnderrun, playedByTurn: m.playedByTurn,
       });
+      for (const [turn, played] of Object.entries(m.playedByTurn)) {
+        if (played > 0) firstPlayed(Number(turn), now - m.playedMs);
+        turnStats(turn).heardMs = played;
+      }
       note(Object.values(m.playedByTurn).reduce((a, b) => a + b, 0));
       session.pendingGrantMs += m.playedMs;
       if (session.pendingGrantMs >= GRANT_EVERY_MS || (m.playedMs && m.bufferedMs === 0)) {
@@ -123,14 +228,21 @@ async function startWebSocket(ctx, media, { useStream, token }) {
         session.pendingGrantMs = 0;
       }
       if (stats.windowMs !== null) {
-        stats.creditMs = stats.windowMs - (stats.receivedMs - stats.grantedMs - session.pendingGrantMs);
+        // In flight as the gateway counts it: received here, not yet granted back.
+        stats.inFlightMs = Math.max(0, stats.receivedMs - stats.grantedMs - session.pendingGrantMs);
+        stats.creditMs = Math.max(0, stats.windowMs - stats.inFlightMs);
       }
+      plot.sample(now, stats.bufferedMs, stats.inFlightMs, stats.windowMs);
       if (stats.bufferedMs < RING_MS - 500) { roomWaiters.forEach((r) => r()); roomWaiters = []; }
     } else if (m.type === "cleared") {
-      stats.lastClear = { ...m, at: performance.now() };
+      stats.lastClear = { ...m, at: now };
       stats.bufferedMs = m.bufferedMs;
+      // The worklet has dropped the turn: what it held is no longer in flight, and
+      // grants start over in the clear's new epoch.
+      stats.receivedMs = stats.grantedMs + session.pendingGrantMs;
       const heard = stats.lastClearHeardMs ?? m.positionMs;
       stats.staleMs = Math.max(0, m.positionMs - heard);
+      turnStats(m.turn).staleMs = stats.staleMs;
     }
     render();
   };
@@ -154,88 +266,135 @@ async function startWebRtc(ctx, media, { token }) {
     const meter = new AudioWorkletNode(ctx, "meter");
     ctx.createMediaStreamSource(stream).connect(meter).connect(ctx.destination);
     meter.port.onmessage = (e) => {
+      const now = performance.now();
+      const grew = e.data.voicedMs > stats.voicedMs;
       stats.voicedMs = e.data.voicedMs;
       note(stats.voicedMs);
+      if (grew && stats.state === "speaking") firstPlayed(session.speakingTurn, now);
+      if (stale) {
+        // Stale audio: what played of the interrupted turn after the clear, until
+        // the jitter buffer ran out of it (quiet), or another turn began.
+        if (grew) stale.lastGrowth = now;
+        stats.staleMs = stats.voicedMs - stale.voicedAt;
+        turnStats(stale.turn).staleMs = stats.staleMs;
+        if (now - stale.lastGrowth > STALE_SETTLE_MS) stale = null;
+      }
     };
   };
   call.onStats = (s) => {
+    const now = performance.now();
     stats.jitterBufferMs = s.jitterBufferMs ?? null;
+    stats.jitterTargetMs = s.jitterTargetMs ?? null;
     stats.bufferedMs = s.jitterBufferMs ?? 0;
     stats.packetsLost = s.packetsLost ?? null;
     stats.concealedSamples = s.concealedSamples ?? null;
     if (s.rttMs !== undefined) stats.rttMs = s.rttMs;
-    if (stats.voicedAtClear !== null && stats.clears > 0) {
-      stats.staleMs = stats.voicedMs - stats.voicedAtClear;
-    }
+    plot.sample(now, stats.jitterBufferMs, stats.jitterTargetMs, null);
     render();
   };
+  call.onConnected = () => { session.connected = true; };
   call.onControl = (msg) => onControl(msg);
   call.onClosed = onClosed;
+  $("legend-buffer").textContent = "jitter buffer: current delay";
+  $("legend-flight").textContent = "jitter buffer: target delay";
+  $("legend-window").textContent = "(no credit window: the gateway paces)";
   await call.open();
 }
 
 function onClosed(code, reason) {
   stats.closeCode = code;
   stats.closeReason = reason;
+  const wasConnected = session && (session.connected || session.call.wire !== "WebRTC");
+  const hungUp = session && session.hangingUp;
+  if (!hungUp && !stats.endReason && stats.problem === null) {
+    if (code === "failed" && !wasConnected) show(...noWebRtcPathMessage());
+    else if (code === "failed") show("Connection lost", "The connection to the gateway was lost.");
+    else if (code !== 1000) show("Call ended", closedMessage(code, reason));
+  }
   teardown();
 }
 
 function onControl(msg) {
   stats.events.push(msg);
   if (stats.events.length > 500) stats.events.splice(0, 250);
+  const now = performance.now();
   switch (msg.type) {
     case "welcome":
       stats.callId = msg.call_id;
       stats.windowMs = msg.window_ms;
       stats.creditMs = msg.window_ms;
+      stats.inFlightMs = 0;
       stats.state = "connected";
       break;
     case "clear":
       // Drop the turn's audio at once: stale audio never plays out.
       stats.clears++;
       stats.lastClearHeardMs = msg.heard_ms;
-      if (session.player) {
-        stats.receivedMs = stats.grantedMs + session.pendingGrantMs; // the ring is empty of it
+      plot.mark(now, "clear");
+      if (session && session.player) {
         session.player.port.postMessage({ type: "clear", turn: msg.turn });
       } else {
         stats.voicedAtClear = stats.voicedMs; // WebRTC: what plays from here on is stale
+        stats.staleMs = 0;
+        stale = { turn: msg.turn, voicedAt: stats.voicedMs, lastGrowth: now };
+        turnStats(msg.turn).staleMs = 0;
       }
       break;
     case "pong":
       stats.rttMs = performance.now() - msg.t;
       break;
     case "state":
+      if (msg.state === "speaking" && session) {
+        session.speakingTurn = msg.turn_id;
+        if (stale && msg.turn_id !== stale.turn) stale = null; // the next reply is not stale
+      }
+      if (msg.state === "thinking") turnStats(msg.turn_id).askedAt = micVoiceEndedAt;
       stats.state = msg.state;
       break;
     case "transcript":
       stats.transcripts.push(msg.text);
-      say("you", msg.text);
+      conversation.youSaid(msg.text);
+      plot.mark(now, "voice");
       break;
     case "agent_text":
       stats.agentText.push(msg);
-      say("agent", msg.text);
+      conversation.agentSaid(msg.turn_id, msg.text);
+      turnStats(msg.turn_id);
+      break;
+    case "playout":
+      // The gateway's confirmed playout position: on WebRTC, the heard figure per turn.
+      if (!session || !session.player) turnStats(msg.turn_id).heardMs = msg.position_ms;
       break;
     case "tool_call": {
       // What the agent asked a tool, and what came back (or the error).
       const args = JSON.stringify(msg.arguments);
       const outcome = msg.error ? `failed: ${msg.error}` : `→ ${JSON.stringify(msg.result)}`;
-      say("tool", `🔧 ${msg.name}(${args}) ${outcome}`);
+      conversation.tool(`${msg.name}(${args}) ${outcome}`);
       break;
     }
     case "paused":
       // Paused for your voice: it goes on from here unless you keep talking.
       stats.state = "paused";
+      plot.mark(now, "voice");
       break;
     case "resumed":
       stats.resumes = (stats.resumes || 0) + 1;
       stats.state = "speaking";
-      say("cut", `(resumed after ${msg.paused_ms} ms: nothing you heard was lost)`);
+      if (stale && stale.turn === msg.turn_id) stale = null; // it plays on: not stale
+      conversation.note(msg.turn_id, `paused ${msg.paused_ms} ms for your voice, then resumed where you were`);
       break;
     case "interrupted":
-      say("cut", `(interrupted; you heard: “${msg.heard_text}”)`);
+      conversation.interrupted(msg.turn_id, msg.heard_text);
+      turnStats(msg.turn_id).heardMs = msg.heard_ms;
+      break;
+    case "call_ended":
+      stats.endReason = msg.reason;
+      if (msg.reason !== "caller hung up") show("Call ended", endedMessage(msg.reason));
       break;
     case "error":
-      say("cut", `error: ${msg.code}: ${msg.message}`);
+      if (msg.code === "bad_token") show(...refusedMessage(401, msg.message));
+      else if (msg.fatal) show("Call refused", `${msg.message} (${msg.code})`);
+      else conversation.problem("Protocol error", `${msg.code}: ${msg.message}`);
       break;
   }
   render();
@@ -249,19 +408,27 @@ function teardown() {
   if (session.element) session.element.srcObject = null;
   stats.micDropped = session.call.micDropped || 0;
   session = null;
-  stats.state = "idle";
+  stale = null;
+  // Nothing is buffered or in flight once the call is gone: the figures say so.
+  Object.assign(stats, { state: "idle", bufferedMs: 0, creditMs: null, inFlightMs: null });
+  plot.stop();
   $("call").textContent = "Call";
   $("call").classList.remove("hangup");
   render();
 }
 
 function hangUp() {
-  if (session) session.call.close();
+  if (session) {
+    session.hangingUp = true;
+    session.call.close();
+  }
   teardown();
 }
 
 $("call").addEventListener("click", () => (session ? hangUp() : startCall().catch((err) => {
-  say("cut", `could not start the call: ${err.message}`);
+  if (err.shown) show(...err.shown);
+  else if (err.status) show(...refusedMessage(err.status, err.message));
+  else show("Could not start the call", err.message);
   teardown();
 })));
 render();

@@ -1,6 +1,7 @@
 // One call over WebRTC: the microphone track out, the agent's track in, a data
 // channel for the gateway's events and the page's playout statistics.
 // Non-trickle: the offer goes out with every candidate.
+const CONNECT_TIMEOUT_MS = 10000; // no ICE path by then: say so rather than wait on
 
 export class RtcCall {
   constructor(media, { token = "", relayOnly = false } = {}) {
@@ -11,8 +12,10 @@ export class RtcCall {
     this.onControl = () => {};
     this.onStats = () => {};
     this.onClosed = () => {};
+    this.onConnected = () => {};
     this.closed = false;
     this.resource = null;
+    this.last = null; // the previous inbound-rtp report, for current (not lifetime) delays
   }
 
   get wire() {
@@ -26,7 +29,7 @@ export class RtcCall {
   async open() {
     // TURN credentials are made per call and expire: ask for them each time.
     const ice = await fetch("/webrtc/ice-servers", { headers: this.authHeaders });
-    if (!ice.ok) throw new Error(`ICE servers refused: ${ice.status} ${await ice.text()}`);
+    if (!ice.ok) throw refused(ice.status, await ice.text());
     const { iceServers } = await ice.json();
     this.pc = new RTCPeerConnection({
       iceServers,
@@ -37,7 +40,9 @@ export class RtcCall {
     this.channel.onmessage = (e) => this.onControl(JSON.parse(e.data));
     this.pc.ontrack = (e) => this.onTrack(e.streams[0]);
     this.pc.onconnectionstatechange = () => {
-      if (["failed", "closed"].includes(this.pc.connectionState)) this.finish(this.pc.connectionState);
+      const state = this.pc.connectionState;
+      if (state === "connected") this.onConnected();
+      if (["failed", "closed"].includes(state)) this.finish(state);
     };
     await this.pc.setLocalDescription(await this.pc.createOffer());
     await new Promise((resolve) => {
@@ -49,12 +54,15 @@ export class RtcCall {
       headers: { "content-type": "application/json", ...this.authHeaders },
       body: JSON.stringify({ sdp: this.pc.localDescription.sdp, type: "offer" }),
     });
-    if (!response.ok) throw new Error(`offer refused: ${response.status} ${await response.text()}`);
+    if (!response.ok) throw refused(response.status, await response.text());
     const answer = await response.json();
     this.resource = answer.resource;
     this.callId = answer.id;
     await this.pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     this.statsTimer = setInterval(() => this.reportStats(), 500);
+    this.connectTimer = setTimeout(() => {
+      if (this.pc.connectionState !== "connected") this.finish("failed");
+    }, CONNECT_TIMEOUT_MS);
   }
 
   async reportStats() {
@@ -62,8 +70,14 @@ export class RtcCall {
     const stats = {};
     report.forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "audio") {
-        stats.jitterBufferMs = s.jitterBufferEmittedCount
-          ? (s.jitterBufferDelay / s.jitterBufferEmittedCount) * 1000 : null;
+        // Delay per emitted sample since the last report: the buffer now, not its lifetime mean.
+        const last = this.last || { jitterBufferDelay: 0, jitterBufferTargetDelay: 0, jitterBufferEmittedCount: 0 };
+        const emitted = (s.jitterBufferEmittedCount || 0) - last.jitterBufferEmittedCount;
+        stats.jitterBufferMs = emitted > 0
+          ? ((s.jitterBufferDelay - last.jitterBufferDelay) / emitted) * 1000 : null;
+        stats.jitterTargetMs = emitted > 0 && s.jitterBufferTargetDelay !== undefined
+          ? ((s.jitterBufferTargetDelay - last.jitterBufferTargetDelay) / emitted) * 1000 : null;
+        this.last = s;
         stats.packetsLost = s.packetsLost;
         stats.concealedSamples = s.concealedSamples;
         stats.samplesReceived = s.totalSamplesReceived;
@@ -95,7 +109,16 @@ export class RtcCall {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.statsTimer);
+    clearTimeout(this.connectTimer);
     this.pc.close();
-    this.onClosed(1000, reason);
+    this.onClosed(reason === "bye" ? 1000 : reason, reason);
   }
+}
+
+function refused(status, text) {
+  let message = text;
+  try {
+    message = JSON.parse(text).detail || text;
+  } catch (_) { /* plain text */ }
+  return Object.assign(new Error(`refused (${status}): ${message}`), { status });
 }

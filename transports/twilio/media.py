@@ -156,6 +156,7 @@ class TwilioStream:
         self.errors = 0
         self.call: Call | None = None
         self.transport: TwilioTransport | None = None
+        self.disconnect_code: int | None = None
 
     def _error(self, kind: str, detail: str) -> None:
         self.errors += 1
@@ -165,6 +166,7 @@ class TwilioStream:
     async def _receive(self) -> str | None:
         message = await self.ws.receive()
         if message["type"] == "websocket.disconnect":
+            self.disconnect_code = message.get("code")
             return None
         if message.get("text") is not None:
             return message["text"]
@@ -292,10 +294,10 @@ class TwilioStream:
             except StreamRefused as refused:
                 self._error(refused.kind, refused.reason)
                 return refused.code, refused.reason
-            except WebSocketDisconnect:
-                return CLOSE_NORMAL, "caller hung up"
+            except WebSocketDisconnect as gone:
+                return CLOSE_NORMAL, close_codes.disconnect_reason(gone.code)
             if text is None:
-                return CLOSE_NORMAL, "caller hung up"
+                return CLOSE_NORMAL, close_codes.disconnect_reason(self.disconnect_code)
             try:
                 event = protocol.parse(text)
             except ProtocolError as exc:

@@ -18,9 +18,9 @@ def _router():  # imported late: the routes import the call, which imports the s
 
 def _start(ctx: GatewayContext) -> None:
     from transports.webrtc.aiortc_workarounds import advertise_host_addresses
+    from transports.webrtc.ice_servers import host_addresses
 
-    raw = ctx.settings.webrtc_host_addresses
-    advertise_host_addresses([a.strip() for a in raw.split(",") if a.strip()])
+    advertise_host_addresses(host_addresses(ctx.settings))
 
 
 async def _stop(ctx: GatewayContext) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import time
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy
@@ -19,6 +20,22 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy
 from gateway.runtime.config import Settings
 
 TURN_USER = "sluice"
+
+
+def host_addresses(settings: Settings) -> list[str]:
+    """The ICE host candidates to advertise: `webrtc_host_addresses` when set.
+    Unset, a gateway listening only on loopback offers its loopback address,
+    since aioice leaves loopback out and a local demo would find no path;
+    otherwise aioice's own choice (every other interface)."""
+    configured = [a.strip() for a in settings.webrtc_host_addresses.split(",") if a.strip()]
+    if configured:
+        return configured
+    host = "127.0.0.1" if settings.host == "localhost" else settings.host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return []
+    return [str(address)] if address.is_loopback else []
 
 
 def turn_rest_credentials(secret: str, ttl_s: int, now: float, user: str = TURN_USER):

@@ -34,6 +34,9 @@ KIND = "webrtc"
 INBOUND_FRAMES = 50
 """Decoded caller frames waiting for the call (1 s); beyond that the oldest go."""
 DATA_CHANNEL_LIMIT = 256 * 1024
+EARLY_EVENTS = 64
+"""Events held until the page's data channel opens (the greeting starts before
+it does); past this the oldest go: events are advisory, audio never waits."""
 CONFIRM_EVERY = 5
 LATE_AFTER_MS = 40
 """A frame sent this late after its deadline missed the receiver's cushion: our
@@ -89,6 +92,7 @@ class WebRtcSession:
         far end's jitter buffer holds it."""
         self.call: Call | None = None
         self.channel = None
+        self._early: deque[str] = deque(maxlen=EARLY_EVENTS)
         self.ended = asyncio.Event()
         self.end_reason = "caller hung up"
         self._inbound: deque[bytes] = deque(maxlen=INBOUND_FRAMES)
@@ -149,6 +153,16 @@ class WebRtcSession:
     def _on_datachannel(self, channel) -> None:
         self.channel = channel
         channel.on("message", self._on_channel_message)
+        if channel.readyState == "open":
+            self._send_early()
+        else:
+            channel.on("open", self._send_early)
+
+    def _send_early(self) -> None:
+        """What the call said before the channel opened (its first state, the
+        greeting's words), delivered once, in order."""
+        while self._early and self.channel is not None and self.channel.readyState == "open":
+            self.channel.send(self._early.popleft())
 
     def _on_channel_message(self, message) -> None:
         if not isinstance(message, str) or len(message) > 4096:
@@ -171,13 +185,16 @@ class WebRtcSession:
             self.end("caller hung up")
 
     def send_json(self, message: dict) -> None:
+        text = json.dumps(message, separators=(",", ":"))
         channel = self.channel
         if channel is None or channel.readyState != "open":
+            self._early.append(text)  # bounded: the oldest go first
             return
+        self._send_early()
         if channel.bufferedAmount > DATA_CHANNEL_LIMIT:
             self.ctx.metrics.send_buffer_warnings.labels(KIND).inc()
             return  # events are advisory; audio never waits for them
-        channel.send(json.dumps(message, separators=(",", ":")))
+        channel.send(text)
 
     # ---- media ---------------------------------------------------------
 

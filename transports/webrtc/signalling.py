@@ -52,7 +52,7 @@ async def end_sessions(ctx: GatewayContext) -> None:
     """The gateway is shutting down: end every session and wait for them."""
     live = list(sessions(ctx).values())
     for session in live:
-        session.end("gateway shutting down")
+        session.end("gateway stopping")
     await asyncio.gather(*[s.task for s in live if s.task], return_exceptions=True)
 
 

@@ -258,7 +258,7 @@ class BrowserStream:
                     return close_codes.POLICY, "peer not reading"
                 message = receiving.result()
                 if message["type"] == "websocket.disconnect":
-                    return close_codes.NORMAL, "caller hung up"
+                    return close_codes.NORMAL, close_codes.disconnect_reason(message.get("code"))
                 outcome = await self._handle(call, transport, message)
                 if outcome is not None:
                     return outcome
