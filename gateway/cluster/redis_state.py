@@ -196,9 +196,10 @@ class RedisCluster:
         )
         return token or None
 
-    async def redeem_token(self, token: str, ttl_s: float) -> str | None:
+    async def redeem_token(self, token: str, ttl_s: float, call_sid: str) -> str | None:
         """The CallSid the token was issued for ('' for none), or None: unknown,
-        expired, or already redeemed on some node."""
+        expired, or already redeemed on some node. Redeemed only when
+        `call_sid` (the stream's claim) is that CallSid: otherwise it stays."""
         sid = await self._call(
             self._redeem(
                 keys=[
@@ -206,7 +207,7 @@ class RedisCluster:
                     PREFIX + "sid-token:",
                     PREFIX + "sid-redeemed:",
                 ],  # fmt: skip
-                args=[int(ttl_s * 1000)],
+                args=[int(ttl_s * 1000), call_sid],
             )
         )
         return None if sid is None or sid is False else str(sid)

@@ -104,10 +104,14 @@ return ARGV[1]
 """
 
 REDEEM_TOKEN = """
--- KEYS: the token's key, the CallSid key prefixes (token, redeemed). ARGV: ttl ms.
+-- KEYS: the token's key, the CallSid key prefixes (token, redeemed).
+-- ARGV: ttl ms, the CallSid the stream claims.
 -- One-time: the first redeem anywhere takes it. Returns the CallSid, or false.
+-- A claim naming another CallSid takes nothing (returns the token's own
+-- CallSid for the caller to refuse): a stream that saw the token cannot burn it.
 local sid = redis.call('GET', KEYS[1])
 if not sid then return false end
+if sid ~= '' and sid ~= ARGV[2] then return sid end
 redis.call('DEL', KEYS[1])
 if sid ~= '' then
   redis.call('DEL', KEYS[2] .. sid)

@@ -119,7 +119,7 @@ ERROR_KINDS = frozenset({
     "unexpected", "bad_frame", "bad_grant", "bad_played", "bad_host", "bad_origin", "bad_offer",
     "bad_form", "bad_opus", "no_hello", "start_timeout", "connect_timeout", "evicted", "full",
     "error_budget", "replayed_webhook", "unknown_session", "internal", "inbound_flood",
-    "slow_body", "cluster_full", "cluster_unavailable", "draining",
+    "slow_body", "cluster_full", "cluster_unavailable", "draining", "rate_limited",
 })  # fmt: skip
 END_REASONS = frozenset({
     "caller hung up", "stream stopped", "playout stalled", "internal error", "peer not reading",
@@ -129,6 +129,7 @@ END_REASONS = frozenset({
 VOICES = frozenset({"cascade", "openai-realtime"})
 VOICE_PROBLEMS = frozenset({
     "connect_failed", "closed", "bad_event", "server_error", "tool_failed", "reconnected",
+    "oversized",
 })  # fmt: skip
 """Metric labels come from these sets only: a peer string never becomes a series."""
 
@@ -234,6 +235,11 @@ class GatewayMetrics:
             "sluice_stt_dropped_utterances",
             "Caller utterances dropped because the call already had one waiting for STT",
             ["transport"],
+        )
+        self.turn_credentials = self._add(
+            Counter,
+            "sluice_turn_credentials",
+            "TURN credentials minted from webrtc_turn_secret for browsers",
         )
         self.pending = self._add(
             Gauge,

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from gateway.pipeline.json_limits import shape_problem
+
 log = logging.getLogger(__name__)
 
 ToolFunction = Callable[..., Awaitable[Any]]
@@ -128,15 +130,21 @@ class Tools:
     async def run(self, name: str, arguments: str) -> tuple[dict[str, Any], Any, str | None]:
         """Returns (the parsed arguments, the result, an error); never raises
         for the tool's own failure: the model is told, and carries on."""
+        problem = shape_problem(arguments or "")
+        if problem is not None:
+            log.warning("tool %r refused: %s", name[:80], problem)
+            return {}, None, f"bad arguments: {problem}"
         try:
             args = json.loads(arguments or "{}")
             if not isinstance(args, dict):
                 raise ValueError("arguments must be a JSON object")
-        except ValueError as exc:
-            return {}, None, f"bad arguments: {exc}"
+        except Exception as exc:  # whatever the parser raises, the model is told
+            log.warning("tool %r: bad arguments: %s", name[:80], type(exc).__name__)
+            return {}, None, f"bad arguments: {type(exc).__name__}: {exc}"[:500]
         found = self.by_name.get(name)
         if found is None:
-            return args, None, f"no tool named {name!r}"
+            log.warning("no tool named %r", name[:80])
+            return args, None, f"no tool named {name[:80]!r}"
         try:
             async with asyncio.timeout(self.timeout_s) as deadline:
                 return args, await found.function(**args), None
@@ -145,7 +153,8 @@ class Tools:
                 return args, None, f"TimeoutError: {exc}"[:500]
             return args, None, f"timed out after {self.timeout_s:g} s"
         except Exception as exc:  # the user's code: report, do not crash the call
-            log.exception("tool %s failed", name)
+            # RecursionError and MemoryError included: the call goes on, the model is told.
+            log.exception("tool %r failed", name)
             return args, None, f"{type(exc).__name__}: {exc}"[:500]
 
 

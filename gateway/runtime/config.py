@@ -262,10 +262,19 @@ class Settings(BaseSettings):
         "", description="coturn's static-auth-secret: hand out time-limited TURN credentials"
     )
     webrtc_turn_ttl_s: int = Field(
-        3600,
+        300,
         ge=60,
         le=86400 * 7,
-        description="Lifetime of the TURN credentials made from webrtc_turn_secret",
+        description="Lifetime of the TURN credentials made from webrtc_turn_secret: a new "
+        "relay must start within it (coturn checks it when a relay is allocated; a call "
+        "already relayed goes on)",
+    )
+    webrtc_turn_per_minute: int = Field(
+        6,
+        ge=1,
+        le=600,
+        description="TURN credentials one client address may get per minute (a call needs "
+        "one); past it, 429",
     )
     webrtc_cushion_ms: int = Field(
         60,
@@ -287,7 +296,11 @@ class Settings(BaseSettings):
         8.0, gt=0, le=120, description="ICE and DTLS must complete within this after the offer"
     )
     webrtc_max_candidates: int = Field(
-        20, ge=1, le=1000, description="Trickled ICE candidates accepted per session"
+        8,
+        ge=1,
+        le=1000,
+        description="Candidates one offer may name; each gets connectivity checks (about 5 "
+        "STUN packets within the connect deadline), so this bounds what an offer can aim",
     )
     webrtc_opus_complexity: int = Field(
         1, ge=0, le=10, description="Opus encoder complexity for agent audio (CPU against quality)"

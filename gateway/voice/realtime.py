@@ -74,7 +74,12 @@ OUTGOING_AUDIO_MS = 2_000
 """Caller audio waiting for a slow model socket; past this the oldest goes."""
 OUTGOING_CONTROL = 256
 MAX_TOOL_CALLS = 8
-MAX_MESSAGE_BYTES = 4 << 20
+MAX_EVENT_BYTES = 256 * 1024
+"""The largest model event taken in: about 4 s of 24 kHz PCM as base64, where a
+real audio delta carries a fraction of a second. A larger one is counted and
+skipped, so one message cannot bring seconds of memory with it."""
+MAX_MESSAGE_BYTES = 1 << 20
+"""Past this the socket itself refuses the frame (1009) before reading it whole."""
 
 
 class ModelConnectionLost(Exception):
@@ -210,6 +215,12 @@ class RealtimeSession:
     async def _read(self, ws: ClientConnection) -> None:
         try:
             async for message in ws:
+                if len(message) > MAX_EVENT_BYTES:
+                    self.metrics.voice_problems.labels(NAME, "oversized").inc()
+                    self.bad_events += 1
+                    if self.bad_events <= 3:
+                        log.warning("skipped a model event of %d bytes", len(message))
+                    continue
                 try:
                     events = self.protocol.receive(message)
                 except BadEvent as exc:

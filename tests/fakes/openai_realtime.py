@@ -136,6 +136,10 @@ class FakeSession:
             self._record(self.errors_sent, event)
         await self._ws.send(json.dumps(event))
 
+    async def send_raw(self, text: str) -> None:
+        """A message of the test's own making, sent as it is (an attack, a glitch)."""
+        await self._ws.send(text)
+
     async def _error(self, err: RealtimeError, client_event_id: str | None) -> None:
         body = {"type": err.kind, "code": err.code, "message": err.message, "param": err.param}
         await self._send("error", error={**body, "event_id": client_event_id})

@@ -19,8 +19,8 @@ from gateway.runtime.config import Settings
 from gateway.runtime.context import GatewayContext
 from tests.unit.fuzz_material import FAST, SLOW
 from transports.webrtc.aiortc_workarounds import advertise_host_addresses
+from transports.webrtc.offer_check import count_candidates, offer_problem
 from transports.webrtc.session import OfferRejected, WebRtcSession
-from transports.webrtc.signalling import _count_candidates
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -235,6 +235,26 @@ def test_count_candidates(offers: list[str], data: st.DataObject) -> None:
     """The candidate limit is checked before answering, so it must count at least every
     candidate aiortc would go on to probe, however the lines are broken."""
     sdp = data.draw(st.one_of(mutated_sdp(offers), st.text(max_size=500)))
-    count = _count_candidates(sdp)
+    count = count_candidates(sdp)
     assert isinstance(count, int) and 0 <= count <= len(sdp.splitlines())
     assert count >= _aiortc_candidates(sdp)
+
+
+@FAST
+@given(data=st.data())
+def test_the_offer_check_never_raises_and_passes_only_fingerprinted_offers(
+    offers: list[str], data: st.DataObject
+) -> None:
+    """What reaches aiortc carries a DTLS fingerprint it can verify: without one,
+    aiortc fails later inside a task, with a traceback and a live session."""
+    sdp = data.draw(st.one_of(mutated_sdp(offers), st.text(max_size=500)))
+    problem = offer_problem(sdp, max_candidates=8)
+    assert problem is None or isinstance(problem, str)
+    if problem is None:
+        hashes = [
+            line[len("a=fingerprint:") :].split(" ")[0].lower()
+            for line in sdp.splitlines()
+            if line.startswith("a=fingerprint:")
+        ]
+        assert hashes and set(hashes) <= {"sha-256", "sha-384", "sha-512"}
+        assert count_candidates(sdp) <= 8

@@ -5,19 +5,29 @@ def test_a_token_redeems_once_and_expires():
     now = [0.0]
     tokens = StreamTokens(ttl_s=10, now=lambda: now[0])
     a, b = tokens.issue("CA-a"), tokens.issue("CA-b")
-    redeemed = tokens.redeem(a)
+    redeemed = tokens.redeem(a, "CA-a")
     assert redeemed is not None and redeemed.call_sid == "CA-a"
-    assert tokens.redeem(a) is None
+    assert tokens.redeem(a, "CA-a") is None
     now[0] = 11
-    assert tokens.redeem(b) is None
-    assert tokens.redeem("forged") is None
+    assert tokens.redeem(b, "CA-b") is None
+    assert tokens.redeem("forged", "CA-a") is None
+
+
+def test_a_claim_for_another_call_is_refused_without_burning_the_token():
+    tokens = StreamTokens(ttl_s=10)
+    token = tokens.issue("CA-real")
+    wrong = tokens.redeem(token, "CA-forged")
+    assert wrong is not None and wrong.call_sid == "CA-real"  # the caller refuses it
+    real = tokens.redeem(token, "CA-real")
+    assert real is not None and real.call_sid == "CA-real"
+    assert tokens.redeem(token, "CA-real") is None  # and now it is spent
 
 
 def test_a_replayed_webhook_gets_the_same_token_and_none_once_the_stream_began():
     tokens = StreamTokens(ttl_s=10)
     first = tokens.issue("CA1")
     assert [tokens.issue("CA1") for _ in range(20)] == [first] * 20
-    assert tokens.redeem(first) is not None
+    assert tokens.redeem(first, "CA1") is not None
     assert tokens.issue("CA1") is None
     assert tokens.issue("CA2") not in (None, first)
 
@@ -25,8 +35,8 @@ def test_a_replayed_webhook_gets_the_same_token_and_none_once_the_stream_began()
 def test_the_store_is_bounded():
     tokens = StreamTokens(ttl_s=10, capacity=3)
     issued = [tokens.issue(f"CA{i}") for i in range(5)]
-    assert tokens.redeem(issued[0]) is None
-    assert tokens.redeem(issued[4]) is not None
+    assert tokens.redeem(issued[0], "CA0") is None
+    assert tokens.redeem(issued[4], "CA4") is not None
     assert tokens.issue("CA0") not in (None, issued[0])  # forgotten with its token
 
 

@@ -203,7 +203,7 @@ class TwilioStream:
                 raise StreamRefused(CLOSE_POLICY, "bad_token", "missing stream token")
             return ()  # development mode: no auth token configured, no webhook required
         try:
-            redeemed = await redeem_token(self.ctx, token)
+            redeemed = await redeem_token(self.ctx, token, start.call_sid)
         except ClusterUnavailable:
             raise StreamRefused(
                 CLOSE_TRY_LATER, "cluster_unavailable", REFUSALS["cluster_unavailable"]

@@ -63,11 +63,17 @@ class StreamTokens:
         if token is not None and token not in self._tokens:
             del self._by_sid[call_sid]
 
-    def redeem(self, token: str) -> Redeemed | None:
-        entry = self._tokens.pop(token, None)
+    def redeem(self, token: str, claimed_sid: str) -> Redeemed | None:
+        """The token's CallSid, used up, when the stream claims that CallSid.
+        A claim naming another call gets the token's own CallSid back, to be
+        refused, and leaves the token for the real stream."""
+        entry = self._tokens.get(token)
         if entry is None:
             return None
         call_sid, expires = entry
+        if call_sid and call_sid != claimed_sid and expires >= self._now():
+            return Redeemed(call_sid)
+        del self._tokens[token]
         self._forget_sid(call_sid)
         if expires < self._now():
             return None
@@ -136,11 +142,13 @@ async def issue_token(ctx: Any, call_sid: str) -> str | None:
     return stream_tokens(ctx).issue(call_sid)
 
 
-async def redeem_token(ctx: Any, token: str) -> Redeemed | None:
+async def redeem_token(ctx: Any, token: str, claimed_sid: str) -> Redeemed | None:
+    """Spends the token only for the CallSid it was issued for; a `Redeemed`
+    naming another CallSid means the claim is wrong and the token is intact."""
     ttl = ctx.settings.twilio_token_ttl_s
     if ctx.cluster is not None:
         if len(token) > 64:
             return None
-        sid = await ctx.cluster.redeem_token(token, ttl)
+        sid = await ctx.cluster.redeem_token(token, ttl, claimed_sid)
         return None if sid is None else Redeemed(sid)
-    return stream_tokens(ctx).redeem(token)
+    return stream_tokens(ctx).redeem(token, claimed_sid)

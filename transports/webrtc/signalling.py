@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.access.admission import Evicted
 from gateway.access.http_limits import BodyRefused, content_type, read_body, read_json_object
+from gateway.access.rate import RateLimit
 from gateway.access.slots import REFUSALS
 from gateway.access.tokens import bearer, token_matches
 from gateway.cluster.redis_state import ClusterUnavailable
@@ -33,6 +34,7 @@ from gateway.cluster.worker_link import FORWARDED, SECRET_HEADER
 from gateway.runtime.context import GatewayContext
 from transports.call_runner import client_address
 from transports.webrtc.ice_servers import ice_servers
+from transports.webrtc.offer_check import offer_problem
 from transports.webrtc.session import KIND, OfferRejected, WebRtcSession
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,13 @@ MAX_SDP_BYTES = 64 * 1024
 MAX_JSON_BYTES = 96 * 1024
 """An SDP of at most MAX_SDP_BYTES, JSON-escaped."""
 WHIP_PATH = "/webrtc/whip"
+
+
+def _turn_limit(ctx: GatewayContext) -> RateLimit:
+    per_minute = ctx.settings.webrtc_turn_per_minute
+    return ctx.extensions.setdefault(
+        "webrtc.turn_limit", RateLimit(ctx.clock, per_minute, burst=per_minute)
+    )
 
 
 def sessions(ctx: GatewayContext) -> dict[str, WebRtcSession]:
@@ -80,15 +89,10 @@ def _refused(ctx: GatewayContext, request: Request) -> JSONResponse | None:
     return None
 
 
-def _count_candidates(sdp: str) -> int:
-    return sum(1 for line in sdp.splitlines() if line.startswith("a=candidate"))
-
-
 async def _start(ctx: GatewayContext, request: Request, sdp: str) -> WebRtcSession | JSONResponse:
-    limit = ctx.settings.webrtc_max_candidates
-    if (count := _count_candidates(sdp)) > limit:
-        # Each remote candidate gets connectivity checks: an offer must not aim them anywhere.
-        return _problem(ctx, 400, "bad_offer", f"{count} candidates; at most {limit}")
+    problem = offer_problem(sdp, ctx.settings.webrtc_max_candidates)
+    if problem is not None:
+        return _problem(ctx, 400, "bad_offer", problem)
     assert ctx.slots is not None
     if (room := await ctx.slots.room()) != "ok":
         return _problem(ctx, 503, room, REFUSALS[room])
@@ -190,6 +194,11 @@ def router() -> APIRouter:
         ctx: GatewayContext = request.app.state.ctx
         if (refused := _refused(ctx, request)) is not None:
             return refused
+        if ctx.settings.webrtc_turn_secret:
+            # Each answer mints relay credentials: a call needs one, nobody needs a stream.
+            if not _turn_limit(ctx).allow(client_address(request)):
+                return _problem(ctx, 429, "rate_limited", "TURN credentials asked too often")
+            ctx.metrics.turn_credentials.inc()
         return JSONResponse({"iceServers": ice_servers(ctx.settings)},
                             headers={"Cache-Control": "no-store"})  # fmt: skip
 
