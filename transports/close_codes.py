@@ -9,7 +9,12 @@ INTERNAL = 1011
 SERVICE_RESTART = 1012
 TRY_LATER = 1013
 
-FOR_END_REASON = {"playout stalled": POLICY, "internal error": INTERNAL, "peer not reading": POLICY}
+FOR_END_REASON = {
+    "playout stalled": POLICY,
+    "internal error": INTERNAL,
+    "peer not reading": POLICY,
+    "gateway stopping": SERVICE_RESTART,
+}
 """How a call that ends itself closes its connection."""
 
 

@@ -16,6 +16,21 @@ import uvicorn
 log = logging.getLogger(__name__)
 
 POLL_S = 0.2
+STOPPING_GRACE_S = 2.0
+"""At shutdown, how long calls get to tell their callers why they end."""
+STOPPING = "gateway stopping"
+
+
+async def end_calls(ctx, reason: str = STOPPING, grace_s: float = STOPPING_GRACE_S) -> None:  # noqa: ANN001
+    """Ends every live call with `reason` and waits (a little) for them to go:
+    each tells its caller why (a `call_ended` event where the wire has events,
+    then a close with 1012) before the server drops the connections."""
+    calls = list(ctx.calls.values())
+    for call in calls:
+        call.end(reason)
+    deadline = time.monotonic() + grace_s
+    while ctx.calls and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
 
 
 class DrainingServer(uvicorn.Server):
@@ -28,6 +43,14 @@ class DrainingServer(uvicorn.Server):
     async def serve(self, sockets=None) -> None:  # noqa: ANN001 - uvicorn's signature
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets=sockets)
+
+    async def shutdown(self, sockets=None) -> None:  # noqa: ANN001 - uvicorn's signature
+        # Before uvicorn drops the connections: the callers hear why the call ends.
+        ctx = _context(self.config.loaded_app if self.config.loaded else None)
+        if ctx is not None and ctx.calls:
+            log.warning("stopping: ending %d live calls", len(ctx.calls))
+            await end_calls(ctx)
+        await super().shutdown(sockets=sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         ctx = _context(self.config.loaded_app if self.config.loaded else None)

@@ -12,6 +12,7 @@ from gateway.runtime.config import Settings
 from gateway.runtime.context import GatewayContext
 from gateway.runtime.services import Services
 from gateway.server.app import create_app
+from gateway.server.drain import DrainingServer
 
 
 @dataclass
@@ -47,7 +48,8 @@ async def start_gateway(settings: Settings, services: Services) -> RunningGatewa
         ws_ping_interval=None,
         ws_per_message_deflate=False,
     )
-    server = uvicorn.Server(config)
+    # The server `sluice serve` runs: at stop, calls end with "gateway stopping".
+    server = DrainingServer(config, settings.drain_timeout_s)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

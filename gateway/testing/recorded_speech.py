@@ -21,7 +21,11 @@ from gateway.audio.resample import resample_once
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
-DEBIAN_PACKAGES = ("asterisk-core-sounds-en-wav", "asterisk-core-sounds-en-g722")
+DEBIAN_PACKAGES = (
+    "asterisk-core-sounds-en",
+    "asterisk-core-sounds-en-wav",
+    "asterisk-core-sounds-en-g722",
+)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ export class Plot {
   draw(now) {
     const { canvas } = this;
     const g = canvas.getContext("2d");
-    const w = canvas.width, h = canvas.height, pad = 28;
+    const w = canvas.width, h = canvas.height, pad = 56;
     g.clearRect(0, 0, w, h);
     const since = now - HISTORY_MS;
     const shown = this.points.filter((p) => p[0] >= since);
@@ -59,19 +59,31 @@ export class Plot {
     g.font = "11px system-ui, sans-serif";
     g.fillStyle = "#5a6372";
     g.strokeStyle = "#e1e4e9";
+    g.textAlign = "right";
     for (const v of [0, top / 2, top]) {
       g.beginPath(); g.moveTo(pad, y(v)); g.lineTo(w - 4, y(v)); g.stroke();
-      g.fillText(`${Math.round(v)}`, 2, y(v) + 4);
+      g.fillText(`${Math.round(v)} ms`, pad - 4, y(v) + 4);
     }
-    g.fillText("ms", 2, 10);
+    g.textAlign = "left";
     g.fillText("−10 s", pad, h - 2);
-    g.fillText("now", w - 26, h - 2);
+    g.textAlign = "right";
+    g.fillText("now", w - 4, h - 2);
+    g.textAlign = "left";
 
     for (const [t, kind] of this.marks) {
       if (t < since) continue;
       g.strokeStyle = COLORS[kind];
       g.lineWidth = kind === "underrun" ? 3 : 1.5;
       g.beginPath(); g.moveTo(x(t), y(top)); g.lineTo(x(t), y(0)); g.stroke();
+    }
+    // The far end's buffer as a shaded area, so the credit line drawn over it shows.
+    g.fillStyle = "rgba(47, 111, 214, 0.18)";
+    for (let i = 1; i < shown.length; i++) {
+      const [a, b] = [shown[i - 1], shown[i]];
+      if (a[1] === null || a[1] === undefined || b[1] === null || b[1] === undefined) continue;
+      g.beginPath();
+      g.moveTo(x(a[0]), y(0)); g.lineTo(x(a[0]), y(a[1])); g.lineTo(x(b[0]), y(b[1]));
+      g.lineTo(x(b[0]), y(0)); g.closePath(); g.fill();
     }
     const line = (index, color, dashed) => {
       g.strokeStyle = color;
@@ -88,7 +100,7 @@ export class Plot {
       g.setLineDash([]);
     };
     line(3, COLORS.window, true);
-    line(2, COLORS.flight, false);
     line(1, COLORS.buffer, false);
+    line(2, COLORS.flight, false);
   }
 }

@@ -108,7 +108,7 @@ async def test_a_hostile_tool_call_over_a_real_call_reaches_the_model_as_an_erro
     monkeypatch.setattr(services, "tools", Tools([weather]))
     async with FakeRealtime(speed=20, reply_ms=1000) as fake:
         gw = await gateway_factory(
-            voice="openai-realtime", openai_realtime_url=fake.url, openai_api_key="k", greeting=""
+            voice="openai-realtime", openai_realtime_url=fake.url, openai_api_key="test-key", greeting=""
         )
         async with TwilioCaller(gw.ws_url + "/twilio/media") as caller:
             call = await only_call(gw.ctx)
@@ -128,7 +128,7 @@ async def test_a_hostile_tool_call_over_a_real_call_reaches_the_model_as_an_erro
 async def test_an_oversized_model_audio_event_is_skipped_and_counted(gateway_factory, speech):
     async with FakeRealtime(speed=20, reply_ms=1500) as fake:
         gw = await gateway_factory(
-            voice="openai-realtime", openai_realtime_url=fake.url, openai_api_key="k", greeting=""
+            voice="openai-realtime", openai_realtime_url=fake.url, openai_api_key="test-key", greeting=""
         )
         async with TwilioCaller(gw.ws_url + "/twilio/media") as caller:
             call = await only_call(gw.ctx)
