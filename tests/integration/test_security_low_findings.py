@@ -22,6 +22,7 @@ from gateway.pipeline.tools import Tools
 from gateway.testing.twilio_caller import TwilioCaller
 from tests.fakes.openai_realtime import FakeRealtime
 from tests.integration.helpers import only_call, wait_for
+from tests.integration.test_realtime_voice import realtime
 from tests.integration.test_twilio_webhook import PARAMS, TOKEN, sign, stream_of
 
 pytestmark = pytest.mark.timeout(60)
@@ -107,9 +108,7 @@ async def test_a_hostile_tool_call_over_a_real_call_reaches_the_model_as_an_erro
     model gets a function_call_output, the failure is counted, the call goes on."""
     monkeypatch.setattr(services, "tools", Tools([weather]))
     async with FakeRealtime(speed=20, reply_ms=1000) as fake:
-        gw = await gateway_factory(
-            voice="openai-realtime", openai_realtime_url=fake.url, openai_api_key="test-key", greeting=""
-        )
+        gw = await gateway_factory(**realtime(fake, greeting=""))
         async with TwilioCaller(gw.ws_url + "/twilio/media") as caller:
             call = await only_call(gw.ctx)
             session = await fake.session(0)
@@ -127,9 +126,7 @@ async def test_a_hostile_tool_call_over_a_real_call_reaches_the_model_as_an_erro
 
 async def test_an_oversized_model_audio_event_is_skipped_and_counted(gateway_factory, speech):
     async with FakeRealtime(speed=20, reply_ms=1500) as fake:
-        gw = await gateway_factory(
-            voice="openai-realtime", openai_realtime_url=fake.url, openai_api_key="test-key", greeting=""
-        )
+        gw = await gateway_factory(**realtime(fake, greeting=""))
         async with TwilioCaller(gw.ws_url + "/twilio/media") as caller:
             call = await only_call(gw.ctx)
             session = await fake.session(0)
