@@ -154,7 +154,7 @@ class Tools:
             return args, None, f"timed out after {self.timeout_s:g} s"
         except Exception as exc:  # the user's code: report, do not crash the call
             # RecursionError and MemoryError included: the call goes on, the model is told.
-            log.exception("tool %r failed", name)
+            log.exception("tool %s failed", name)  # a registered name, not the model's text
             return args, None, f"{type(exc).__name__}: {exc}"[:500]
 
 

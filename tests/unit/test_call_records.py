@@ -9,7 +9,8 @@ from gateway.flow.credit import CreditWindow
 def fake_call(call_id: str, clock: FakeClock) -> SimpleNamespace:
     return SimpleNamespace(
         call_id=call_id, kind="twilio", clock=clock, started_at=clock.now(), end_reason=None,
-        flow=SimpleNamespace(window=CreditWindow(800)), starved_frames=0, underruns=0,
+        flow=SimpleNamespace(window=CreditWindow(800)), starved_frames=0, starved_in_pause=0,
+        underruns=0,
         turns=TurnState(clock), records={}, interrupts=[],
         backchannels=[], backchannels_ignored=0,
     )  # fmt: skip
