@@ -1,5 +1,6 @@
 // The Sluice page: one call at a time, a live plot, figures, the conversation.
 import { Conversation } from "./conversation.js";
+import { freshStats, render as renderFigures, turnStats as turnOf } from "./figures.js";
 import {
   closedMessage, endedMessage, microphoneMessage, noWebRtcPathMessage, refusedMessage,
   unreachableMessage,
@@ -15,24 +16,6 @@ const STALE_SETTLE_MS = 200; // WebRTC: the old turn has stopped playing after t
 const TIMELINE_MAX = 20000;
 const $ = (id) => document.getElementById(id);
 
-// Everything the page measures, readable by people and by tests.
-function freshStats() {
-  return {
-    state: "idle", wire: "", bufferedMs: 0, creditMs: null, rttMs: null, staleMs: null,
-    underruns: 0, underrunMs: 0, clears: 0, lastClear: null, playedByTurn: {}, receivedByTurn: {},
-    transcripts: [], agentText: [], events: [], closeCode: null, closeReason: "", micDropped: 0,
-    callId: null, lastUnderrun: null, endReason: null, problem: null,
-    receivedMs: 0, grantedMs: 0, windowMs: null, inFlightMs: null,
-    // WebRTC: the browser's jitter buffer owns playout; the page meters what it played.
-    voicedMs: 0, voicedAtClear: null, jitterBufferMs: null, jitterTargetMs: null,
-    packetsLost: null, concealedSamples: null,
-    // Per turn: first audio, heard, sent, stale; the same definitions as the docs.
-    turns: {},
-    // [wall-clock ms, audio heard so far in ms, client buffer ms]: what comparison
-    // runs line up with the gateway's own record (bounded: oldest half dropped).
-    timeline: [],
-  };
-}
 const stats = freshStats();
 const conversation = new Conversation($("transcript"));
 const plot = new Plot($("plot"));
@@ -56,10 +39,7 @@ function note(heardMs) {
 }
 
 function turnStats(turnId) {
-  if (!stats.turns[turnId]) {
-    stats.turns[turnId] = { ttfaMs: null, heardMs: 0, sentMs: null, staleMs: null, askedAt: null };
-  }
-  return stats.turns[turnId];
+  return turnOf(stats, turnId);
 }
 
 function show(title, text) {
@@ -76,26 +56,7 @@ function hideNotice() {
 }
 
 function render() {
-  const state = $("f-state");
-  state.textContent = stats.state;
-  state.dataset.state = stats.state;
-  $("f-wire").textContent = stats.wire ? `over ${stats.wire}` : "";
-  $("f-buffered").textContent = Math.round(stats.bufferedMs);
-  $("f-credit").textContent = stats.creditMs === null ? "–" : Math.round(stats.creditMs);
-  $("f-window").textContent = stats.windowMs === null ? "–" : Math.round(stats.windowMs);
-  $("f-rtt").textContent = stats.rttMs === null ? "–" : stats.rttMs.toFixed(1);
-  $("f-stale").textContent = stats.staleMs === null ? "–" : Math.round(stats.staleMs);
-  $("f-underruns").textContent = stats.underruns;
-  $("f-underrun-note").textContent = stats.underruns
-    ? `${Math.round(stats.underrunMs)} ms of gaps in all` : "";
-  for (const [id, t] of Object.entries(stats.turns)) {
-    const parts = [];
-    if (t.ttfaMs !== null) parts.push(`first audio ${Math.round(t.ttfaMs)} ms`);
-    if (t.sentMs !== null) parts.push(`heard ${(t.heardMs / 1000).toFixed(1)} s of ${(t.sentMs / 1000).toFixed(1)} s sent`);
-    else if (t.heardMs) parts.push(`heard ${(t.heardMs / 1000).toFixed(1)} s`);
-    if (t.staleMs !== null) parts.push(`stale ${Math.round(t.staleMs)} ms`);
-    conversation.figures(Number(id), parts.join(" · "));
-  }
+  renderFigures(stats, conversation);
 }
 
 function gatewayUrl() {
@@ -208,6 +169,7 @@ async function startWebSocket(ctx, media, { useStream, token }) {
   call.onControl = (msg) => onControl(msg);
   call.onClosed = onClosed;
   player.port.onmessage = (e) => {
+    if (!session || session.player !== player) return; // a report that outlived its call
     const m = e.data;
     const now = performance.now();
     if (m.type === "stats") {
@@ -266,6 +228,7 @@ async function startWebRtc(ctx, media, { token }) {
     const meter = new AudioWorkletNode(ctx, "meter");
     ctx.createMediaStreamSource(stream).connect(meter).connect(ctx.destination);
     meter.port.onmessage = (e) => {
+      if (!session || session.call !== call) return; // a report that outlived its call
       const now = performance.now();
       const grew = e.data.voicedMs > stats.voicedMs;
       stats.voicedMs = e.data.voicedMs;
@@ -282,6 +245,7 @@ async function startWebRtc(ctx, media, { token }) {
     };
   };
   call.onStats = (s) => {
+    if (!session || session.call !== call) return;
     const now = performance.now();
     stats.jitterBufferMs = s.jitterBufferMs ?? null;
     stats.jitterTargetMs = s.jitterTargetMs ?? null;
