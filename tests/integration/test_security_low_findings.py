@@ -219,14 +219,19 @@ async def test_an_offers_candidates_aim_a_bounded_number_of_stun_checks(gateway_
     """The audit aimed 20 candidates at one address and counted 100 STUN
     packets. Now at most `webrtc_max_candidates` (8) are probed, each with aioice's
     retransmissions within the connect deadline; one more candidate is refused."""
-    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sink.bind(("127.0.0.1", 0))
-    sink.setblocking(False)
-    port = sink.getsockname()[1]
+    # One sink per candidate: ICE checks each distinct address once, as the
+    # audit's offer (20 candidates, 20 ports) made it.
+    sinks = []
+    for _ in range(9):
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("127.0.0.1", 0))
+        sink.setblocking(False)
+        sinks.append(sink)
+    ports = [s.getsockname()[1] for s in sinks]
     gw = await gateway_factory(webrtc_connect_timeout_s=4)
     candidate = "a=candidate:{n} 1 udp 2122260223 127.0.0.1 {port} typ host"
-    too_many = await _browser_offer([candidate.format(n=n, port=port) for n in range(9)])
-    allowed = await _browser_offer([candidate.format(n=n, port=port) for n in range(8)])
+    too_many = await _browser_offer([candidate.format(n=n, port=p) for n, p in enumerate(ports)])
+    allowed = await _browser_offer([candidate.format(n=n, port=p) for n, p in enumerate(ports[:8])])
     async with httpx.AsyncClient(base_url=gw.base_url) as http:
         refused = await http.post("/webrtc/whip", content=too_many,
                                   headers={"content-type": "application/sdp"})  # fmt: skip
@@ -235,14 +240,24 @@ async def test_an_offers_candidates_aim_a_bounded_number_of_stun_checks(gateway_
                                    headers={"content-type": "application/sdp"})  # fmt: skip
         assert accepted.status_code == 201
     packets = bytes_in = 0
+    probed: set[int] = set()
     deadline = time.monotonic() + 6
     while time.monotonic() < deadline:
-        try:
-            data = sink.recv(2048)
+        got = False
+        for sink in sinks:
+            try:
+                data = sink.recv(2048)
+            except BlockingIOError:
+                continue
+            got = True
             packets, bytes_in = packets + 1, bytes_in + len(data)
-        except BlockingIOError:
+            probed.add(sink.getsockname()[1])
+        if not got:
             await asyncio.sleep(0.02)
-    sink.close()
-    print(f"{packets} STUN packets, {bytes_in} bytes, for an offer of {len(allowed)} bytes")
-    assert 0 < packets <= 8 * 5
+    for sink in sinks:
+        sink.close()
+    print(f"{packets} STUN packets to {len(probed)} addresses, {bytes_in} bytes, "
+          f"for an offer of {len(allowed)} bytes")  # fmt: skip
+    assert len(probed) == 8 and ports[8] not in probed  # every allowed one, none beyond
+    assert packets <= 8 * 5
     assert bytes_in <= 4 * len(allowed)
