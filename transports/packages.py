@@ -1,12 +1,13 @@
 """What a transport package gives the gateway: its routes and its lifecycle.
 
 A new transport is one folder under transports/ whose `__init__` exports a
-`PACKAGE`, listed in `installed()`; the app mounts whatever is installed.
+`PACKAGE`, listed below; the app mounts the browser transports always and
+the phone carriers named by the `carriers` setting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,9 +33,25 @@ class TransportPackage:
     """Once per process, before the first connection."""
     stop: Callable[[GatewayContext], Awaitable[None]] = _nothing_async
     """At shutdown: end this transport's calls."""
+    secret: str = ""
+    """The setting that authenticates a carrier's requests; a public bind
+    refuses to start while it is empty (see gateway/server/exposure.py)."""
 
 
-def installed() -> list[TransportPackage]:
-    from transports import twilio, webrtc, websocket
+def carriers() -> list[TransportPackage]:
+    """Every phone carrier, in the order the docs list them."""
+    from transports import asterisk, exotel, plivo, signalwire, telnyx, twilio, vonage
 
-    return [twilio.PACKAGE, websocket.PACKAGE, webrtc.PACKAGE]
+    return [p.PACKAGE for p in (twilio, signalwire, telnyx, plivo, vonage, exotel, asterisk)]
+
+
+def installed(enabled: Iterable[str] | None = None) -> list[TransportPackage]:
+    """The browser transports and the carriers named in `enabled` (all if None)."""
+    from transports import webrtc, websocket
+
+    names = None if enabled is None else set(enabled)
+    unknown = (names or set()) - {p.name for p in carriers()}
+    if unknown:
+        raise ValueError(f"unknown carriers: {', '.join(sorted(unknown))}")
+    chosen = [p for p in carriers() if names is None or p.name in names]
+    return chosen + [websocket.PACKAGE, webrtc.PACKAGE]

@@ -56,9 +56,17 @@ def content_type(request: Request) -> str:
 
 async def read_form(request: Request, limit: int, max_fields: int = 100) -> dict[str, str]:
     """A url-encoded form (what Twilio sends); multipart is refused unread."""
+    return parse_form(await read_form_body(request, limit), max_fields)
+
+
+async def read_form_body(request: Request, limit: int) -> bytes:
+    """A url-encoded form's raw bytes, for checks that sign the body itself."""
     if content_type(request) != "application/x-www-form-urlencoded":
         raise BodyRefused(415, "bad_form", "the webhook takes application/x-www-form-urlencoded")
-    body = await read_body(request, limit)
+    return await read_body(request, limit)
+
+
+def parse_form(body: bytes, max_fields: int = 100) -> dict[str, str]:
     try:
         pairs = parse_qsl(
             body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,

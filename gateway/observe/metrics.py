@@ -112,7 +112,9 @@ class _ProcessTreeCollector(Collector):
         yield GaugeMetricFamily(rss_doc.name, rss_doc.help, value=rss)
 
 
-TRANSPORTS = frozenset({"twilio", "websocket", "webrtc"})
+TRANSPORTS = frozenset({
+    "twilio", "signalwire", "telnyx", "plivo", "vonage", "exotel", "asterisk", "websocket", "webrtc",
+})  # fmt: skip
 ERROR_KINDS = frozenset({
     "not_json", "unknown_event", "unknown_type", "bad_base64", "malformed", "oversized",
     "binary_frame", "out_of_order", "bad_token", "bad_signature", "unknown_mark", "unsupported",

@@ -327,6 +327,79 @@ class Settings(BaseSettings):
         5.0, gt=0, le=120, description="A media stream must send start within this, or it is closed"
     )
 
+    carriers: str = Field(
+        "twilio",
+        pattern=r"^\s*(all|[a-z]+(\s*,\s*[a-z]+)*)?\s*$",
+        description="Phone carriers whose routes are served, comma-separated: twilio, "
+        "signalwire, telnyx, plivo, vonage, exotel, asterisk, or all",
+    )
+    carrier_window_ms: int = Field(
+        800,
+        ge=100,
+        le=5000,
+        description="Audio in flight to a carrier other than Twilio, unconfirmed by its "
+        "acknowledgements, at most",
+    )
+    carrier_mark_interval_ms: int = Field(
+        160,
+        ge=20,
+        le=1000,
+        description="An acknowledgement request (mark, checkpoint, notify) after this much "
+        "audio, on carriers other than Twilio",
+    )
+    carrier_token_ttl_s: float = Field(
+        120.0, gt=0, description="A stream token from a carrier's answer must be used within this"
+    )
+    carrier_start_timeout_s: float = Field(
+        5.0, gt=0, le=120, description="A carrier's media stream must start within this, or it "
+        "is closed",
+    )  # fmt: skip
+    signalwire_signing_key: str = Field(
+        "", description="SignalWire Signing Key: checks X-SignalWire-Signature on cXML webhooks"
+    )
+    telnyx_public_key: str = Field(
+        "",
+        description="Telnyx public key (base64): checks the Ed25519 telnyx-signature-ed25519 "
+        "on TeXML webhooks",
+    )
+    telnyx_timestamp_tolerance_s: float = Field(
+        300.0, gt=0, description="A Telnyx webhook signed longer ago than this is refused"
+    )
+    telnyx_codec: Literal["PCMU", "PCMA", "L16"] = Field(
+        "PCMU", description="Audio both ways on Telnyx streams (L16 is 16 kHz)"
+    )
+    plivo_auth_token: str = Field(
+        "", description="Plivo auth token: checks X-Plivo-Signature-V3 on answer requests"
+    )
+    plivo_content_type: Literal[
+        "audio/x-mulaw;rate=8000", "audio/x-l16;rate=8000", "audio/x-l16;rate=16000"
+    ] = Field("audio/x-mulaw;rate=8000", description="Audio both ways on Plivo streams")
+    vonage_signature_secret: str = Field(
+        "",
+        description="Vonage signature secret: checks the signed-webhook JWT on answer requests",
+    )
+    vonage_rate: int = Field(
+        16000, description="Sample rate of Vonage's 16-bit linear audio, both ways: 8000 or 16000"
+    )
+    exotel_stream_token: str = Field(
+        "", description="Token the Exotel Voicebot applet's URL carries as ?token="
+    )
+    asterisk_token: str = Field(
+        "", description="Token Asterisk's websocket_client URL carries as ?token="
+    )
+
+    @property
+    def enabled_carriers(self) -> list[str] | None:
+        """The carriers to serve; None for all of them."""
+        names = [n.strip() for n in self.carriers.split(",") if n.strip()]
+        return None if names == ["all"] else names
+
+    @model_validator(mode="after")
+    def _vonage_speaks_8_or_16_khz(self) -> Settings:
+        if self.vonage_rate not in (8000, 16000):
+            raise ValueError("vonage_rate must be 8000 or 16000")
+        return self
+
     @model_validator(mode="after")
     def _a_cluster_node_names_itself(self) -> Settings:
         # Without it every node would share one per-node count, and forwards

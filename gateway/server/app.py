@@ -50,7 +50,7 @@ def create_app(
     """`services` may be passed in so that tests share loaded models across apps;
     `worker` is this process's place among several (see gateway/server/workers.py)."""
     owned = services is None
-    packages = installed()
+    packages = installed(settings.enabled_carriers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,8 +1,9 @@
 """Refuse to serve a public address with the doors open.
 
 A gateway bound to loopback is reachable only from this machine; one bound to
-any other address is reachable by whoever finds it. There, an empty
-`twilio_auth_token` means unsigned webhooks and untokened streams are taken,
+any other address is reachable by whoever finds it. There, an empty secret of
+a served carrier (`twilio_auth_token`, `telnyx_public_key`, ...) means unsigned
+answer requests and untokened streams are taken,
 and an empty `browser_token` lets anyone place browser and WebRTC calls.
 `sluice serve` refuses to start that way unless told `--insecure`, and then
 says so loudly at every start.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 
 from gateway.runtime.config import Settings
+from transports.packages import installed
 
 
 def listens_beyond_loopback(host: str) -> bool:
@@ -35,11 +37,12 @@ def open_doors(settings: Settings) -> list[str]:
     """What a public deployment left unset, as sentences; empty when safe or on loopback."""
     if not is_public(settings):
         return []
-    missing = []
-    if not settings.twilio_auth_token:
-        missing.append(
-            "twilio_auth_token is empty: unsigned webhooks and untokened media streams are taken"
-        )
+    missing = [
+        f"{package.secret} is empty: {package.name} is served and its answer requests and "
+        "media streams are taken unchecked"
+        for package in installed(settings.enabled_carriers)
+        if package.secret and not getattr(settings, package.secret)
+    ]
     if not settings.browser_token:
         missing.append("browser_token is empty: anyone can place browser and WebRTC calls")
     if not settings.call_records_token:

@@ -1,4 +1,5 @@
-from transports.twilio.webhook import StreamTokens, public_url
+from transports.media_stream.answer import public_url
+from transports.media_stream.tokens import StreamTokens
 
 
 def test_a_token_redeems_once_and_expires():

@@ -1,12 +1,15 @@
 """Twilio Media Streams: the bidirectional `<Connect><Stream>` WebSocket."""
 
-from transports.packages import TransportPackage
+from transports.media_stream.carrier import Carrier
+from transports.twilio.protocol import TwilioDialect
+from transports.twilio.webhook import ANSWER
 
-
-def _router():  # imported late: the routes import the call, which imports the seam
-    from transports.twilio.routes import router
-
-    return router()
-
-
-PACKAGE = TransportPackage("twilio", _router)
+CARRIER = Carrier(
+    name="twilio",
+    dialect=TwilioDialect,
+    secret="twilio_auth_token",
+    answer=ANSWER,
+    settings_prefix="twilio",
+    call_prefix="tw",
+)
+PACKAGE = CARRIER.package()

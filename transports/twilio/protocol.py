@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.audio.wire_format import WireFormat
 from transports.errors import ProtocolError, dispatch_json
+from transports.media_stream import fields
+from transports.media_stream.events import (
+    Audio,
+    Digit,
+    Noted,
+    Played,
+    Started,
+    Stopped,
+    StreamEvent,
+)
+
+TOKEN_PARAMETER = "sluice_token"
+"""The `<Parameter>` that carries the stream token (see webhook.py)."""
+MULAW_8K = WireFormat("pcmu", 8000)
 
 MAX_MESSAGE_BYTES = 64 * 1024
 """Twilio's inbound media is 160 bytes of μ-law; anything near this is hostile."""
@@ -18,7 +31,7 @@ MAX_MEDIA_BYTES = 8000
 
 
 _SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MAX_PARAMETERS = 32
+MAX_PARAMETERS = fields.MAX_PARAMETERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,52 +76,23 @@ class Stop:
 TwilioEvent = Connected | Start | Media | DtmfDigit | MarkEcho | Stop
 
 
-def _obj(message: dict, key: str) -> dict:
-    value = message.get(key)
-    if not isinstance(value, dict):
-        raise ProtocolError("malformed", f"'{key}' must be an object")
-    return value
-
-
-def _str(obj: dict, key: str, default: str | None = None) -> str:
-    value = obj.get(key, default)
-    if not isinstance(value, str):
-        raise ProtocolError("malformed", f"'{key}' must be a string")
-    return value
-
-
-def _whole(obj: dict, key: str, default: int) -> int:
-    value = obj.get(key, default)
-    if isinstance(value, str) and value.isdigit() and len(value) <= 9:
-        return int(value)  # Twilio sends some numbers as strings
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9:
-        return value
-    raise ProtocolError("malformed", f"'{key}' must be a whole number")
-
-
 def _parse_connected(m: dict) -> Connected:
     return Connected(protocol=str(m.get("protocol", "")))
 
 
 def _parse_start(m: dict) -> Start:
-    start = _obj(m, "start")
+    start = fields.obj(m, "start")
     fmt = start.get("mediaFormat") or {}
-    params = start.get("customParameters") or {}
-    if not isinstance(fmt, dict) or not isinstance(params, dict):
-        raise ProtocolError("malformed", "mediaFormat and customParameters must be objects")
-    if len(params) > MAX_PARAMETERS or not all(
-        isinstance(k, str) and isinstance(v, str) and len(k) + len(v) <= 1024
-        for k, v in params.items()
-    ):
-        raise ProtocolError("malformed", "customParameters must be a few short strings")
+    if not isinstance(fmt, dict):
+        raise ProtocolError("malformed", "mediaFormat must be an object")
     result = Start(
-        stream_sid=_str(start, "streamSid", m.get("streamSid")),
-        call_sid=_str(start, "callSid", ""),
-        account_sid=_str(start, "accountSid", ""),
-        custom_parameters=dict(params),
-        encoding=_str(fmt, "encoding", "audio/x-mulaw"),
-        sample_rate=_whole(fmt, "sampleRate", 8000),
-        channels=_whole(fmt, "channels", 1),
+        stream_sid=fields.text(start, "streamSid", m.get("streamSid")),
+        call_sid=fields.text(start, "callSid", ""),
+        account_sid=fields.text(start, "accountSid", ""),
+        custom_parameters=fields.parameters(start.get("customParameters")),
+        encoding=fields.text(fmt, "encoding", "audio/x-mulaw"),
+        sample_rate=fields.whole(fmt, "sampleRate", 8000),
+        channels=fields.whole(fmt, "channels", 1),
     )
     if not _SID.fullmatch(result.stream_sid):
         raise ProtocolError("malformed", "streamSid must be 1 to 64 letters, digits, _ or -")
@@ -120,33 +104,19 @@ def _parse_start(m: dict) -> Start:
 
 
 def _parse_media(m: dict) -> Media:
-    media = _obj(m, "media")
-    encoded = _str(media, "payload")
-    if len(encoded) > MAX_MEDIA_BYTES * 4 // 3 + 4:
-        raise ProtocolError("oversized", f"media payload of {len(encoded)} base64 characters")
-    try:
-        payload = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ProtocolError("bad_base64", str(exc)) from None
-    if len(payload) > MAX_MEDIA_BYTES:
-        raise ProtocolError("oversized", f"media payload of {len(payload)} bytes")
-    chunk = _whole(media, "chunk", 0)
-    timestamp = _whole(media, "timestamp", 0)
+    media = fields.obj(m, "media")
+    payload = fields.payload(media, most=MAX_MEDIA_BYTES)
+    chunk = fields.whole(media, "chunk", 0)
+    timestamp = fields.whole(media, "timestamp", 0)
     return Media(payload, chunk, timestamp, str(media.get("track", "inbound"))[:16])
 
 
 def _parse_dtmf(m: dict) -> DtmfDigit:
-    digit = _str(_obj(m, "dtmf"), "digit")
-    if len(digit) != 1 or digit not in "0123456789*#ABCD":
-        raise ProtocolError("malformed", f"not a DTMF digit: {digit[:8]!r}")
-    return DtmfDigit(digit)
+    return DtmfDigit(fields.digit(fields.text(fields.obj(m, "dtmf"), "digit")))
 
 
 def _parse_mark(m: dict) -> MarkEcho:
-    name = _str(_obj(m, "mark"), "name")
-    if len(name) > 64:
-        raise ProtocolError("malformed", "mark names are short")
-    return MarkEcho(name)
+    return MarkEcho(fields.mark_name(fields.text(fields.obj(m, "mark"), "name")))
 
 
 def _parse_stop(m: dict) -> Stop:
@@ -171,7 +141,7 @@ def parse(text: str) -> TwilioEvent:
 
 
 def media_message(stream_sid: str, ulaw: bytes) -> str:
-    payload = base64.b64encode(ulaw).decode("ascii")
+    payload = fields.b64(ulaw)
     return f'{{"event":"media","streamSid":"{stream_sid}","media":{{"payload":"{payload}"}}}}'
 
 
@@ -181,3 +151,42 @@ def mark_message(stream_sid: str, name: str) -> str:
 
 def clear_message(stream_sid: str) -> str:
     return json.dumps({"event": "clear", "streamSid": stream_sid})
+
+
+class TwilioDialect:
+    """Media Streams as the shared stream layer speaks it (SignalWire speaks it too)."""
+
+    def __init__(self, settings: object = None) -> None:
+        self.stream_sid = ""
+
+    def parse(self, message: str | bytes) -> StreamEvent:
+        if isinstance(message, bytes):
+            raise ProtocolError("binary_frame", "binary frames are not part of Media Streams")
+        event = parse(message)
+        if isinstance(event, Media):
+            return Audio(event.payload)
+        if isinstance(event, MarkEcho):
+            return Played(event.name)
+        if isinstance(event, Start):
+            self.stream_sid = event.stream_sid
+            return Started(
+                call_id=event.call_sid,
+                stream_id=event.stream_sid,
+                wire=MULAW_8K,
+                token=event.custom_parameters.get(TOKEN_PARAMETER),
+                parameters=event.custom_parameters,
+            )
+        if isinstance(event, DtmfDigit):
+            return Digit(event.digit)
+        if isinstance(event, Stop):
+            return Stopped(event.reason)
+        return Noted("connected")
+
+    def media(self, payload: bytes) -> str:
+        return media_message(self.stream_sid, payload)
+
+    def mark(self, name: str) -> str:
+        return mark_message(self.stream_sid, name)
+
+    def clear(self) -> str:
+        return clear_message(self.stream_sid)
