@@ -11,7 +11,7 @@ The gateway runs in its own process tree; the callers run in another. With
 `taskset -a` would) is on CPU 0 and the callers on the others, so CPU per call
 is the gateway's alone and the callers' own cost cannot show as its gaps.
 
-    python -m bench.capacity --transport twilio|websocket|webrtc [--ladder 1,10,50,100,200]
+    python -m bench.capacity --transport twilio|websocket|webrtc|<carrier> [--ladder 1,10,50,100]
         [--join-rate 10] [--hold 10] [--pin]
 
 Per rung it reports first audio of the greeting (p50/p99/max, from the
@@ -38,13 +38,17 @@ import httpx
 import numpy as np
 import psutil
 
+from bench.calibration import calibrate
 from bench.common import GatewayProcess, pinned_to, start_gateway, write_json
 from gateway.pipeline.agent import _STORY
+from gateway.testing.carrier_account import NEW_CARRIERS as CARRIERS
 
 NOISE_DBFS = -45.0
-PATHS = {"twilio": "/twilio/media", "websocket": "/browser/ws", "webrtc": ""}
-LADDERS = {"twilio": "1,10,50,100,200", "websocket": "1,10,50,100,200", "webrtc": "1,10,30"}
-JOIN_RATES = {"twilio": 10.0, "websocket": 10.0, "webrtc": 5.0}
+PATHS = {"twilio": "/twilio/media", "websocket": "/browser/ws", "webrtc": "",
+         **{c: f"/{c}/media" for c in CARRIERS}}  # fmt: skip
+LADDERS = {"twilio": "1,10,50,100,200", "websocket": "1,10,50,100,200", "webrtc": "1,10,30",
+           **{c: "1,10,50,100" for c in CARRIERS}}  # fmt: skip
+JOIN_RATES = {"twilio": 10.0, "websocket": 10.0, "webrtc": 5.0, **{c: 10.0 for c in CARRIERS}}
 LATE_MS = 40
 """A WebRTC frame later than the client's 40 ms playout cushion is a gap."""
 _TOKEN = re.compile(r'name="sluice_token" value="([^"]+)"')
@@ -71,6 +75,11 @@ async def _join(transport: str, base: str, http: httpx.AsyncClient):
             call_sid=call_sid,
             noise_dbfs=NOISE_DBFS,
         )
+    elif transport in CARRIERS:
+        from gateway.testing.carrier_caller import CarrierCaller
+
+        # A development gateway (no carrier secrets): the stream needs no token.
+        caller = CarrierCaller(transport, ws + PATHS[transport], noise_dbfs=NOISE_DBFS)
     else:
         from gateway.testing.browser_caller import BrowserCaller
 
@@ -279,7 +288,7 @@ def main() -> None:
         # A fresh gateway per rung, so no rung inherits another's state.
         gateway = start_gateway(
             "--greeting", _STORY * 4, "--max-calls", "1000", "--workers", str(args.workers),
-            "--webrtc-host-addresses", "127.0.0.1", cpus=gateway_cpus,
+            "--webrtc-host-addresses", "127.0.0.1", "--carriers", "all", cpus=gateway_cpus,
         )  # fmt: skip
         try:
             row = measure(
@@ -287,7 +296,9 @@ def main() -> None:
             )
         finally:
             gateway.stop()
+        row["calibration_ms"] = calibrate(gateway_cpus)
         rows.append(row)
+        print(f"calibration on the gateway's CPU: {row['calibration_ms']} ms (bench.calibration)")
         print(
             f"{row['calls']:>4} calls at {rate:g}/s  first audio p50 {row['first_audio_p50_ms']} "
             f"p99 {row['first_audio_p99_ms']} max {row['first_audio_max_ms']} ms  "

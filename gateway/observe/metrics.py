@@ -113,7 +113,8 @@ class _ProcessTreeCollector(Collector):
 
 
 TRANSPORTS = frozenset({
-    "twilio", "signalwire", "telnyx", "plivo", "vonage", "exotel", "asterisk", "websocket", "webrtc",
+    "twilio", "signalwire", "telnyx", "plivo", "vonage", "exotel", "asterisk",
+    "websocket", "webrtc",
 })  # fmt: skip
 ERROR_KINDS = frozenset({
     "not_json", "unknown_event", "unknown_type", "bad_base64", "malformed", "oversized",

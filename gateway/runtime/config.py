@@ -17,6 +17,10 @@ NAIVE_WINDOW_MS = 600_000
 """Ten minutes: as much as Twilio itself will buffer, i.e. no flow control at all."""
 
 
+CARRIERS = ("twilio", "signalwire", "telnyx", "plivo", "vonage", "exotel", "asterisk")
+"""The phone carriers `carriers` may name (each a package under transports/)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="forbid")
 
@@ -329,7 +333,6 @@ class Settings(BaseSettings):
 
     carriers: str = Field(
         "twilio",
-        pattern=r"^\s*(all|[a-z]+(\s*,\s*[a-z]+)*)?\s*$",
         description="Phone carriers whose routes are served, comma-separated: twilio, "
         "signalwire, telnyx, plivo, vonage, exotel, asterisk, or all",
     )
@@ -393,6 +396,15 @@ class Settings(BaseSettings):
         """The carriers to serve; None for all of them."""
         names = [n.strip() for n in self.carriers.split(",") if n.strip()]
         return None if names == ["all"] else names
+
+    @model_validator(mode="after")
+    def _carriers_are_known(self) -> Settings:
+        unknown = set(self.enabled_carriers or ()) - set(CARRIERS)
+        if unknown:
+            raise ValueError(
+                f"unknown carriers {', '.join(sorted(unknown))}: choose from {', '.join(CARRIERS)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _vonage_speaks_8_or_16_khz(self) -> Settings:

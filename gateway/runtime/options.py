@@ -33,8 +33,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Browser", ("browser_", "call_records_token")),
     ("WebRTC", ("webrtc_",)),
     ("Twilio", ("twilio_",)),
-    ("Other carriers", ("carriers", "carrier", "signalwire_", "telnyx_", "plivo_", "vonage_", "exotel_",
-                        "asterisk_")),
+    ("Other carriers", ("carriers", "carrier", "signalwire_", "telnyx_", "plivo_", "vonage_",
+                        "exotel_", "asterisk_")),
 )  # fmt: skip
 
 SECRET_SUFFIXES = ("_key", "_token", "_secret", "_credential")

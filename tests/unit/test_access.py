@@ -58,3 +58,18 @@ def test_hostile_origins_and_tokens_are_refusals_not_exceptions():
     assert not hosts.origin_allowed("http://[", "", "127.0.0.1")
     assert not hosts.origin_allowed("http://a]b", "", "127.0.0.1")
     assert not token_matches("\ud800", "s3cret")
+
+
+def test_every_served_carrier_needs_its_secret_on_a_public_address():
+    base = {"host": "0.0.0.0", "browser_token": "b", "call_records_token": "c"}
+    served = Settings(carriers="telnyx,asterisk", **base)
+    doors = open_doors(served)
+    assert len(doors) == 2
+    assert "telnyx_public_key is empty" in doors[0] and "asterisk_token is empty" in doors[1]
+    # Twilio is not served here: its empty token is no door.
+    assert not any("twilio" in d for d in doors)
+    closed = Settings(carriers="telnyx,asterisk", telnyx_public_key="k", asterisk_token="t", **base)
+    assert open_doors(closed) == []
+    everything = Settings(carriers="all", **base)
+    assert len(open_doors(everything)) == 7
+    assert open_doors(Settings(carriers="all", host="127.0.0.1")) == []

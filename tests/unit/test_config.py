@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from gateway.runtime.config import load_settings
+from gateway.runtime.config import Settings, load_settings
 
 
 def test_file_then_environment_then_flags(tmp_path, monkeypatch):
@@ -21,3 +21,19 @@ def test_unknown_or_out_of_range_settings_are_refused(tmp_path):
         load_settings(bad)
     with pytest.raises(ValidationError):
         load_settings(None, twilio_window_ms=50)
+
+
+def test_carriers_names_each_package_and_refuses_others() -> None:
+    from gateway.observe.metrics import TRANSPORTS
+    from gateway.runtime.config import CARRIERS
+    from transports.packages import carriers, installed
+
+    assert tuple(p.name for p in carriers()) == CARRIERS
+    assert set(CARRIERS) <= TRANSPORTS
+    assert Settings().enabled_carriers == ["twilio"]
+    assert Settings(carriers="all").enabled_carriers is None
+    assert [p.name for p in installed(Settings(carriers="telnyx, plivo").enabled_carriers)] == [
+        "telnyx", "plivo", "websocket", "webrtc"
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="unknown carriers nope"):
+        Settings(carriers="telnyx,nope")

@@ -25,7 +25,7 @@ from transports.media_stream.events import (
     StreamEvent,
 )
 
-MAX_MESSAGE_BYTES = 256 * 1024
+MAX_MESSAGE_BYTES = 128 * 1024
 """Exotel's media messages are larger than most: up to a second of 24 kHz PCM."""
 MAX_MEDIA_BYTES = 48_000
 ENCODINGS = ("audio/x-raw", "raw", "slin", "audio/x-l16", "")

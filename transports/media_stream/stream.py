@@ -240,7 +240,10 @@ class MediaStream:
                 call.on_dtmf(event.digit)
             elif isinstance(event, Stopped):
                 return close_codes.NORMAL, "stream stopped"
-            elif not isinstance(event, Noted):
+            elif isinstance(event, Noted):
+                if event.what.startswith("error"):
+                    log.warning("%s reports %s", self.kind, event.what)
+            else:
                 self._error("unexpected", f"{type(event).__name__} after start")
             if self.errors >= ERROR_BUDGET:
                 return close_codes.POLICY, "too many protocol errors"

@@ -20,14 +20,14 @@ def _query_text(pairs: list[tuple[str, str]]) -> str:
 
 def signed_text(method: str, url: str, params: dict[str, str], nonce: str) -> str:
     """What X-Plivo-Signature-V3 signs. The URL without its query, then `?`
-    and the query sorted as `k=v&…` (for GET with the request's parameters
-    merged in); for a POST with a body, `?` always, a `.` after a non-empty
+    and the query sorted as `k=v&…`; for a POST with a body, `?` always, a `.` after a non-empty
     query, and the body's parameters sorted as `kv…`; then `.` and the nonce."""
     parts = urlsplit(url)
     base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     query = parse_qsl(parts.query, keep_blank_values=True)
     if method == "GET":
-        text = _query_text(query + list(params.items()))
+        # A GET's parameters are its query: the URL already carries them.
+        text = _query_text(query)
         signed = base + ("?" + text if text else "")
     else:
         text = _query_text(query)
