@@ -128,6 +128,10 @@ class CallRecords:
                 held.append(alias)
         self._live[call.call_id] = (call, tuple(held))
 
+    def live(self, alias: str) -> bool:
+        """Whether a live call answers to this alias."""
+        return self._aliases.get(alias) in self._live
+
     def ended(self, call: Call) -> None:
         _, aliases = self._live.pop(call.call_id, (call, ()))
         self._ended[call.call_id] = snapshot(call, aliases, ended=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 
 call_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("call_id", default="-")
 
@@ -63,11 +64,20 @@ class EscapingFormatter(logging.Formatter):
         return escape_traceback(super().formatStack(stack_info))
 
 
+_URL_TOKEN = re.compile(r"([?&]token=)[^&\s\"']+")
+
+
+def redact_url_tokens(message: str) -> str:
+    """A carrier that dials a fixed URL (Exotel, Asterisk) carries its secret
+    as `?token=`; the server's access lines would write it to every log."""
+    return _URL_TOKEN.sub(r"\1…", message) if "token=" in message else message
+
+
 class CallIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.call_id = call_id_var.get()
         message = record.getMessage()
-        escaped = escape_control(message)
+        escaped = redact_url_tokens(escape_control(message))
         if escaped != message or record.args:
             record.msg, record.args = escaped, None
         return True

@@ -368,8 +368,8 @@ class Settings(BaseSettings):
     telnyx_timestamp_tolerance_s: float = Field(
         300.0, gt=0, description="A Telnyx webhook signed longer ago than this is refused"
     )
-    telnyx_codec: Literal["PCMU", "PCMA", "L16"] = Field(
-        "PCMU", description="Audio both ways on Telnyx streams (L16 is 16 kHz)"
+    telnyx_codec: Literal["PCMU", "PCMA"] = Field(
+        "PCMU", description="Audio both ways on Telnyx streams: G.711 μ-law or A-law, 8 kHz"
     )
     plivo_auth_token: str = Field(
         "", description="Plivo auth token: checks X-Plivo-Signature-V3 on answer requests"

@@ -260,11 +260,18 @@ class ExotelFarEnd(FarEnd):
         return json.dumps({"event": "media", "sequence_number": n + 1,
                            "stream_sid": self.stream_id, "media": media})  # fmt: skip
 
+    short: int = 0
+    """The size of the last message if under 3.2 KB: only the last before a mark may be."""
+
     def read(self, message: Message) -> Got:
         got = _events(_json(message), "media", "mark", "clear")
         size = len(got.audio)
         if got.audio and (size % 320 or size > 100_000):
             got.problem = f"a media message of {size} bytes"
+        elif got.audio and self.short:
+            got.problem = f"a media message of {self.short} bytes, under 3.2 KB, mid-turn"
+        if got.audio or got.point is not None or got.clear:
+            self.short = size if got.audio and size < 3200 else 0
         return got
 
     def ack(self, name: str) -> Message:

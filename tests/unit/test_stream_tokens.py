@@ -52,3 +52,29 @@ def test_public_url_prefers_configuration_then_forwarded_headers():
         public_url(raw, "https", "ignored", "https://pub.example.com")
         == "https://pub.example.com/twilio/voice?x=1"
     )
+
+
+def test_a_replay_long_after_the_stream_began_still_mints_nothing():
+    """Signatures of Twilio, SignalWire and Plivo never expire: a signed answer
+    request replayed after the token's own life must not open a second stream."""
+    now = [0.0]
+    tokens = StreamTokens(ttl_s=120, now=lambda: now[0])
+    assert tokens.redeem(tokens.issue("CA1"), "CA1") is not None
+    for later in (200.0, 3600.0, 4 * 3600.0 - 1):
+        now[0] = later
+        assert tokens.issue("CA1") is None, later
+    now[0] = 4 * 3600.0 + 1
+    assert tokens.issue("CA1") is not None  # forgotten only after any call has ended
+
+
+def test_url_tokens_are_kept_out_of_the_logs():
+    import logging
+
+    from gateway.observe.logs import CallIdFilter
+
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, "", 0, '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5", "/asterisk/media?token=s3cret-value&v=1"), None,
+    )  # fmt: skip
+    CallIdFilter().filter(record)
+    assert "s3cret" not in record.getMessage() and "token=…&v=1" in record.getMessage()

@@ -12,6 +12,7 @@ from gateway.audio.wire_format import WireFormat
 from gateway.wire import AudioChunk, Cleared, Mark
 from transports.asterisk import CARRIER as ASTERISK
 from transports.exotel import CARRIER as EXOTEL
+from transports.media_stream.events import Started
 from transports.media_stream.transport import StreamTransport
 from transports.vonage import CARRIER as VONAGE
 
@@ -40,10 +41,10 @@ class Dialect:
         return "clear"
 
 
-def transport(carrier, wire: WireFormat) -> tuple[StreamTransport, Socket]:
+def transport(carrier, wire: WireFormat, frame_bytes: int = 0) -> tuple[StreamTransport, Socket]:
     ws = Socket()
-    t = StreamTransport(ws, carrier.name, Dialect(), wire, carrier.chunking(wire))  # type: ignore[arg-type]
-    return t, ws
+    chunking = carrier.chunking(Started("c", "s", wire, frame_bytes=frame_bytes))
+    return StreamTransport(ws, carrier.name, Dialect(), wire, chunking), ws  # type: ignore[arg-type]
 
 
 def frames(turn: int, n: int, start: int = 0, ulaw: bool = False) -> list[AudioChunk]:
@@ -89,4 +90,30 @@ async def test_asterisk_audio_waits_between_xoff_and_xon_and_a_flush_releases_it
     await asyncio.sleep(0.05)
     await t.send_clear(Cleared(1, 100, 80))  # FLUSH_MEDIA empties the queue
     await asyncio.wait_for(held, 1)
-    assert "clear" in ws.sent
+    # What waited through the clear belongs to the cleared turn: it never follows it.
+    assert ws.sent[-1] == "clear" and len(ws.sent) == 3
+
+
+async def test_exotel_at_24_khz_marks_after_whole_messages_only() -> None:
+    wire = WireFormat("l16", 24000)
+    t, ws = transport(EXOTEL, wire)
+    interval = t.chunking.mark_interval_ms(160, wire)
+    assert interval == 160  # four 20 ms frames (3,840 bytes) a message, two a mark
+    for mark in range(3):
+        for chunk in frames(1, interval // 20, start=mark * 8):
+            await t.send_audio(chunk)
+        await t.send_mark(Mark(f"1:{mark}", 1, (mark + 1) * interval, interval))
+    sizes = [len(m) for m in ws.sent if isinstance(m, bytes)]
+    assert all(s >= 3200 and s % 320 == 0 for s in sizes), sizes
+    assert EXOTEL.chunking(Started("c", "s", WireFormat("l16", 8000))).mark_interval_ms(
+        160, WireFormat("l16", 8000)
+    ) == 200  # fmt: skip
+
+
+async def test_asterisk_frames_follow_the_optimal_frame_size_it_named() -> None:
+    t, ws = transport(ASTERISK, WireFormat("pcmu", 8000), frame_bytes=240)  # ptime 30
+    for chunk in frames(1, 7, ulaw=True):
+        await t.send_audio(chunk)
+    await t.send_mark(Mark("1:1", 1, 140, 140))
+    sizes = [len(m) for m in ws.sent if isinstance(m, bytes)]
+    assert all(s % 240 == 0 for s in sizes) and sum(sizes) >= 7 * 160, sizes

@@ -2,17 +2,17 @@
 fixed URL carrying `?token=`; `MARK_MEDIA` acknowledgements, the XOFF/XON
 queue watermarks, `FLUSH_MEDIA` for barge-in."""
 
-from gateway.audio.wire_format import WireFormat
 from transports.asterisk.protocol import MAX_FRAME_BYTES, AsteriskDialect
 from transports.media_stream.carrier import Carrier
-from transports.media_stream.events import Chunking
+from transports.media_stream.events import Chunking, Started
 
 
-def _whole_frames(wire: WireFormat) -> Chunking:
-    # Asterisk cuts what it gets into frames and drops a remainder: send whole
-    # 20 ms frames, and never a message that would hang the call up.
-    most = MAX_FRAME_BYTES - MAX_FRAME_BYTES % wire.frame_bytes
-    return Chunking(most=most, multiple=wire.frame_bytes)
+def _whole_frames(start: Started) -> Chunking:
+    # Asterisk cuts what it gets into its own frames and drops a remainder:
+    # send whole frames of the size MEDIA_START named, and never a message
+    # that would hang the call up.
+    frame = start.frame_bytes or start.wire.frame_bytes
+    return Chunking(least=frame, most=MAX_FRAME_BYTES - MAX_FRAME_BYTES % frame, multiple=frame)
 
 
 CARRIER = Carrier(

@@ -5,7 +5,11 @@ channel, format, optimal frame size) as text, the caller's audio as binary
 frames, and text events: `MEDIA_XOFF` when its outbound queue passes 900
 frames and `MEDIA_XON` once it falls below 800, `MEDIA_MARK_PROCESSED` when a
 mark reaches the front of the queue (the audio before it has played),
-`DTMF_END`, `STATUS`, `QUEUE_DRAINED`. Events are plain text (`NAME k:v …`)
+`DTMF_END`, `STATUS`, `QUEUE_DRAINED`. A mark is reported as it leaves the
+queue, on the tick after the frame before it was taken to be played: up to
+one frame (20 ms) before that frame has finished playing. The heard position
+may lead by that much; credit comes back a frame early, which the window's
+size absorbs. Events are plain text (`NAME k:v …`)
 or, with `f(json)`, JSON objects; replies use the same form.
 
 App → Asterisk: binary audio, which Asterisk times itself, and text commands
@@ -70,10 +74,17 @@ def _start(values: dict[str, str]) -> Started:
         # Opus, Speex and G.729 pass through untimed: the app would pace its
         # own frames and Asterisk disables its commands. Not supported here.
         raise ProtocolError("unsupported", f"format {values.get('format', '')[:16]!r}")
+    stream_id = fields.ident(values, "connection_id")
+    frame = values.get("optimal_frame_size", "")
+    frame_bytes = int(frame) if frame.isascii() and frame.isdigit() and len(frame) < 6 else 0
+    if frame_bytes and (frame_bytes % (fmt.bytes_per_ms * 10) or frame_bytes > 16_000):
+        raise ProtocolError("unsupported", f"optimal_frame_size {frame_bytes}")
     return Started(
-        call_id=fields.ident(values, "channel_id", values.get("channel", "asterisk")[:128]),
-        stream_id=fields.ident(values, "connection_id"),
+        # Older MEDIA_START lines name no channel_id: the connection stands for the call.
+        call_id=fields.ident(values, "channel_id", stream_id),
+        stream_id=stream_id,
         wire=fmt,
+        frame_bytes=frame_bytes,
     )
 
 

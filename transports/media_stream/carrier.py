@@ -17,18 +17,17 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
-from gateway.audio.wire_format import WireFormat
 from gateway.runtime.config import Settings
 from gateway.runtime.context import GatewayContext
 from transports.media_stream.answer import Answer, from_a_browser, mount
-from transports.media_stream.events import Chunking, Dialect
+from transports.media_stream.events import Chunking, Dialect, Started
 from transports.media_stream.stream import MediaStream
 from transports.packages import TransportPackage
 
 log = logging.getLogger(__name__)
 
 
-def _any_size(wire: WireFormat) -> Chunking:
+def _any_size(start: Started) -> Chunking:
     return Chunking()
 
 
@@ -42,10 +41,8 @@ class Carrier:
     answer: Answer | None = None
     """Its `/{name}/voice` endpoint; None where the carrier dials a fixed URL."""
     url_token: bool = False
-    chunking: Callable[[WireFormat], Chunking] = _any_size
-    least_mark_ms: int = 0
-    """Marks no closer than this: a carrier that wants large messages gets
-    each mark after a whole one."""
+    chunking: Callable[[Started], Chunking] = _any_size
+    """The message sizes it takes, for the stream that started."""
     buffer_ms: int | None = None
     """The far end's own buffer, where it drops audio past a fixed depth
     (Asterisk: 1,000 frames): no window, not even the naive baseline's, may

@@ -20,6 +20,8 @@ class Started:
     token: str | None = None
     """What the stream presented to prove its answer request was ours."""
     parameters: dict[str, str] = field(default_factory=dict)
+    frame_bytes: int = 0
+    """The far end's own frame, if it names one (Asterisk's optimal_frame_size)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,14 @@ class Chunking:
     """Pad a short message to a multiple of this (Exotel: 320 bytes) with silence."""
     exact: int = 0
     """Every message exactly this (Vonage: one 20 ms frame)."""
+
+    def mark_interval_ms(self, configured_ms: int, wire: WireFormat) -> int:
+        """The mark spacing, rounded up to a whole number of least-sized
+        messages, so that every mark follows a whole one."""
+        if not self.least:
+            return configured_ms
+        step = -(-self.least // wire.frame_bytes) * 20
+        return -(-configured_ms // step) * step
 
 
 class Dialect(Protocol):

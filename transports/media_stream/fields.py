@@ -42,7 +42,7 @@ def ident(obj: dict, key: str, default: str | None = None) -> str:
 
 def whole(obj: dict, key: str, default: int) -> int:
     value = obj.get(key, default)
-    if isinstance(value, str) and value.isdigit() and len(value) <= 9:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
         return int(value)  # carriers send some numbers as strings
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9:
         return value

@@ -133,6 +133,9 @@ class MediaStream:
             raise StreamRefused(
                 close_codes.POLICY, "bad_token", "the token was issued for another call"
             )
+        if redeemed.call_sid and self.ctx.records.live(redeemed.call_sid):
+            # One stream per call: a second one would take the first one's record.
+            raise StreamRefused(close_codes.POLICY, "bad_token", "the call already has a stream")
         return (redeemed.call_sid,) if redeemed.call_sid else ()
 
     async def _admit(self) -> tuple[Started, tuple[str, ...]]:
@@ -187,12 +190,13 @@ class MediaStream:
 
     async def _run_call(self, start: Started, trusted: tuple[str, ...]) -> None:
         ctx, carrier = self.ctx, self.carrier
-        self.transport = StreamTransport(
-            self.ws, self.kind, self.dialect, start.wire, carrier.chunking(start.wire)
-        )
+        chunking = carrier.chunking(start)
+        self.transport = StreamTransport(self.ws, self.kind, self.dialect, start.wire, chunking)
         window_ms = ctx.settings.window_ms(carrier.setting(ctx.settings, "window_ms"))
         window = CreditWindow(min(window_ms, carrier.buffer_ms or window_ms))
-        interval = max(carrier.setting(ctx.settings, "mark_interval_ms"), carrier.least_mark_ms)
+        interval = chunking.mark_interval_ms(
+            carrier.setting(ctx.settings, "mark_interval_ms"), start.wire
+        )
         flow = MarkTracker(window, ctx.clock, interval)
         log.info("%s stream %r started for call %r", self.kind, start.stream_id, start.call_id)
         claims = (start.call_id, start.stream_id)

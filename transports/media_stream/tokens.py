@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_TOKEN_CHARS = 64
+REMEMBER_REDEEMED_S = 4 * 3600.0
+"""How long a call whose stream began is remembered, so that a replay of its
+signed answer request mints nothing: longer than a call lasts (Twilio ends
+calls at four hours), since Twilio's, SignalWire's and Plivo's signatures
+never expire. Bounded besides by the store's capacity."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +35,15 @@ class StreamTokens:
     entries go when the store is full.
     """
 
-    def __init__(self, ttl_s: float, capacity: int = 10_000, now=time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl_s: float,
+        capacity: int = 10_000,
+        now=time.monotonic,
+        remember_s: float = REMEMBER_REDEEMED_S,
+    ) -> None:
         self.ttl_s = ttl_s
+        self.remember_s = max(remember_s, ttl_s)
         self.capacity = capacity
         self._now = now
         self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
@@ -77,7 +89,7 @@ class StreamTokens:
         if expires < self._now():
             return None
         if call_sid:
-            self._redeemed[call_sid] = self._now() + self.ttl_s
+            self._redeemed[call_sid] = self._now() + self.remember_s
             while len(self._redeemed) > self.capacity:
                 self._redeemed.popitem(last=False)
         return Redeemed(call_sid)
@@ -111,7 +123,8 @@ async def redeem_token(
     if len(token) > MAX_TOKEN_CHARS:
         return None
     if ctx.cluster is not None:
-        sid = await ctx.cluster.redeem_token(token, ttl_s, _scoped(scope, claimed_sid))
+        remember = max(ttl_s, REMEMBER_REDEEMED_S)  # what the redeemed mark lives for
+        sid = await ctx.cluster.redeem_token(token, remember, _scoped(scope, claimed_sid))
         if sid is None:
             return None
         return Redeemed(sid.removeprefix(f"{scope}:") if scope else sid)

@@ -44,6 +44,8 @@ class StreamTransport:
         # the first playing alone.
         self.cushion_bytes = cushion_frames * wire.frame_bytes if cushion_frames > 1 else 0
         self._cushioning = False
+        self._turn_start = False
+        self._clears = 0
         self._held = bytearray()
         # A far end that says its queue is full (Asterisk's MEDIA_XOFF) gets
         # no audio until it says there is room again.
@@ -67,31 +69,46 @@ class StreamTransport:
             # The caller is gone; the receive loop sees the disconnect and ends the call.
             self.closed = True
 
+    @property
+    def _unit(self) -> int:
+        """The size every message is a whole number of (1: any size)."""
+        return self.chunking.exact or self.chunking.multiple
+
     async def send_audio(self, chunk: AudioChunk) -> None:
         if chunk.turn_id != self._turn:
-            await self._flush()
+            await self._flush(final=True)
             self._turn = chunk.turn_id
             self._out.reset()
             self._held.clear()
             self._cushioning = self.cushion_bytes > 0
+            self._turn_start = True
         self._held += self._out.convert(chunk)
-        least = max(self.chunking.least, self.cushion_bytes if self._cushioning else 0)
-        if len(self._held) >= max(least, 1):
-            await self._flush()
+        cushion = self.cushion_bytes if self._cushioning else 0
+        if len(self._held) >= max(self.chunking.least, cushion, self._unit):
+            await self._flush(final=False)
 
-    def _pieces(self, data: bytes) -> list[bytes]:
-        c = self.chunking
-        size = c.exact or c.most
-        short = len(data) % (c.exact or c.multiple)
-        if short:
-            data += self.wire.silence((c.exact or c.multiple) - short)
-        return [data[i : i + size] for i in range(0, len(data), size)]
+    def _take(self, final: bool) -> bytes:
+        """Whole units of what is held; the rest stays held, or at the end of
+        what a mark covers (`final`) is padded with silence to a whole unit."""
+        unit, held = self._unit, self._held
+        if self._turn_start and len(held) % unit:
+            # The outbound resampler's first output of a turn is a little short:
+            # silence goes in front, so the turn's later frames stay whole.
+            held[0:0] = self.wire.silence(unit - len(held) % unit)
+        self._turn_start = False
+        if final and len(held) % unit:
+            held += self.wire.silence(unit - len(held) % unit)
+        whole = len(held) - len(held) % unit
+        data = bytes(held[:whole])
+        del held[:whole]
+        return data
 
-    async def _flush(self) -> None:
-        if not self._held:
+    async def _flush(self, final: bool) -> None:
+        data = self._take(final)
+        if not data:
             return
-        data, self._held = bytes(self._held), bytearray()
         self._cushioning = False
+        clears = self._clears
         if not self._room.is_set():
             self.holds += 1
             try:
@@ -99,8 +116,12 @@ class StreamTransport:
             except TimeoutError:
                 log.warning("%s far end held its queue full for %g s", self.kind,
                             self.hold_timeout_s)  # fmt: skip
-        for piece in self._pieces(data):
-            await self._send(self.dialect.media(piece))
+        c = self.chunking
+        size = c.exact or c.most - c.most % self._unit
+        for i in range(0, len(data), size):
+            if self._clears != clears:
+                return  # cleared while this waited: none of it may follow the clear
+            await self._send(self.dialect.media(data[i : i + size]))
 
     def watermark(self, full: bool) -> None:
         if full:
@@ -109,10 +130,11 @@ class StreamTransport:
             self._room.set()
 
     async def send_mark(self, mark: Mark) -> None:
-        await self._flush()  # the mark must follow the audio it covers
+        await self._flush(final=True)  # the mark must follow the audio it covers
         await self._send(self.dialect.mark(mark.name))
 
     async def send_clear(self, cleared: Cleared) -> None:
+        self._clears += 1
         self._held.clear()  # never sent: nothing to clear of it
         self._out.reset()
         await self._send(self.dialect.clear())

@@ -52,7 +52,10 @@ def verify(auth_token: str, request: Signed, settings: Settings) -> bool:
         return False
     expected = signature(auth_token, signed_text(request.method, request.url, request.params,
                                                  nonce))  # fmt: skip
-    return any(hmac.compare_digest(expected, s.strip()) for s in given.split(","))
+    # Bytes: compare_digest refuses a str that is not ASCII, and a header may be anything.
+    return any(
+        hmac.compare_digest(expected.encode(), s.strip().encode()) for s in given.split(",")
+    )
 
 
 def stream_xml(stream_url: str, token: str, call_id: str, settings: Settings) -> str:

@@ -16,7 +16,7 @@ from gateway.runtime.config import Settings
 from transports.media_stream.answer import Answer, Signed
 from transports.telnyx.protocol import TOKEN_PARAMETER
 
-RATES = {"PCMU": 8000, "PCMA": 8000, "L16": 16000}
+RATES = {"PCMU": 8000, "PCMA": 8000}
 
 
 def signature_valid(public_key: str, request: Signed, tolerance_s: float, now: float) -> bool:
@@ -24,7 +24,9 @@ def signature_valid(public_key: str, request: Signed, tolerance_s: float, now: f
     a timestamp outside the tolerance is a replay."""
     stamp = request.headers.get("telnyx-timestamp", "")
     signature = request.headers.get("telnyx-signature-ed25519", "")
-    if not stamp.isdigit() or len(stamp) > 12 or abs(now - int(stamp)) > tolerance_s:
+    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
+        return False
+    if abs(now - int(stamp)) > tolerance_s:
         return False
     try:
         key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key))

@@ -1,15 +1,14 @@
 """Vonage: an NCCO `connect` to a `websocket` endpoint, binary 16-bit PCM in
 exact 20 ms frames, notifies as playout acknowledgements, `clear` for barge-in."""
 
-from gateway.audio.wire_format import WireFormat
 from transports.media_stream.carrier import Carrier
-from transports.media_stream.events import Chunking
+from transports.media_stream.events import Chunking, Started
 from transports.vonage.answer import ANSWER
 from transports.vonage.protocol import VonageDialect
 
 
-def _frames(wire: WireFormat) -> Chunking:
-    return Chunking(exact=wire.frame_bytes)  # Vonage takes exactly one 20 ms frame a message
+def _frames(start: Started) -> Chunking:
+    return Chunking(exact=start.wire.frame_bytes)  # Vonage takes exactly one 20 ms frame a message
 
 
 CARRIER = Carrier(
