@@ -27,12 +27,14 @@ from gateway.flow.confirmation import (
     RanDry,
     RoomGranted,
 )
+from gateway.pipeline.agent import CallInfo
 
 __all__ = [
     "Aliases",
     "AudioChunk",
     "Call",
     "CallEvent",
+    "CallInfo",
     "Cleared",
     "Confirmation",
     "Mark",

@@ -7,19 +7,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
 from gateway.flow.playout import PlayoutFlow
 from gateway.observe import logs
 from gateway.runtime.context import GatewayContext
-from gateway.wire import Aliases, Call, Transport
+from gateway.wire import Aliases, Call, CallInfo, Transport
 from transports import close_codes
 
 log = logging.getLogger(__name__)
 
 NO_ALIASES = Aliases()
+AGENT_LOG = logging.getLogger("sluice.agent")
+
+
+@dataclass(frozen=True, slots=True)
+class CallDetails:
+    """What the wire says of the call, for the agent (see gateway/agents.py)."""
+
+    carrier: str = ""
+    caller: str = ""
+    callee: str = ""
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+NO_DETAILS = CallDetails()
 ReceiveLoop = Callable[[Call], Awaitable[tuple[int, str]]]
 """Runs until the connection should end; returns (close code, reason)."""
 
@@ -38,6 +53,7 @@ async def run_call(
     receive: ReceiveLoop,
     on_call: Callable[[Call], None] | None = None,
     aliases: Aliases = NO_ALIASES,
+    details: CallDetails = NO_DETAILS,
 ) -> Call | None:
     """Returns the call, or None if it could not be set up."""
     logs.call_id_var.set(call_id)
@@ -54,6 +70,15 @@ async def run_call(
             ctx.clock,
             ctx.metrics,
             transport.kind,
+            CallInfo(
+                call_id,
+                transport.kind,
+                details.carrier,
+                details.caller,
+                details.callee,
+                details.parameters,
+                AGENT_LOG,
+            ),  # fmt: skip
         )
         call = Call(
             call_id,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 
@@ -25,6 +26,25 @@ class Agent(Protocol):
     ) -> AsyncIterator[str]:
         """Text deltas of the next assistant message. Cancelling stops generation."""
         ...
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """What Sluice knows of a call when it asks a plug-in for the call's agent."""
+
+    call_id: str
+    transport: str
+    """The wire: "twilio", "telnyx", … for a phone carrier, "websocket" or "webrtc"."""
+    carrier: str = ""
+    """The phone carrier, or "" for a browser call."""
+    caller: str = ""
+    """The caller's number, where the wire gives it."""
+    callee: str = ""
+    """The number called, where the wire gives it."""
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    """The stream's custom parameters (Twilio `<Parameter>`s and the like)."""
+    log: logging.Logger | logging.LoggerAdapter = logging.getLogger("sluice.agent")
+    """A logger whose lines carry the call's id."""
 
 
 _STORY = (

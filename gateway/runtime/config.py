@@ -108,10 +108,17 @@ class Settings(BaseSettings):
     vad_long_voice_ms: int = Field(
         288, ge=32, le=5000, description="voice this long sounds like the start of a sentence"
     )
-    agent: Literal["offline", "openai"] = Field(
+    agent: str = Field(
         "offline",
-        description="Who writes the replies: offline (scripted, no network) or openai (chat "
-        "completions)",
+        pattern=r"^(offline|openai|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
+        description="Who writes the replies: offline (scripted, no network), openai (chat "
+        "completions), or a plug-in, package.module:factory",
+    )
+    agent_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        le=600,
+        description="A reply with no text for this long is ended (a stuck agent or endpoint)",
     )
     openai_base_url: str = Field(
         "https://api.openai.com/v1",

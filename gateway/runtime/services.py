@@ -3,11 +3,12 @@ voice session each call gets from them."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from gateway.clock import Clock
 from gateway.observe.metrics import GatewayMetrics
-from gateway.pipeline.agent import Agent, OfflineAgent
+from gateway.pipeline.agent import Agent, CallInfo, OfflineAgent
 from gateway.pipeline.openai_chat import OpenAIChatAgent
 from gateway.pipeline.openai_speech import OpenAIStt, OpenAITts
 from gateway.pipeline.shared_vad import SharedSilero
@@ -18,6 +19,7 @@ from gateway.pipeline.vad import VoiceStream
 from gateway.pipeline.whisper_stt import WhisperSettings, WhisperStt
 from gateway.runtime import extras
 from gateway.runtime.config import Settings
+from gateway.runtime.plugins import BUILT_IN, AgentFactory, load_factory
 from gateway.voice.cascade import CascadeSession
 from gateway.voice.realtime import RealtimeSession, RealtimeSettings
 from gateway.voice.session import VoiceSession
@@ -34,6 +36,17 @@ class Services:
     vad: SharedSilero = field(default_factory=SharedSilero)
     """One Silero model for every call; each call holds only its recurrent state."""
     tools: Tools = field(default_factory=Tools)
+    plugins: dict[str, AgentFactory] = field(default_factory=dict)
+    """Agent plug-ins loaded so far, by their `agent` setting."""
+
+    def agent_factory(self, spec: str) -> AgentFactory | None:
+        """The plug-in that makes each call's own agent, in place of `agent`;
+        None for a built-in agent. Loaded once, at start (build_services)."""
+        if spec in BUILT_IN:
+            return None
+        if spec not in self.plugins:
+            self.plugins[spec] = load_factory(spec)
+        return self.plugins[spec]
 
     def voice(
         self,
@@ -43,6 +56,7 @@ class Services:
         clock: Clock,
         metrics: GatewayMetrics,
         kind: str,
+        info: CallInfo | None = None,
     ) -> VoiceSession:
         """A voice session for one call on a wire whose own codec is `native_audio`."""
         vad = settings.call_settings().vad
@@ -68,6 +82,9 @@ class Services:
             metrics,
             kind,
             native_audio=native_audio,
+            agent_factory=self.agent_factory(settings.agent),
+            info=info or CallInfo("", kind, log=logging.getLogger("sluice.agent")),
+            agent_timeout_s=settings.agent_timeout_s,
         )
 
     async def start(self) -> None:
@@ -153,4 +170,6 @@ def build_services(settings: Settings) -> Services:
             settings.tts_openai_voice,
             settings.tts_api_key or settings.openai_api_key,
         )
-    return Services(stt=stt, tts=tts, agent=agent, tools=tools)
+    services = Services(stt=stt, tts=tts, agent=agent, tools=tools)
+    services.agent_factory(settings.agent)  # a plug-in that cannot load stops the start here
+    return services

@@ -46,6 +46,9 @@ class Account:
             return CarrierCaller(self.carrier, url, call_id=call_id, **options)
         response = await self.answer(gw, call_id)
         assert response.status_code == 200, response.text
-        url, token = stream_of(self.carrier, response.text)
+        url, parameters = stream_of(self.carrier, response.text)
         assert url == f"{gw.ws_url}/{self.carrier}/media", url
-        return CarrierCaller(self.carrier, url, token=token, call_id=call_id, **options)
+        token = parameters.pop("sluice_token", None)
+        return CarrierCaller(
+            self.carrier, url, token=token, parameters=parameters, call_id=call_id, **options
+        )

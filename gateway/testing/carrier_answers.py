@@ -96,18 +96,16 @@ class Signer:
         )  # fmt: skip
 
 
-def stream_of(carrier: str, markup: str) -> tuple[str, str | None]:
-    """(media stream URL, stream token) from the gateway's answer."""
+def stream_of(carrier: str, markup: str) -> tuple[str, dict[str, str]]:
+    """(media stream URL, the parameters it carries: token, numbers) from the gateway's answer."""
     if carrier == "vonage":
         endpoint = json.loads(markup)[0]["endpoint"][0]
-        return endpoint["uri"], endpoint["headers"].get("sluice_token")
+        return endpoint["uri"], dict(endpoint["headers"])
     stream = ET.fromstring(markup).find(".//Stream")
     assert stream is not None, markup
     if carrier == "plivo":
         headers = dict(p.split("=", 1) for p in stream.get("extraHeaders", "").split(",") if p)
-        return (stream.text or "").strip(), headers.get("sluice_token")
-    token = next(
-        (p.get("value") for p in stream.findall("Parameter") if p.get("name") == "sluice_token"),
-        None,
-    )
-    return stream.get("url", ""), token
+        return (stream.text or "").strip(), headers
+    return stream.get("url", ""), {
+        p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")
+    }

@@ -47,6 +47,7 @@ class CarrierCaller(RealtimeCaller):
         url: str,
         *,
         token: str | None = None,
+        parameters: dict[str, str] | None = None,
         call_id: str | None = None,
         listener: Listener | None = None,
         noise_dbfs: float | None = None,
@@ -55,7 +56,7 @@ class CarrierCaller(RealtimeCaller):
         super().__init__(noise_dbfs=noise_dbfs, listener=listener)
         self.carrier = carrier
         self.url = url
-        self.far = far_end or FAR_ENDS[carrier](token=token)
+        self.far = far_end or FAR_ENDS[carrier](token=token, parameters=parameters or {})
         if call_id:
             self.far.call_id = call_id
         self.points_acked: list[tuple[float, str]] = []

@@ -40,6 +40,8 @@ class FarEnd:
     """The parts every carrier shares; subclasses speak one protocol."""
 
     token: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    """What the gateway's answer asked the carrier to pass back (besides the token)."""
     call_id: str = field(default_factory=lambda: "call-" + secrets.token_hex(8))
     stream_id: str = field(default_factory=lambda: "stream-" + secrets.token_hex(8))
     wire: WireFormat = field(default_factory=lambda: WireFormat("pcmu", 8000))
@@ -49,6 +51,11 @@ class FarEnd:
     """A bounded queue that refuses audio past it (Asterisk), in 20 ms frames; 0: none."""
     url_query: str = ""
     seq: int = 0
+
+    @property
+    def echoed(self) -> dict[str, str]:
+        """The answer's parameters, as the carrier hands them back on the stream."""
+        return {**self.parameters, **({"sluice_token": self.token} if self.token else {})}
 
     def opening(self) -> list[Message]:
         raise NotImplementedError
@@ -88,7 +95,7 @@ class TwilioFarEnd(FarEnd):
         start = {
             "accountSid": "AC" + "0" * 32, "callSid": self.call_id, "streamSid": self.stream_id,
             "tracks": ["inbound"],
-            "customParameters": {"sluice_token": self.token} if self.token else {},
+            "customParameters": self.echoed,
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         }  # fmt: skip
         return [
@@ -133,7 +140,7 @@ class TelnyxFarEnd(FarEnd):
         start = {
             "user_id": "u-1", "call_control_id": self.call_id, "call_session_id": "s-1",
             "from": "+15550000001", "to": "+15550000002", "client_state": "",
-            "custom_parameters": {"sluice_token": self.token} if self.token else {},
+            "custom_parameters": self.echoed,
             "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1},
         }  # fmt: skip
         return [
@@ -169,7 +176,7 @@ class PlivoFarEnd(FarEnd):
         start = {"callId": self.call_id, "streamId": self.stream_id, "accountId": "MA1",
                  "tracks": ["inbound"],
                  "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000}}  # fmt: skip
-        headers = f"sluice_token={self.token}" if self.token else ""
+        headers = ",".join(f"{k}={v}" for k, v in self.echoed.items())
         return [json.dumps({"event": "start", "sequenceNumber": 0, "start": start,
                             "extra_headers": headers})]  # fmt: skip
 
@@ -212,9 +219,7 @@ class VonageFarEnd(FarEnd):
 
     def opening(self) -> list[Message]:
         connected = {"event": "websocket:connected", "content-type": "audio/l16;rate=16000",
-                     "call_uuid": self.call_id}  # fmt: skip
-        if self.token:
-            connected["sluice_token"] = self.token
+                     "call_uuid": self.call_id, **self.echoed}  # fmt: skip
         return [json.dumps(connected)]
 
     def mic(self, payload: bytes) -> Message:
@@ -245,7 +250,8 @@ class ExotelFarEnd(FarEnd):
 
     def opening(self) -> list[Message]:
         start = {"stream_sid": self.stream_id, "call_sid": self.call_id, "account_sid": "ac1",
-                 "from": "09000000001", "to": "09000000002", "custom_parameters": {},
+                 "from": "09000000001", "to": "09000000002",
+                 "custom_parameters": self.parameters,
                  "media_format": {"encoding": "audio/x-raw", "sample_rate": "8000",
                                   "bit_rate": "16"}}  # fmt: skip
         return [

@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 from gateway.clock import Clock
 from gateway.observe.metrics import GatewayMetrics
-from gateway.pipeline.agent import Agent, Message, ToolReport
+from gateway.pipeline.agent import Agent, CallInfo, Message, ToolReport
 from gateway.pipeline.segmenter import VadSettings
 from gateway.pipeline.sentences import SentenceSplitter
 from gateway.pipeline.stt import SpeechToText, SttStream
@@ -29,6 +29,7 @@ from gateway.voice.session import (
     SpeechStarted,
     ToolCalled,
     Utterance,
+    VoiceFailed,
     VoiceOutput,
 )
 
@@ -43,15 +44,31 @@ async def sentences_of(
     max_chars: int,
     ahead: int,
     on_tool: ToolReport | None = None,
+    timeout_s: float | None = None,
 ) -> AsyncGenerator[str]:
-    """The agent's reply cut into sentences, at most `ahead` of them waiting."""
+    """The agent's reply cut into sentences, at most `ahead` of them waiting.
+    An agent silent for `timeout_s` between deltas ends the reply (TimeoutError)."""
     queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=ahead)
 
     async def write_text() -> None:
         splitter = SentenceSplitter(max_chars)
-        async for delta in agent.reply(history, on_tool):
-            for sentence in splitter.feed(delta):
-                await queue.put(sentence)
+        deltas = aiter(agent.reply(history, on_tool))
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(timeout_s):
+                        delta = await anext(deltas)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    log.warning("the agent gave no text for %g s: its reply is ended", timeout_s)
+                    raise
+                for sentence in splitter.feed(delta):
+                    await queue.put(sentence)
+        finally:
+            closing = getattr(deltas, "aclose", None)
+            if closing is not None:
+                await closing()
         for sentence in splitter.flush():
             await queue.put(sentence)
         await queue.put(None)
@@ -93,9 +110,15 @@ class CascadeSession:
         sentence_queue: int = 2,
         max_sentence_chars: int = 240,
         native_audio: str = "",
+        agent_factory: Callable[[CallInfo], Agent] | None = None,
+        info: CallInfo | None = None,
+        agent_timeout_s: float = 20.0,
     ) -> None:
         self.stt = stt
         self.agent = agent
+        self._agent_factory = agent_factory
+        self.info = info
+        self.agent_timeout_s = agent_timeout_s
         self.tts = tts
         self.watch = SpeechWatch(vad_stream, vad, clock, self._on_speech, self._on_voice)
         self.clock = clock
@@ -120,6 +143,13 @@ class CascadeSession:
 
     async def run(self, out: VoiceOutput) -> None:
         self._out = out
+        if self._agent_factory is not None:
+            try:
+                self.agent = self._agent_factory(self.info or CallInfo("", self.kind))
+            except Exception:
+                # The call cannot be answered: it hears the apology and ends.
+                log.exception("the agent plug-in could not make this call's agent")
+                out.event(VoiceFailed("agent factory failed"))  # counted as a voice failure
         try:
             await asyncio.Event().wait()
         finally:
@@ -209,8 +239,9 @@ class CascadeSession:
                 self._out.event(ToolCalled(turn_id, name, args, result, error))
 
         return sentences_of(
-            self.agent, history, self.max_sentence_chars, self.sentence_queue, report
-        )
+            self.agent, history, self.max_sentence_chars, self.sentence_queue, report,
+            self.agent_timeout_s,
+        )  # fmt: skip
 
     async def _speak(self, turn_id: int, sentences: AsyncGenerator[str]) -> None:
         out = self._out
@@ -239,8 +270,7 @@ class CascadeSession:
             raise
         except Exception:
             log.exception("turn %d failed", turn_id)
-            self.metrics.agent_errors.labels(self.kind).inc()
-            failed = True
+            failed = True  # counted by the call, from ReplyDone
         self.history.append(Message("assistant", " ".join(said)))
         out.event(ReplyDone(turn_id, failed=failed))
 

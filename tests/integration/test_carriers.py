@@ -41,6 +41,12 @@ async def test_a_call_hears_the_greeting_whole_and_barge_in_cuts_the_reply(
     async with await account.caller(gw) as caller:
         call = await only_call(gw.ctx, timeout=10)
         assert call.kind == carrier
+        # What the agent is told of the call: the numbers the carrier passed along.
+        info = call.voice.info
+        assert (info.call_id, info.transport, info.carrier) == (call.call_id, carrier, carrier)
+        if carrier != "asterisk":  # Asterisk's MEDIA_START names no numbers
+            assert info.caller.endswith("0000001") and info.callee.endswith("0000002"), info
+        assert "sluice_token" not in info.parameters
         events = record_events(call)
         # A "hm" over the greeting pauses it; the greeting resumes where it was heard.
         await wait_for(lambda: caller.log.played_ms(1) >= 1200, timeout=15)

@@ -112,7 +112,7 @@ async def test_a_stream_cannot_take_over_another_calls_record(gateway):
             await wait_for(lambda: len(gateway.ctx.calls) == 2, timeout=5)
             async with httpx.AsyncClient() as http:
                 record = (await http.get(gateway.base_url + f"/calls/{victim.call_sid}")).json()
-            victim_id = next(c for c in gateway.ctx.calls.values() if c.transport.stream_sid
+            victim_id = next(c for c in gateway.ctx.calls.values() if c.transport.stream_id
                              == victim.stream_sid).call_id  # fmt: skip
     assert record["call_id"] == victim_id
 
@@ -157,7 +157,7 @@ async def test_a_caller_flooding_audio_cannot_starve_the_calls_beside_it(gateway
         for caller in healthy:
             await caller.connect()
         await wait_for(lambda: len(gw.ctx.calls) == 3, timeout=5)
-        calls = [c for c in gw.ctx.calls.values() if c.transport.stream_sid != "MZflood"]
+        calls = [c for c in gw.ctx.calls.values() if c.transport.stream_id != "MZflood"]
         events = [record_events(c) for c in calls]
         for caller in healthy:
             caller.say(question)

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("gateway.audio",),
     ("gateway.flow",),
     ("gateway.observe",),
-    ("gateway.pipeline",),
+    ("gateway.pipeline", "gateway.agents"),
     ("gateway.voice",),
     ("gateway.call",),
     ("gateway.cluster",),

@@ -31,6 +31,11 @@ MAX_MEDIA_BYTES = 48_000
 ENCODINGS = ("audio/x-raw", "raw", "slin", "audio/x-l16", "")
 
 
+def _numbers(start: dict) -> dict[str, str]:
+    """Exotel names the caller and the number called in the start itself."""
+    return {k: start[k][:64] for k in ("from", "to") if isinstance(start.get(k), str)}
+
+
 def _start(m: dict) -> Started:
     start = fields.obj(m, "start")
     fmt = start.get("media_format") or {}
@@ -48,7 +53,7 @@ def _start(m: dict) -> Started:
         call_id=fields.ident(start, "call_sid"),
         stream_id=fields.ident(start, "stream_sid", m.get("stream_sid")),
         wire=wire,
-        parameters=fields.parameters(start.get("custom_parameters")),
+        parameters={**fields.parameters(start.get("custom_parameters")), **_numbers(start)},
     )
 
 

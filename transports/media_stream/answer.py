@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -47,14 +48,18 @@ class Answer:
     verify: Callable[[str, Signed, Settings], bool]
     """(secret, request, settings) -> whether the carrier signed it; called only
     with a secret set."""
-    markup: Callable[[str, str, str, Settings], str]
-    """(media URL, token, call id, settings) -> the answer that connects the stream."""
+    markup: Callable[[str, str, str, dict[str, str], Settings], str]
+    """(media URL, token, call id, numbers, settings) -> the answer that
+    connects the stream; `numbers` ({"from", "to"}) go back as parameters, for
+    the agent."""
     busy: str
     """The answer when no slot is free: the call is turned away."""
     refused: str
     """The answer to a replay: the stream for this call already started."""
     call_id: str
     """The parameter naming the call; the stream must claim the same id."""
+    numbers: tuple[str, str] = ("From", "To")
+    """The parameters naming the caller and the number called."""
     media_type: str = "application/xml"
     methods: tuple[str, ...] = ("POST",)
     body: Literal["form", "json"] = "form"
@@ -68,6 +73,15 @@ def from_a_browser(ctx: GatewayContext, kind: str, origin: str | None) -> bool:
     ctx.metrics.protocol_errors.labels(kind, "bad_origin").inc()
     log.warning("%s route refused: a browser Origin %r", kind, origin)
     return True
+
+
+_NOT_IN_A_NUMBER = re.compile(r"[^\w+@.:-]")
+
+
+def _number(value: str) -> str:
+    """A phone number or SIP address, made safe to pass back in any carrier's
+    parameter syntax (Plivo's extraHeaders split on `,` and `=`)."""
+    return _NOT_IN_A_NUMBER.sub("", value)[:64]
 
 
 def public_url(
@@ -160,6 +174,10 @@ def mount(api: APIRouter, carrier: Carrier, answer: Answer) -> None:
             log.warning("%s answer for call %r again after its stream began", kind, call_id)
             return reply(answer.refused)
         stream_url = media_stream_url(url, carrier.media_path)
-        return reply(answer.markup(stream_url, token, call_id, settings))
+        numbers = {
+            k: _number(params.get(name, ""))
+            for k, name in zip(("from", "to"), answer.numbers, strict=True)
+        }
+        return reply(answer.markup(stream_url, token, call_id, numbers, settings))
 
     api.add_api_route(carrier.voice_path, answer_call, methods=list(answer.methods))

@@ -20,7 +20,7 @@ from gateway.flow.marks import MarkTracker
 from gateway.runtime.context import GatewayContext
 from gateway.wire import Aliases, Call, PointReached
 from transports import close_codes
-from transports.call_runner import client_address, run_call
+from transports.call_runner import CallDetails, client_address, run_call
 from transports.errors import ProtocolError
 from transports.media_stream.events import (
     Audio,
@@ -33,7 +33,7 @@ from transports.media_stream.events import (
     Stopped,
     Watermark,
 )
-from transports.media_stream.tokens import redeem_token
+from transports.media_stream.tokens import TOKEN_PARAMETER, redeem_token
 from transports.media_stream.transport import StreamTransport
 
 if TYPE_CHECKING:
@@ -51,6 +51,13 @@ CLOSE_FOR_KIND = {
 }
 """Errors no stream survives: a wire that sends the wrong kind of frame, or a
 message far larger than any carrier sends, is not that carrier."""
+
+
+def details_of(carrier: str, start: Started) -> CallDetails:
+    """The call as its agent sees it: the numbers the answer passed along as
+    parameters, and every parameter but the stream token."""
+    params = {k: v for k, v in start.parameters.items() if k != TOKEN_PARAMETER}
+    return CallDetails(carrier, params.get("from", ""), params.get("to", ""), params)
 
 
 class StreamRefused(Exception):
@@ -191,7 +198,9 @@ class MediaStream:
     async def _run_call(self, start: Started, trusted: tuple[str, ...]) -> None:
         ctx, carrier = self.ctx, self.carrier
         chunking = carrier.chunking(start)
-        self.transport = StreamTransport(self.ws, self.kind, self.dialect, start.wire, chunking)
+        self.transport = StreamTransport(
+            self.ws, self.kind, self.dialect, start.wire, chunking, stream_id=start.stream_id
+        )
         window_ms = ctx.settings.window_ms(carrier.setting(ctx.settings, "window_ms"))
         window = CreditWindow(min(window_ms, carrier.buffer_ms or window_ms))
         interval = chunking.mark_interval_ms(
@@ -210,6 +219,7 @@ class MediaStream:
             aliases=Aliases(
                 trusted=trusted, claimed=tuple(a for a in claims if a and a not in trusted)
             ),
+            details=details_of(carrier.name, start),
         )
 
     def _bind(self, call: Call) -> None:

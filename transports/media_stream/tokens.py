@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_TOKEN_CHARS = 64
+TOKEN_PARAMETER = "sluice_token"
+"""The name every carrier's markup gives the token (a parameter, a header)."""
 REMEMBER_REDEEMED_S = 4 * 3600.0
 """How long a call whose stream began is remembered, so that a replay of its
 signed answer request mints nothing: longer than a call lasts (Twilio ends

@@ -30,9 +30,12 @@ class StreamTransport:
         chunking: Chunking,
         cushion_frames: int = 3,
         hold_timeout_s: float = 10.0,
+        stream_id: str = "",
     ) -> None:
         self.ws = ws
         self.kind = kind
+        self.stream_id = stream_id
+        """The carrier's id of this stream (Twilio's streamSid), for logs and tests."""
         self.native_audio = wire.native_audio
         self.dialect = dialect
         self.wire = wire

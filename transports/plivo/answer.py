@@ -53,13 +53,13 @@ def verify(auth_token: str, request: Signed, settings: Settings) -> bool:
     expected = signature(auth_token, signed_text(request.method, request.url, request.params,
                                                  nonce))  # fmt: skip
     # Bytes: compare_digest refuses a str that is not ASCII, and a header may be anything.
-    return any(
-        hmac.compare_digest(expected.encode(), s.strip().encode()) for s in given.split(",")
-    )
+    return any(hmac.compare_digest(expected.encode(), s.strip().encode()) for s in given.split(","))
 
 
-def stream_xml(stream_url: str, token: str, call_id: str, settings: Settings) -> str:
-    headers = f"{TOKEN_HEADER}={token}"
+def stream_xml(
+    stream_url: str, token: str, call_id: str, numbers: dict[str, str], settings: Settings
+) -> str:
+    headers = ",".join(f"{k}={v}" for k, v in {TOKEN_HEADER: token, **numbers}.items())
     return (
         '<?xml version="1.0" encoding="UTF-8"?><Response>'
         f'<Stream bidirectional="true" keepCallAlive="true" audioTrack="inbound" '

@@ -27,9 +27,10 @@ from transports.media_stream.events import (
     Started,
     StreamEvent,
 )
+from transports.media_stream.tokens import TOKEN_PARAMETER
 
 MAX_MESSAGE_BYTES = 64 * 1024
-TOKEN_HEADER = "sluice_token"
+TOKEN_HEADER = TOKEN_PARAMETER
 CONTENT_TYPES = {
     "audio/x-mulaw;rate=8000": WireFormat("pcmu", 8000),
     "audio/x-l16;rate=8000": WireFormat("l16", 8000),

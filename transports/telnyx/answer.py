@@ -40,15 +40,20 @@ def verify(public_key: str, request: Signed, settings: Settings) -> bool:
     return signature_valid(public_key, request, settings.telnyx_timestamp_tolerance_s, time.time())
 
 
-def texml(stream_url: str, token: str, call_id: str, settings: Settings) -> str:
+def texml(
+    stream_url: str, token: str, call_id: str, numbers: dict[str, str], settings: Settings
+) -> str:
     codec = settings.telnyx_codec
+    parameters = "".join(
+        f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>"
+        for k, v in {TOKEN_PARAMETER: token, **numbers}.items()
+    )
     return (
         '<?xml version="1.0" encoding="UTF-8"?><Response><Connect>'
         f'<Stream url={quoteattr(stream_url)} track="inbound_track" codec="{codec}" '
         f'bidirectionalMode="rtp" bidirectionalCodec="{codec}" '
         f'bidirectionalSamplingRate="{RATES[codec]}">'
-        f"<Parameter name={quoteattr(TOKEN_PARAMETER)} value={quoteattr(token)}/>"
-        "</Stream></Connect></Response>"
+        f"{parameters}</Stream></Connect></Response>"
     )
 
 

@@ -24,9 +24,9 @@ from transports.media_stream.events import (
     Stopped,
     StreamEvent,
 )
+from transports.media_stream.tokens import TOKEN_PARAMETER
 
 MAX_MESSAGE_BYTES = 64 * 1024
-TOKEN_PARAMETER = "sluice_token"
 ENCODINGS = {"PCMU": "pcmu", "PCMA": "pcma", "L16": "l16"}
 
 

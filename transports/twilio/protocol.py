@@ -19,9 +19,8 @@ from transports.media_stream.events import (
     Stopped,
     StreamEvent,
 )
+from transports.media_stream.tokens import TOKEN_PARAMETER
 
-TOKEN_PARAMETER = "sluice_token"
-"""The `<Parameter>` that carries the stream token (see webhook.py)."""
 MULAW_8K = WireFormat("pcmu", 8000)
 
 MAX_MESSAGE_BYTES = 64 * 1024

@@ -42,8 +42,10 @@ def signed_by(header: str, alias: str = ""):
     return verify
 
 
-def connect_stream(stream_url: str, token: str, call_id: str, settings: Settings) -> str:
-    return stream_twiml(stream_url, token, {"call_sid": call_id})
+def connect_stream(
+    stream_url: str, token: str, call_id: str, numbers: dict[str, str], settings: Settings
+) -> str:
+    return stream_twiml(stream_url, token, {"call_sid": call_id, **numbers})
 
 
 ANSWER = Answer(

@@ -42,12 +42,14 @@ def verify(secret: str, request: Signed, settings: Settings) -> bool:
     return isinstance(claimed, str) and hmac.compare_digest(claimed, payload_hash(request))
 
 
-def ncco(stream_url: str, token: str, call_id: str, settings: Settings) -> str:
+def ncco(
+    stream_url: str, token: str, call_id: str, numbers: dict[str, str], settings: Settings
+) -> str:
     endpoint = {
         "type": "websocket",
         "uri": stream_url,
         "content-type": f"audio/l16;rate={settings.vonage_rate}",
-        "headers": {TOKEN_HEADER: token, CALL_HEADER: call_id},
+        "headers": {TOKEN_HEADER: token, CALL_HEADER: call_id, **numbers},
     }
     return json.dumps([{"action": "connect", "endpoint": [endpoint]}])
 
@@ -58,6 +60,7 @@ ANSWER = Answer(
     busy="[]",  # an empty NCCO ends the call
     refused="[]",
     call_id="uuid",
+    numbers=("from", "to"),
     media_type="application/json",
     methods=("GET", "POST"),
     body="json",

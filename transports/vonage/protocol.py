@@ -21,11 +21,12 @@ from gateway.audio.wire_format import WireFormat
 from transports.errors import ProtocolError, dispatch_json
 from transports.media_stream import fields
 from transports.media_stream.events import Audio, Digit, Noted, Played, Started, StreamEvent
+from transports.media_stream.tokens import TOKEN_PARAMETER
 
 MAX_MESSAGE_BYTES = 16 * 1024
 MAX_FRAME_BYTES = 4096
 """One 20 ms frame is 640 bytes at 16 kHz (960 at 24 kHz); anything larger is not Vonage."""
-TOKEN_HEADER = "sluice_token"
+TOKEN_HEADER = TOKEN_PARAMETER
 CALL_HEADER = "call_uuid"
 _CONTENT_TYPE = re.compile(r"audio/l16;\s*rate=(8000|16000|24000)")
 
