@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -110,6 +111,15 @@ def start_gateway(
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("gateway did not start") from None
             time.sleep(0.2)
+
+
+async def until(predicate, timeout: float) -> None:
+    """Wait for `predicate`, polling every 5 ms; TimeoutError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        await asyncio.sleep(0.005)
 
 
 def write_json(name: str, data: dict) -> Path:

@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import time
 
-from bench.common import write_json
+from bench.common import until, write_json
 from gateway.call.turns import TurnPhase
 from gateway.runtime.config import Settings
 from gateway.runtime.services import build_services
@@ -23,25 +22,17 @@ from gateway.testing.inprocess import start_gateway
 from gateway.testing.twilio_caller import TwilioCaller
 
 
-async def _until(predicate, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        await asyncio.sleep(0.005)
-
-
 async def one_trial(gw, question: bytes, interruption: bytes) -> dict:
     async with TwilioCaller(gw.ws_url + "/twilio/media") as caller:
-        await _until(lambda: len(gw.ctx.calls) == 1, 5)
+        await until(lambda: len(gw.ctx.calls) == 1, 5)
         call = next(iter(gw.ctx.calls.values()))
-        await _until(lambda: call.turns.phase is TurnPhase.LISTENING, 15)
+        await until(lambda: call.turns.phase is TurnPhase.LISTENING, 15)
         caller.say(question)
-        await _until(lambda: caller.log.first_played(2) is not None, 20)
+        await until(lambda: caller.log.first_played(2) is not None, 20)
         ttfa = caller.log.first_played(2) - caller.last_voiced_sent
         await asyncio.sleep(2.0)
         caller.say(interruption)
-        await _until(lambda: bool(call.interrupts), 10)
+        await until(lambda: bool(call.interrupts), 10)
         interrupt = call.interrupts[-1]
         await asyncio.sleep(0.5)
     truth = caller.log.played_before(2, interrupt.at)

@@ -81,7 +81,10 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     """A JSON object; a simple cross-site POST (text/plain) is refused unread."""
     if content_type(request) != "application/json":
         raise BodyRefused(415, "bad_offer", "send application/json")
-    body = await read_body(request, limit)
+    return parse_json_object(await read_body(request, limit))
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
         value = json.loads(body)
     except (ValueError, RecursionError):

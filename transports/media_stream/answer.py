@@ -16,7 +16,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request, Response
 
-from gateway.access.http_limits import BodyRefused, parse_form, read_body, read_form_body
+from gateway.access.http_limits import (
+    BodyRefused,
+    parse_form,
+    parse_json_object,
+    read_body,
+    read_form_body,
+)
 from gateway.cluster.redis_state import ClusterUnavailable
 from gateway.runtime.config import Settings
 from gateway.runtime.context import GatewayContext
@@ -113,12 +119,7 @@ async def _params(request: Request, answer: Answer) -> tuple[dict[str, str], byt
         return dict(request.query_params), b""
     if answer.body == "json":
         body = await read_body(request, MAX_ANSWER_BYTES)
-        try:
-            value = json.loads(body)
-        except (ValueError, RecursionError):
-            raise BodyRefused(400, "not_json", "the body is not JSON") from None
-        if not isinstance(value, dict):
-            raise BodyRefused(400, "malformed", "the body must be a JSON object")
+        value = parse_json_object(body)
         return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}, body
     body = await read_form_body(request, MAX_ANSWER_BYTES)
     return parse_form(body), body
