@@ -5,7 +5,9 @@ layers below it (`tests/unit/test_import_layers.py` checks this):
 
     clock, audio, flow      sans-I/O foundations: frames, credit, pacing, marks
     observe                 metrics, logs, the event loop's watch
-    pipeline, voice         VAD -> STT -> agent -> TTS, and the voices built on it
+    pipeline                VAD -> STT -> agent -> TTS
+    relay                   the ConversationRelay agent socket (agent = "relay")
+    voice                   the voices built on the pipeline
     call                    one call: the conversation core, its commands, the pump
     cluster, access         what nodes share (Redis); admission, slots, tokens, limits
     runtime                 one process's settings, shared services and context

@@ -25,6 +25,12 @@ deltas:
   `sluice_agent_errors`. An exception in the factory ends the call with
   a short apology and is counted in `sluice_voice_failures`.
 
+Optional hooks, called when the agent has them: `async start(link)` once
+before the first reply (an `AgentLink`, to ask for a turn, protect a reply,
+end or fail the call), `interrupted(heard_text, heard_ms)` after a barge-in,
+`dtmf(digit)` for each key, `async aclose()` at the end. `reply` may also yield
+a `Clip` (16 kHz PCM16 audio) among its text deltas.
+
 The factory and `reply` run on the gateway's event loop: anything slower than
 a few milliseconds belongs in `await asyncio.to_thread(...)` or an async client,
 or every call on the process hears it.
@@ -34,8 +40,8 @@ See docs/guides/plugin-agent.md and examples/lighthouse_agent/.
 
 from collections.abc import Callable
 
-from gateway.pipeline.agent import Agent, CallInfo, Message, ToolReport
+from gateway.pipeline.agent import Agent, AgentLink, CallInfo, Clip, Message, ToolReport
 
 AgentFactory = Callable[[CallInfo], Agent]
 
-__all__ = ["Agent", "AgentFactory", "CallInfo", "Message", "ToolReport"]
+__all__ = ["Agent", "AgentFactory", "AgentLink", "CallInfo", "Clip", "Message", "ToolReport"]

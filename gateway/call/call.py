@@ -48,7 +48,10 @@ from gateway.pipeline.audio_queue import AudioQueue
 from gateway.pipeline.segmenter import VadSettings
 from gateway.pipeline.tts import TextToSpeech
 from gateway.voice.session import (
+    AgentTurn,
     CallerAudio,
+    EndWhenHeard,
+    ProtectTurn,
     ReplyDone,
     ReplyText,
     SpeechStarted,
@@ -302,6 +305,12 @@ class Call:
                 self.emit(ToolCall(turn_id, name, _shown(arguments), _shown(result), error))
             case VoiceFailed():
                 self._on_voice_failed(event)
+            case ProtectTurn(turn_id):
+                self._execute(core.protect(turn_id))
+            case AgentTurn(preempt):
+                self._execute(core.agent_turn(preempt))
+            case EndWhenHeard(reason):
+                self._execute(core.end_when_heard(reason))
 
     async def on_voice_audio(self, turn_id: int, pcm: bytes, text: str, ulaw8k: bytes) -> bool:
         frames = split_frames(pcm) if pcm else []

@@ -98,6 +98,13 @@ class Conversation:
         self._speech_began_at = 0.0
         self._last_words: int | None = None
         """The turn that ends the call once played (the apology of a failed voice)."""
+        self._end_reason = "voice failed"
+        self._protected: int | None = None
+        """A turn the agent said the caller's speech may not cut."""
+        self._agent_waiting = False
+        """The agent has something to say unprompted: it gets the next turn."""
+        self._ending = False
+        """The agent ended the call: the turn it waits for is the last."""
         self._held: Hold | None = None
         self._speech = Speech.FREE
         """What the caller's current speech is turning out to be."""
@@ -121,18 +128,71 @@ class Conversation:
     def apologise(self, text: str) -> list[Command]:
         """The voice failed: drop whatever it was saying, speak `text` in its
         place (not interruptible), and end the call once that is played."""
-        commands: list[Command] = []
+        commands = self._cut_live_turn() + self._begin_turn(None, greeting=text)
+        self._last_words = self.turns.turn_id
+        self._end_reason = "voice failed"
+        return commands
+
+    def _cut_live_turn(self) -> list[Command]:
+        """End the live turn where the caller is in it, as a barge-in would,
+        for a reason that is not the caller's speech."""
         turn_id = self.turns.turn_id
         hold, self._held = self._held, None
-        if self.turns.is_live(turn_id):
-            self.turns.on_speech_start()  # the live turn is over, as if interrupted
-            commands += [CancelReply(turn_id, 0, ""), DropQueued(turn_id)]
-            if self.send_clear and self.flow.window.in_flight_ms and hold is None:
-                commands.append(ClearFarEnd(self.flow.clear(turn_id)))
-            self.turns.on_cleared(turn_id)
-        commands += self._begin_turn(None, greeting=text)
-        self._last_words = self.turns.turn_id
+        if not self.turns.is_live(turn_id):
+            return []
+        self.turns.on_speech_start()  # the live turn is over, as if interrupted
+        cleared = None
+        if self.send_clear and self.flow.window.in_flight_ms and hold is None:
+            cleared = self.flow.clear(turn_id)
+        if cleared is not None:
+            heard_ms = cleared.heard_ms
+        elif hold is not None:
+            heard_ms = hold.heard_ms
+        else:
+            heard_ms = self.flow.position_ms(turn_id)
+        record = self.records.get(turn_id)
+        heard_text = record.heard_text(heard_ms) if record else ""
+        commands: list[Command] = [CancelReply(turn_id, heard_ms, heard_text), DropQueued(turn_id)]
+        if cleared is not None:
+            commands.append(ClearFarEnd(cleared))
+        self.turns.on_cleared(turn_id)
         return commands
+
+    # ---- the agent's own requests (an agent socket's end, interruptible, text) --
+
+    def protect(self, turn_id: int) -> list[Command]:
+        """The agent marked turn `turn_id` as one the caller's speech may not cut.
+        Speech over it is answered once it has played out, as over a protected
+        greeting."""
+        if self.turns.is_live(turn_id):
+            self._protected = turn_id
+        return []
+
+    def agent_turn(self, preempt: bool = False) -> list[Command]:
+        """The agent has something to say that nobody asked for (an answer to a
+        key, a word after a tool). It gets the next turn; with `preempt`, the
+        turn playing now is cut for it."""
+        if self._last_words is not None:
+            return []
+        self._agent_waiting = True
+        turn_id = self.turns.turn_id
+        if preempt and self.turns.is_live(turn_id) and turn_id != self._protected:
+            return self._cut_live_turn() + self._maybe_reply()
+        return self._maybe_reply()
+
+    def end_when_heard(self, reason: str) -> list[Command]:
+        """The agent ended the call: end it once what it has said is heard."""
+        if self._last_words is not None:
+            return []
+        self._end_reason = reason
+        turn_id = self.turns.turn_id
+        if self._agent_waiting:
+            self._ending = True  # the turn it asked for is the last
+            return []
+        if self.turns.is_live(turn_id):
+            self._last_words = turn_id
+            return self._check_played_out(turn_id)
+        return [EndCall(reason)]
 
     # ---- the caller's voice: pause, confirm, resume -------------------------
 
@@ -262,6 +322,8 @@ class Conversation:
             return True  # nothing to cut: the policy does not apply
         if turn_id == self._greeting_turn and not self.policy.greeting:
             return False
+        if turn_id == self._protected:
+            return False
         return self.policy.while_thinking or self.turns.phase is not TurnPhase.THINKING
 
     def barge_in_done(
@@ -334,14 +396,18 @@ class Conversation:
     def _maybe_reply(self) -> list[Command]:
         if self._last_words is not None:
             return []
-        if self.caller_speaking or not (self._said or self._said_audio):
+        if self.caller_speaking or not (self._said or self._said_audio or self._agent_waiting):
             return []  # still talking, or nothing to answer yet: wait for the rest
         if self.turns.is_live(self.turns.turn_id) or self.turns.phase is TurnPhase.INTERRUPTED:
             return []  # the barge-in is still being carried out; it replies when done
         transcript = " ".join(self._said)
+        answers = bool(self._said or self._said_audio)
         self._said.clear()
-        self._said_audio = False
-        return self._begin_turn(self._said_ended_at, transcript=transcript)
+        self._said_audio = self._agent_waiting = False
+        commands = self._begin_turn(self._said_ended_at if answers else None, transcript=transcript)
+        if self._ending:
+            self._last_words = self.turns.turn_id
+        return commands
 
     def _begin_turn(
         self, user_ended_at: float | None, greeting: str | None = None, transcript: str = ""
@@ -453,7 +519,7 @@ class Conversation:
         if transition is None:
             return []
         if turn_id == self._last_words:
-            return [self._state(transition), EndCall("voice failed")]
+            return [self._state(transition), EndCall(self._end_reason)]
         return [self._state(transition), *self._maybe_reply()]
 
     def _state(self, transition: Transition | None = None) -> Emit:

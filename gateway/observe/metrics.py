@@ -277,6 +277,13 @@ class GatewayMetrics:
             ["transport"],
         )
 
+        self.relay_problems = self._add(
+            Counter,
+            "sluice_relay_problems",
+            "Problems with ConversationRelay agent sockets (agent = relay), by kind: open, "
+            "closed, bad_message, play",
+            ["kind"],
+        )
         self.voice_failures = _FixedLabels(
             self._add(
                 Counter,

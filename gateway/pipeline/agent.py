@@ -20,11 +20,41 @@ ToolReport = Callable[[str, dict[str, Any], Any, str | None], None]
 """(name, arguments, result, error) of a tool the agent ran, for the call's events."""
 
 
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """Audio an agent yields in place of text: a played file, key tones.
+    PCM16 mono at 16 kHz; `text` is what the call's record shows for it."""
+
+    pcm: bytes
+    text: str = ""
+
+
 class Agent(Protocol):
     def reply(
         self, history: list[Message], on_tool: ToolReport | None = None
-    ) -> AsyncIterator[str]:
+    ) -> AsyncIterator[str | Clip]:
         """Text deltas of the next assistant message. Cancelling stops generation."""
+        ...
+
+
+class AgentLink(Protocol):
+    """What an agent with a `start(link)` hook may ask of its call."""
+
+    def speak(self, preempt: bool = False) -> None:
+        """Ask for a turn nobody prompted (the next `reply` has no new user
+        message). `preempt`: the turn playing now may be cut for it."""
+        ...
+
+    def protect(self) -> None:
+        """The caller's speech may not cut the reply under way."""
+        ...
+
+    def end_call(self, reason: str = "agent ended") -> None:
+        """End the call once what the agent has said so far has been heard."""
+        ...
+
+    def fail(self, reason: str) -> None:
+        """The agent cannot go on: the caller hears the apology, the call ends."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -110,9 +111,24 @@ class Settings(BaseSettings):
     )
     agent: str = Field(
         "offline",
-        pattern=r"^(offline|openai|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
+        pattern=r"^(offline|openai|relay|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
         description="Who writes the replies: offline (scripted, no network), openai (chat "
-        "completions), or a plug-in, package.module:factory",
+        "completions), relay (a ConversationRelay agent socket, agent_relay_url), or a "
+        "plug-in, package.module:factory",
+    )
+    agent_relay_url: str = Field(
+        "",
+        pattern=r"^(wss?://\S+)?$",
+        description="agent = relay: the ws:// or wss:// URL of the ConversationRelay agent "
+        "Sluice connects to for each call",
+    )
+    agent_relay_headers: str = Field(
+        "",
+        description='agent = relay: extra handshake headers, a JSON object ({"Authorization": '
+        '"Bearer …"})',
+    )
+    agent_relay_language: str = Field(
+        "en-US", description="agent = relay: the lang of prompts until the agent changes it"
     )
     agent_timeout_s: float = Field(
         20.0,
@@ -412,6 +428,27 @@ class Settings(BaseSettings):
                 f"unknown carriers {', '.join(sorted(unknown))}: choose from {', '.join(CARRIERS)}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _a_relay_has_its_socket(self) -> Settings:
+        if self.agent == "relay" and not self.agent_relay_url:
+            raise ValueError("agent = relay needs agent_relay_url, the agent socket's ws(s):// URL")
+        _ = self.relay_headers  # a malformed JSON object stops the start here
+        return self
+
+    @property
+    def relay_headers(self) -> dict[str, str]:
+        if not self.agent_relay_headers.strip():
+            return {}
+        try:
+            headers = json.loads(self.agent_relay_headers)
+        except ValueError:
+            headers = None
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            raise ValueError("agent_relay_headers must be a JSON object of strings")
+        return headers
 
     @model_validator(mode="after")
     def _vonage_speaks_8_or_16_khz(self) -> Settings:

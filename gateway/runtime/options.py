@@ -37,7 +37,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
                         "exotel_", "asterisk_")),
 )  # fmt: skip
 
-SECRET_SUFFIXES = ("_key", "_token", "_secret", "_credential")
+SECRET_SUFFIXES = ("_key", "_token", "_secret", "_credential", "_headers")
+"""Also headers: they carry an agent socket's credentials."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from gateway.pipeline.agent import Agent, CallInfo
 
 AgentFactory = Callable[[CallInfo], Agent]
-BUILT_IN = ("offline", "openai")
+BUILT_IN = ("offline", "openai", "relay")
 
 
 class PluginError(ValueError):

@@ -17,6 +17,7 @@ from gateway.pipeline.tools import Tools, load_tools
 from gateway.pipeline.tts import EspeakTts, TextToSpeech
 from gateway.pipeline.vad import VoiceStream
 from gateway.pipeline.whisper_stt import WhisperSettings, WhisperStt
+from gateway.relay.agent import RelayConfig, relay_factory
 from gateway.runtime import extras
 from gateway.runtime.config import Settings
 from gateway.runtime.plugins import BUILT_IN, AgentFactory, load_factory
@@ -47,6 +48,17 @@ class Services:
         if spec not in self.plugins:
             self.plugins[spec] = load_factory(spec)
         return self.plugins[spec]
+
+    def _factory(self, settings: Settings, metrics: GatewayMetrics) -> AgentFactory | None:
+        if settings.agent == "relay":
+            config = RelayConfig(
+                settings.agent_relay_url,
+                settings.relay_headers,
+                settings.agent_relay_language,
+                settings.twilio_auth_token,
+            )
+            return relay_factory(config, metrics)
+        return self.agent_factory(settings.agent)
 
     def voice(
         self,
@@ -82,7 +94,7 @@ class Services:
             metrics,
             kind,
             native_audio=native_audio,
-            agent_factory=self.agent_factory(settings.agent),
+            agent_factory=self._factory(settings, metrics),
             info=info or CallInfo("", kind, log=logging.getLogger("sluice.agent")),
             agent_timeout_s=settings.agent_timeout_s,
         )

@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Callable
 
 from gateway.clock import Clock
 from gateway.observe.metrics import GatewayMetrics
-from gateway.pipeline.agent import Agent, CallInfo, Message, ToolReport
+from gateway.pipeline.agent import Agent, CallInfo, Clip, Message, ToolReport
 from gateway.pipeline.segmenter import VadSettings
 from gateway.pipeline.sentences import SentenceSplitter
 from gateway.pipeline.stt import SpeechToText, SttStream
@@ -24,7 +24,10 @@ from gateway.pipeline.vad import VoiceStream
 from gateway.voice import wire_audio
 from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
 from gateway.voice.session import (
+    AgentTurn,
     CallerAudio,
+    EndWhenHeard,
+    ProtectTurn,
     ReplyDone,
     SpeechStarted,
     ToolCalled,
@@ -45,10 +48,11 @@ async def sentences_of(
     ahead: int,
     on_tool: ToolReport | None = None,
     timeout_s: float | None = None,
-) -> AsyncGenerator[str]:
-    """The agent's reply cut into sentences, at most `ahead` of them waiting.
-    An agent silent for `timeout_s` between deltas ends the reply (TimeoutError)."""
-    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=ahead)
+) -> AsyncGenerator[str | Clip]:
+    """The agent's reply cut into sentences, at most `ahead` of them waiting;
+    a Clip it yields comes in its place among them. An agent silent for
+    `timeout_s` between deltas ends the reply (TimeoutError)."""
+    queue: asyncio.Queue[str | Clip | None] = asyncio.Queue(maxsize=ahead)
 
     async def write_text() -> None:
         splitter = SentenceSplitter(max_chars)
@@ -63,6 +67,11 @@ async def sentences_of(
                 except TimeoutError:
                     log.warning("the agent gave no text for %g s: its reply is ended", timeout_s)
                     raise
+                if isinstance(delta, Clip):
+                    for sentence in splitter.flush():
+                        await queue.put(sentence)
+                    await queue.put(delta)
+                    continue
                 for sentence in splitter.feed(delta):
                     await queue.put(sentence)
         finally:
@@ -150,6 +159,13 @@ class CascadeSession:
                 # The call cannot be answered: it hears the apology and ends.
                 log.exception("the agent plug-in could not make this call's agent")
                 out.event(VoiceFailed("agent factory failed"))  # counted as a voice failure
+        start = getattr(self.agent, "start", None)
+        if start is not None:
+            try:
+                await start(_Link(self, out))
+            except Exception as exc:
+                log.warning("the agent could not start: %s", exc)
+                out.event(VoiceFailed("agent start failed"))
         try:
             await asyncio.Event().wait()
         finally:
@@ -243,7 +259,7 @@ class CascadeSession:
             self.agent_timeout_s,
         )  # fmt: skip
 
-    async def _speak(self, turn_id: int, sentences: AsyncGenerator[str]) -> None:
+    async def _speak(self, turn_id: int, sentences: AsyncGenerator[str | Clip]) -> None:
         out = self._out
         assert out is not None
         said: list[str] = []
@@ -253,6 +269,10 @@ class CascadeSession:
             # aborts their HTTP requests, instead of whenever they are collected.
             async with contextlib.aclosing(sentences):
                 async for sentence in sentences:
+                    if isinstance(sentence, Clip):
+                        if not await out.audio(turn_id, sentence.pcm, sentence.text):
+                            return
+                        continue
                     first = True
                     async with contextlib.aclosing(self.tts.stream(sentence)) as pieces:
                         async for pcm in pieces:
@@ -281,10 +301,19 @@ class CascadeSession:
             self._reply = None
         if heard_text:
             self.history.append(Message("assistant", heard_text + " …"))
+        interrupted = getattr(self.agent, "interrupted", None)
+        if interrupted is not None:
+            interrupted(heard_text, heard_ms)
         return cancelled
 
     def dtmf(self, digit: str) -> None:
-        pass  # the offline agent has no use for keys; the page shows them
+        pressed = getattr(self.agent, "dtmf", None)
+        if pressed is not None:
+            pressed(digit)  # the built-in agents have no use for keys; the page shows them
+
+    @property
+    def replying_turn(self) -> int | None:
+        return self._reply[0] if self._reply is not None and not self._reply[1].done() else None
 
     async def aclose(self) -> None:
         self.watch.close()
@@ -292,3 +321,31 @@ class CascadeSession:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        closing = getattr(self.agent, "aclose", None)
+        if closing is not None:
+            try:
+                await closing()
+            except Exception:
+                log.exception("the agent did not close cleanly")
+
+
+class _Link:
+    """An agent's requests to its call (gateway.pipeline.agent.AgentLink)."""
+
+    def __init__(self, session: CascadeSession, out: VoiceOutput) -> None:
+        self._session = session
+        self._out = out
+
+    def speak(self, preempt: bool = False) -> None:
+        self._out.event(AgentTurn(preempt))
+
+    def protect(self) -> None:
+        turn_id = self._session.replying_turn
+        if turn_id is not None:
+            self._out.event(ProtectTurn(turn_id))
+
+    def end_call(self, reason: str = "agent ended") -> None:
+        self._out.event(EndWhenHeard(reason))
+
+    def fail(self, reason: str) -> None:
+        self._out.event(VoiceFailed(reason))

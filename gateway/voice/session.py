@@ -110,6 +110,28 @@ class VoiceFailed:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ProtectTurn:
+    """The agent says the caller's speech may not cut this turn."""
+
+    turn_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTurn:
+    """The agent has something to say that nobody asked for: give it a turn.
+    `preempt`: the turn playing now may be cut for it."""
+
+    preempt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EndWhenHeard:
+    """The agent ended the call: end it once what it said has been heard."""
+
+    reason: str
+
+
 VoiceEvent = (
     SpeechStarted
     | SpeechStopped
@@ -122,6 +144,9 @@ VoiceEvent = (
     | ReplyDone
     | ToolCalled
     | VoiceFailed
+    | ProtectTurn
+    | AgentTurn
+    | EndWhenHeard
 )
 
 

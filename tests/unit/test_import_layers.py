@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("gateway.flow",),
     ("gateway.observe",),
     ("gateway.pipeline", "gateway.agents"),
+    ("gateway.relay",),
     ("gateway.voice",),
     ("gateway.call",),
     ("gateway.cluster",),
