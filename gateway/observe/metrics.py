@@ -127,12 +127,12 @@ ERROR_KINDS = frozenset({
 END_REASONS = frozenset({
     "caller hung up", "stream stopped", "playout stalled", "internal error", "peer not reading",
     "too many protocol errors", "oversized message", "connection failed", "connection closed",
-    "no media", "gateway stopping", "closed", "voice failed",
+    "no media", "gateway stopping", "closed", "voice failed", "agent ended",
 })  # fmt: skip
-VOICES = frozenset({"cascade", "openai-realtime"})
+VOICES = frozenset({"cascade", "openai-realtime", "gemini-live"})
 VOICE_PROBLEMS = frozenset({
     "connect_failed", "closed", "bad_event", "server_error", "tool_failed", "reconnected",
-    "oversized",
+    "oversized", "go_away",
 })  # fmt: skip
 """Metric labels come from these sets only: a peer string never becomes a series."""
 

@@ -147,8 +147,10 @@ class Settings(BaseSettings):
         description="System prompt for the chat agent and the Realtime model",
     )
 
-    voice: Literal["cascade", "openai-realtime"] = Field(
-        "cascade", description="cascade: VAD, STT, agent, TTS; openai-realtime: one model"
+    voice: Literal["cascade", "openai-realtime", "gemini-live"] = Field(
+        "cascade",
+        description="cascade: VAD, STT, agent, TTS; openai-realtime or gemini-live: one "
+        "speech-to-speech model",
     )
     openai_realtime_url: str = Field(
         "wss://api.openai.com/v1/realtime", description="The Realtime WebSocket endpoint"
@@ -158,6 +160,16 @@ class Settings(BaseSettings):
     openai_realtime_buffer_ms: int = Field(
         30_000, ge=200, le=300_000, description="Model audio held ahead of the call's queue"
     )
+    gemini_api_key: str = Field("", description="API key for the Gemini Live API")
+    gemini_live_url: str = Field(
+        "wss://generativelanguage.googleapis.com/ws/"
+        "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent",
+        description="The Gemini Live (BidiGenerateContent) WebSocket endpoint",
+    )
+    gemini_live_model: str = Field(
+        "gemini-2.5-flash-native-audio-preview-09-2025", description="Gemini Live model name"
+    )
+    gemini_live_voice: str = Field("Puck", description="Gemini Live prebuilt voice")
     openai_realtime_transcribe_model: str = Field(
         "gpt-4o-mini-transcribe",
         description="Transcribe the caller's turns with this model, so they show on the page "

@@ -28,6 +28,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Agent", ("agent", "system_prompt", "openai_base_url", "openai_model", "openai_api_key",
                "tools", "tool_timeout_s")),
     ("Voice: OpenAI Realtime", ("voice", "openai_realtime_")),
+    ("Voice: Gemini Live", ("gemini_",)),
     ("Speech to text", ("stt",)),
     ("Text to speech", ("tts",)),
     ("Browser", ("browser_", "call_records_token")),

@@ -22,6 +22,7 @@ from gateway.runtime import extras
 from gateway.runtime.config import Settings
 from gateway.runtime.plugins import BUILT_IN, AgentFactory, load_factory
 from gateway.voice.cascade import CascadeSession
+from gateway.voice.gemini import GeminiSession, GeminiSettings
 from gateway.voice.realtime import RealtimeSession, RealtimeSettings
 from gateway.voice.session import VoiceSession
 
@@ -72,6 +73,10 @@ class Services:
     ) -> VoiceSession:
         """A voice session for one call on a wire whose own codec is `native_audio`."""
         vad = settings.call_settings().vad
+        if settings.voice == "gemini-live":
+            return GeminiSession(
+                gemini_settings(settings), self.tools, vad_stream, vad, clock, metrics
+            )
         if settings.voice == "openai-realtime":
             return RealtimeSession(
                 realtime_settings(settings),
@@ -106,6 +111,8 @@ class Services:
 
     def describe(self, settings: Settings) -> str:
         """What this process runs, for its startup log line."""
+        if settings.voice == "gemini-live":
+            return f"voice=gemini-live model={settings.gemini_live_model}"
         if settings.voice == "openai-realtime":
             transcribe = settings.openai_realtime_transcribe_model or "off"
             return (
@@ -130,6 +137,16 @@ def realtime_settings(settings: Settings) -> RealtimeSettings:
         instructions=settings.system_prompt,
         buffer_ms=settings.openai_realtime_buffer_ms,
         transcribe_model=settings.openai_realtime_transcribe_model,
+    )
+
+
+def gemini_settings(settings: Settings) -> GeminiSettings:
+    return GeminiSettings(
+        url=settings.gemini_live_url,
+        model=settings.gemini_live_model,
+        api_key=settings.gemini_api_key,
+        voice=settings.gemini_live_voice,
+        instructions=settings.system_prompt,
     )
 
 

@@ -27,6 +27,7 @@ from gateway.audio.frames import (
 )
 from gateway.audio.resample import StreamResampler
 from gateway.voice.realtime_protocol import PCM_RATE, PCMU
+from gateway.voice.session import ReplyDone, ReplyText, VoiceOutput
 
 MAX_HELD_TEXT = 4_000
 """Words held between two frames; a model's transcript is far shorter."""
@@ -140,3 +141,23 @@ class HeldAudio:
         self.buffered_ms = sum(p.ms for p in kept)
         self._room.set()
         return before - self.buffered_ms
+
+
+async def feed_call(held: HeldAudio, out: VoiceOutput) -> None:
+    """Hand the held pieces to the call, in order, as its queue takes them."""
+    while True:
+        piece = await held.peek()
+        if piece.text:
+            held.take()
+            out.event(ReplyText(piece.turn_id, piece.text))
+            continue
+        if piece.done is not None:
+            # The voice keeps the turn: its last second is still to be heard,
+            # and a barge-in there must still cut what was heard.
+            held.take()
+            out.event(ReplyDone(piece.turn_id, failed=piece.done not in ("completed",)))
+            continue
+        live = await out.audio(piece.turn_id, piece.pcm, "", piece.ulaw)
+        held.take(piece)
+        if not live:
+            held.drop_turn(piece.turn_id)

@@ -36,7 +36,7 @@ from gateway.pipeline.segmenter import VadSettings
 from gateway.pipeline.tools import Tools, output_text
 from gateway.pipeline.vad import VoiceStream
 from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
-from gateway.voice.model_audio import Framer, HeldAudio, Piece
+from gateway.voice.model_audio import Framer, HeldAudio, Piece, feed_call
 from gateway.voice.realtime_events import (
     BadEvent,
     ModelAudio,
@@ -53,8 +53,6 @@ from gateway.voice.realtime_events import (
 from gateway.voice.realtime_protocol import PCM, PCM_RATE, PCMU, RealtimeProtocol
 from gateway.voice.session import (
     CallerAudio,
-    ReplyDone,
-    ReplyText,
     SpeechStarted,
     SpeechStopped,
     ToolCalled,
@@ -318,22 +316,7 @@ class RealtimeSession:
         return Piece(turn_id, frame, b"")
 
     async def _feed_call(self, out: VoiceOutput) -> None:
-        while True:
-            piece = await self.held.peek()
-            if piece.text:
-                self.held.take()
-                out.event(ReplyText(piece.turn_id, piece.text))
-                continue
-            if piece.done is not None:
-                # The protocol keeps the turn: its last second is still to be
-                # heard, and a barge-in there must still truncate.
-                self.held.take()
-                out.event(ReplyDone(piece.turn_id, failed=piece.done != "completed"))
-                continue
-            live = await out.audio(piece.turn_id, piece.pcm, "", piece.ulaw)
-            self.held.take(piece)
-            if not live:
-                self.held.drop_turn(piece.turn_id)
+        await feed_call(self.held, out)
 
     # ---- tools -------------------------------------------------------------
 

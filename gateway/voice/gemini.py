@@ -1,0 +1,418 @@
+"""Gemini Live as a call's voice: one BidiGenerateContent socket per call.
+
+Sluice owns turn-taking, as with Realtime: the server's activity detection is
+off, and the session tells the model where the caller's speech is with
+`activityStart` and `activityEnd`, from Sluice's own detector and the call's
+turn rules. The caller's speech is held here (bounded) and goes to the model
+only once the call has decided what it is:
+
+- a barge-in the policy confirmed: `activityStart` at once (it stops the
+  model's generation), the held speech, then the live audio;
+- speech the call answers: `activityEnd`, when the call asks for the reply;
+- a backchannel ("hm") that only paused the turn: nothing. The model never
+  hears it and never stops, and the turn resumes where the caller was.
+
+Gemini has no truncate. After a barge-in the model still holds everything it
+generated, which runs far ahead of what the caller heard. Sluice tells it
+what was heard, as a user turn of client content, before the caller's words
+(`context_note`). Its own record of the reply is not rewritten: that is the
+method's limit.
+
+A `goAway` is handled by session resumption: a new socket opens with the
+newest handle while the caller hears the audio already held, so there is no
+gap; a socket that closes without one, or a resumption that fails, ends the
+call with the apology.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from gateway.audio.frames import FRAME_MS
+from gateway.clock import Clock
+from gateway.observe.metrics import GatewayMetrics
+from gateway.pipeline.segmenter import VadSettings
+from gateway.pipeline.tools import Tools, output_text
+from gateway.pipeline.vad import VoiceStream
+from gateway.voice import gemini_protocol as gp
+from gateway.voice.gemini_protocol import GeminiProtocol
+from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
+from gateway.voice.model_audio import Framer, HeldAudio, Piece, feed_call
+from gateway.voice.model_outbox import ModelSocketStuck, Outbox
+from gateway.voice.realtime_protocol import PCM
+from gateway.voice.session import (
+    CallerAudio,
+    SpeechStarted,
+    SpeechStopped,
+    ToolCalled,
+    Transcript,
+    Utterance,
+    VoiceOutput,
+)
+from gateway.voice.words import WordJoiner
+
+log = logging.getLogger(__name__)
+
+NAME = "gemini-live"
+SEND_AUDIO_MS = 40
+HELD_SPEECH_MS = 30_000
+"""The caller's speech waiting for the call's decision; past this the oldest goes."""
+OUTGOING_AUDIO_MS = 2_000
+OUTGOING_CONTROL = 256
+MAX_MESSAGE_BYTES = 1 << 20
+SETUP_TIMEOUT_S = 10.0
+MAX_TOOL_CALLS = 8
+
+
+class ModelConnectionLost(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiSettings:
+    url: str
+    model: str
+    api_key: str
+    voice: str
+    instructions: str
+    buffer_ms: int = 30_000
+    connect_timeout_s: float = 10.0
+
+
+def context_note(heard_text: str) -> str:
+    """What the model is told after a barge-in, in place of a truncate."""
+    if not heard_text:
+        return (
+            "[The caller interrupted you before hearing any of your last answer. "
+            "Treat all of it as unsaid.]"
+        )
+    return (
+        f'[The caller interrupted you. Of your last answer they heard only: "{heard_text} …". '
+        "Treat the rest as unsaid.]"
+    )
+
+
+class GeminiSession:
+    name = NAME
+
+    def __init__(
+        self,
+        settings: GeminiSettings,
+        tools: Tools,
+        vad_stream: VoiceStream,
+        vad: VadSettings,
+        clock: Clock,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.settings = settings
+        self.tools = tools
+        self.clock = clock
+        self.metrics = metrics
+        self.protocol = GeminiProtocol()
+        self.watch = SpeechWatch(vad_stream, vad, clock, self._on_speech, self._on_voice)
+        self.outbox = Outbox(OUTGOING_CONTROL, OUTGOING_AUDIO_MS // SEND_AUDIO_MS)
+        self.held = HeldAudio(settings.buffer_ms)
+        self._framer = Framer(PCM)
+        self._words = WordJoiner()
+        self._out: VoiceOutput | None = None
+        self._speech: deque[bytes] = deque(maxlen=HELD_SPEECH_MS // FRAME_MS)
+        """The caller's speech the model has not had yet, frame by frame."""
+        self._speaking = False
+        self._activity_open = False
+        self._pending_audio = b""
+        self._typed: list[str] = []
+        """What the caller did that is not speech (keys), for the next reply."""
+        self._tool_tasks: dict[str, tuple[int, asyncio.Task]] = {}
+        self._resume_wanted = False
+        self._swap_at_handle = False
+        self._swap = asyncio.Event()
+        self._swap_timer: asyncio.TimerHandle | None = None
+        self.connections = 0
+        self.bad_events = 0
+
+    # ---- the connection ----------------------------------------------------
+
+    async def run(self, out: VoiceOutput) -> None:
+        self._out = out
+        feeder = asyncio.create_task(feed_call(self.held, out), name="gemini-feed")
+        try:
+            resume = False
+            while True:
+                ws = await self._open(resume)
+                try:
+                    await self._serve(ws)
+                finally:
+                    await ws.close()
+                # The server said goAway: the next socket resumes the session.
+                resume = True
+                self._resume_wanted = self._swap_at_handle = False
+                if self._swap_timer is not None:
+                    self._swap_timer.cancel()
+                    self._swap_timer = None
+                abandoned = self.protocol.abandon()
+                if abandoned is not None:
+                    # The old socket closed mid-reply: what was held is all of it.
+                    await self.held.put(Piece(abandoned, b"", b"", done="completed"))
+                self.metrics.voice_problems.labels(NAME, "reconnected").inc()
+        finally:
+            feeder.cancel()
+            await asyncio.gather(feeder, return_exceptions=True)
+
+    async def _open(self, resume: bool) -> ClientConnection:
+        s = self.settings
+        url = f"{s.url}?{urlencode({'key': s.api_key})}"
+        try:
+            ws = await connect(
+                url,
+                open_timeout=s.connect_timeout_s,
+                max_size=MAX_MESSAGE_BYTES,
+                max_queue=64,
+                close_timeout=1,
+            )
+        except InvalidStatus as exc:
+            self.metrics.voice_problems.labels(NAME, "connect_failed").inc()
+            raise ModelConnectionLost(f"the model refused the connection: {exc}") from exc
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            self.metrics.voice_problems.labels(NAME, "connect_failed").inc()
+            raise ModelConnectionLost(f"cannot reach the model: {exc}") from exc
+        setup = self.protocol.setup(
+            s.model, s.voice, s.instructions, self.tools.realtime_declarations(), resume
+        )
+        try:
+            await ws.send(_json(setup))
+            async with asyncio.timeout(SETUP_TIMEOUT_S):
+                while True:
+                    events = self._receive(await ws.recv())
+                    if any(isinstance(e, gp.SetupComplete) for e in events):
+                        break
+        except (ConnectionClosed, TimeoutError) as exc:
+            await ws.close()
+            self.metrics.voice_problems.labels(NAME, "connect_failed").inc()
+            raise ModelConnectionLost(f"the model did not complete the setup: {exc}") from exc
+        self.connections += 1
+        return ws
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        """Until the socket should be swapped for a resumed one (returns) or
+        fails (raises)."""
+        self._swap.clear()
+        reader = asyncio.create_task(self._read(ws), name="gemini-read")
+        writer = asyncio.create_task(self.outbox.drain(ws, self.protocol.audio), name="gemini-w")
+        swap = asyncio.create_task(self._swap.wait())
+        tasks = {reader, writer, swap}
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if swap in done:
+                return
+            for task in done:
+                task.result()
+            raise ModelConnectionLost("the model connection ended")
+        except ModelSocketStuck as exc:
+            raise ModelConnectionLost(str(exc)) from exc
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for message in ws:
+                for event in self._receive(message):
+                    await self._on_event(event)
+        except ConnectionClosed as exc:
+            self.metrics.voice_problems.labels(NAME, "closed").inc()
+            raise ModelConnectionLost(f"the model connection closed ({exc})") from exc
+        self.metrics.voice_problems.labels(NAME, "closed").inc()
+
+    def _receive(self, message: str | bytes) -> list[gp.ServerEvent]:
+        try:
+            return self.protocol.receive(message)
+        except gp.BadMessage as exc:
+            self.bad_events += 1
+            self.metrics.voice_problems.labels(NAME, "bad_event").inc()
+            if self.bad_events <= 3:  # a stream of garbage must not become a stream of logs
+                log.warning("ignored a malformed model message: %s", exc)
+            return []
+
+    # ---- the model's side --------------------------------------------------
+
+    async def _on_event(self, event: gp.ServerEvent) -> None:
+        out = self._out
+        assert out is not None
+        match event:
+            case gp.ModelAudio(turn_id, generation, pcm24k):
+                frames = self._framer.cut(turn_id, str(generation), pcm24k)
+                await self._hold(turn_id, frames)
+            case gp.ModelWords(turn_id, text):
+                words = self._words.feed(turn_id, text)
+                if words:
+                    self.held.put_text(turn_id, words)
+            case gp.CallerWords(text):
+                out.event(Transcript(text))
+            case gp.GenerationDone(turn_id, status):
+                frames = self._framer.flush() if self._framer.turn_id == turn_id else []
+                await self._hold(turn_id, frames)
+                last = self._words.flush(turn_id)
+                if last:
+                    self.held.put_text(turn_id, last)
+                await self.held.put(Piece(turn_id, b"", b"", done="completed"))
+                if status != "completed":
+                    log.warning("the model ended turn %d %s", turn_id, status)
+                if self._resume_wanted:
+                    # Between generations: swap at the handle that includes this one.
+                    self._swap_at_handle = True
+            case gp.ToolCall(turn_id, call_id, name, arguments):
+                task = asyncio.create_task(self._run_tool(turn_id, call_id, name, arguments))
+                self._tool_tasks[call_id] = (turn_id, task)
+                while len(self._tool_tasks) > MAX_TOOL_CALLS:
+                    self._tool_tasks.pop(next(iter(self._tool_tasks)))[1].cancel()
+            case gp.ToolsCancelled(ids):
+                for call_id in ids:
+                    entry = self._tool_tasks.pop(call_id, None)
+                    if entry is not None:
+                        entry[1].cancel()
+            case gp.GoAway(time_left_s):
+                log.info("the model asks to move on (%.1f s left): resuming", time_left_s)
+                self.metrics.voice_problems.labels(NAME, "go_away").inc()
+                if not self.protocol.handle:
+                    return  # nothing to resume with: the close that follows fails the voice
+                self._resume_wanted = True
+                if not self.protocol.generating:
+                    self._swap.set()
+                else:
+                    # A reply under way finishes on this socket if there is time.
+                    self._swap_timer = asyncio.get_running_loop().call_later(
+                        max(0.0, time_left_s - 1.0), self._swap.set
+                    )
+            case gp.Resumable():
+                if self._swap_at_handle:
+                    self._swap.set()
+            case gp.SetupComplete():
+                pass
+
+    async def _hold(self, turn_id: int, frames: list[tuple[str, bytes]]) -> None:
+        for _, frame in frames:
+            if not self.held.has_room(FRAME_MS):
+                self.metrics.model_audio_paused.inc()
+            await self.held.put(Piece(turn_id, frame, b""))
+        self.metrics.model_audio_buffered_ms.observe(self.held.buffered_ms)
+
+    async def _run_tool(self, turn_id: int, call_id: str, name: str, arguments: str) -> None:
+        args, result, error = await self.tools.run(name, arguments)
+        self._tool_tasks.pop(call_id, None)
+        if error is not None:
+            self.metrics.voice_problems.labels(NAME, "tool_failed").inc()
+        self.outbox.send(self.protocol.tool_response(call_id, name, output_text(result, error)))
+        if self._out is not None:
+            self._out.event(ToolCalled(turn_id, name, args, result, error))
+
+    # ---- the caller's side -------------------------------------------------
+
+    def feed(self, audio: CallerAudio) -> None:
+        for frame in self.watch.frames(audio.pcm):
+            self.watch.feed(frame)
+            if self._activity_open:
+                self._send_audio(frame)
+            elif self._speaking:
+                self._speech.append(frame)
+
+    def _send_audio(self, pcm: bytes) -> None:
+        self._pending_audio += pcm
+        if len(self._pending_audio) >= SEND_AUDIO_MS * gp.IN_RATE * 2 // 1000:
+            self.outbox.send_audio(self._pending_audio)
+            self._pending_audio = b""
+
+    def _on_voice(self, change: VoiceChange) -> None:
+        if self._out is not None:
+            self._out.event(change)
+
+    def _on_speech(self, event: SpeechEvent) -> None:
+        out = self._out
+        if out is None:
+            return
+        if isinstance(event, SpeechStarted):
+            self._speaking = True
+            preroll = self.watch.take_preroll()
+            if self._activity_open:
+                self._send_audio(preroll)
+            else:
+                self._speech.append(preroll)
+            out.event(event)
+            return
+        self._speaking = False
+        out.event(SpeechStopped(event.at))
+        # The model hears it if the call answers it (reply) or it cut a turn
+        # (interrupt); a backchannel is neither.
+        out.event(Utterance(None, event.at))
+
+    def _open_activity(self) -> None:
+        if self._activity_open:
+            return
+        self.outbox.send(self.protocol.activity_start())
+        self._activity_open = True
+        for frame in self._speech:
+            self._send_audio(frame)
+        self._speech.clear()
+
+    def reply(self, turn_id: int, greeting: str | None = None) -> None:
+        self.protocol.answer_with(turn_id)
+        if greeting is not None:
+            instruction = f'Greet the caller by saying exactly this: "{greeting}"'
+            self.outbox.send(self.protocol.user_text(instruction))
+            return
+        if self._typed:
+            text, self._typed = " ".join(self._typed), []
+            self.outbox.send(self.protocol.user_text(text))
+            if not self._activity_open and not self._speech:
+                return
+        elif not self._activity_open and not self._speech:
+            # Nothing for the model to answer: the turn ends empty, not stuck.
+            asyncio.get_running_loop().create_task(
+                self.held.put(Piece(turn_id, b"", b"", done="completed"))
+            )
+            return
+        self._open_activity()
+        if self._pending_audio:
+            self.outbox.send_audio(self._pending_audio)
+            self._pending_audio = b""
+        self.outbox.send(self.protocol.activity_end())
+        self._activity_open = False
+
+    def interrupt(self, turn_id: int, heard_ms: int, heard_text: str) -> bool:
+        running = self.protocol.cut(turn_id)
+        # What the caller heard goes into the model's context first, then the
+        # caller's activity, which stops a generation still running.
+        self.outbox.send(self.protocol.user_text(context_note(heard_text), complete=False))
+        self._open_activity()
+        had_audio = self.held.drop_turn(turn_id) > 0
+        self._words.drop(turn_id)
+        for call_id, (tool_turn, task) in list(self._tool_tasks.items()):
+            if tool_turn == turn_id:
+                task.cancel()
+                del self._tool_tasks[call_id]
+        return had_audio or running
+
+    def dtmf(self, digit: str) -> None:
+        # Sent with the reply it asks for, so the model's answer has its turn.
+        self._typed = [*self._typed[-15:], f"The caller pressed the {digit} key."]
+        if self._out is not None:
+            self._out.event(Utterance(None, self.clock.now()))
+
+    async def aclose(self) -> None:
+        self.watch.close()
+        tasks = [task for _, task in self._tool_tasks.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _json(event: dict) -> str:
+    return json.dumps(event)
