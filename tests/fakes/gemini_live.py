@@ -254,9 +254,9 @@ class FakeLiveSession:
             if server.garbage_after_chunks is not None and i + 1 == server.garbage_after_chunks:
                 await self.send_raw("{not json")
                 await self.send({"mysteryMessage": {}})
-                await self.send({"serverContent": {"modelTurn": {"parts": [
-                    {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": "!!"}}]}}})
-                await self.send({"serverContent": {"modelTurn": {"parts": ["not a part"]}}})  # fmt: skip
+                bad = {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": "!!"}}
+                await self.send({"serverContent": {"modelTurn": {"parts": [bad]}}})
+                await self.send({"serverContent": {"modelTurn": {"parts": ["not a part"]}}})
             await asyncio.sleep(CHUNK_MS / 1000 / server.speed)
         generation.status = "completed"
         self.context.append(("model", " ".join(generation.words_sent)))
@@ -295,7 +295,8 @@ class FakeGeminiLive:
         word_ms: int = 300,
         reply_text: str = "Hello from the fake Gemini model, speaking faster than real time.",
     ) -> None:
-        self.api_key, self.speed, self.word_ms, self.reply_text = api_key, speed, word_ms, reply_text
+        self.api_key, self.speed, self.word_ms = api_key, speed, word_ms
+        self.reply_text = reply_text
         self.record_limit = 20_000
         self.next_tool_call: tuple[str, dict] | None = None
         self.garbage_after_chunks: int | None = None
