@@ -358,6 +358,11 @@ class Call:
                 case Emit(event):
                     self.emit(event)
                 case StartReply(turn_id, greeting):
+                    if barge_in:
+                        # A turn cut for another (a preemption, the apology):
+                        # its work is cancelled before the next one starts.
+                        self._barge_in(barge_in)
+                        barge_in = []
                     self._start_reply(turn_id, greeting)
                 case CountUnderrun():
                     self.metrics.underruns.labels(self.kind).inc()

@@ -164,8 +164,11 @@ class Conversation:
         """The agent marked turn `turn_id` as one the caller's speech may not cut.
         Speech over it is answered once it has played out, as over a protected
         greeting."""
-        if self.turns.is_live(turn_id):
-            self._protected = turn_id
+        if not self.turns.is_live(turn_id):
+            return []
+        self._protected = turn_id
+        if self._held is not None and self._held.turn_id == turn_id:
+            return self._resume()  # paused before it was protected: it plays on
         return []
 
     def agent_turn(self, preempt: bool = False) -> list[Command]:

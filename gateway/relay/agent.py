@@ -6,11 +6,13 @@ call, `setup` first, a `prompt` for each utterance its recogniser finalises,
 playout. The app's `text` tokens become the reply Sluice speaks; `play` and
 `sendDigits` become audio in it; `end` ends the call once it has been heard.
 
-Talk cycles: a prompt opens one, and the app's tokens up to `last: true`
-answer it. Tokens that arrive when no reply is open (the app answering a key,
-or speaking after a slow tool) ask the call for a turn of their own. After an
-interrupt, tokens still streaming for the cut cycle are dropped until that
-cycle's `last` or the next prompt, as the caller never hears them.
+Talk cycles: the app's messages up to a `text` with `last: true` are one
+cycle (a `play` or `sendDigits` outside any open cycle is a cycle by itself),
+and each is numbered as it arrives. A reply speaks one cycle. A cycle that
+arrives when no reply is open (the app answering a key, or speaking after a
+slow tool) asks the call for a turn of its own. A barge-in that cuts a reply
+part-way cuts its cycle: what is left of it, queued or still arriving, is
+dropped, until its `last` or the next prompt, as the caller never hears it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -28,7 +31,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from gateway.observe.metrics import GatewayMetrics
 from gateway.pipeline.agent import Agent, AgentLink, CallInfo, Clip, Message, ToolReport
 from gateway.relay import protocol, sounds
-from gateway.relay.protocol import BadMessage, End, Language, Play, SendDigits, Text
+from gateway.relay.protocol import AgentMessage, BadMessage, End, Language, Play, SendDigits, Text
 
 log = logging.getLogger(__name__)
 AgentFactory = Callable[[CallInfo], Agent]
@@ -42,7 +45,12 @@ TOKENS_WAITING = 256
 """Messages taken from the app and not yet spoken; past this the socket is
 not read (the app's own send buffer fills)."""
 SENDS_WAITING = 64
-
+MAX_SOCKET_MESSAGE = 1 << 20
+"""Frames up to this are read and refused with an `error` if too long for a
+message; past it the socket closes (1009)."""
+PLAYS_PER_REPLY = 8
+INTERRUPTS_KEPT = 32
+ENDS_SENTENCE = (".", "!", "?", "…")
 
 @dataclass(frozen=True)
 class RelayConfig:
@@ -69,19 +77,30 @@ class RelayAgent:
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._sends: asyncio.Queue[str] = asyncio.Queue(SENDS_WAITING)
-        self._tokens: asyncio.Queue[Text | Play | SendDigits | End] = asyncio.Queue(TOKENS_WAITING)
+        self._tokens: asyncio.Queue[tuple[int, bool, AgentMessage]] = asyncio.Queue(
+            TOKENS_WAITING
+        )
+        """(cycle, whether it ends the cycle, message), in arrival order."""
+        self._rx_cycle = 0
+        """The cycle the app's next message belongs to."""
+        self._rx_open = False
+        """A cycle's text is streaming (its `last` not yet received)."""
+        self._consume = 0
+        """The cycle the next reply speaks; every earlier one is spoken or cut."""
         self._prompted: Message | None = None
+        self._replies = 0
         self._replying = False
+        self._mid_cycle = False
+        """A reply has taken part of a cycle and not its end: a cut there cuts it."""
         self._asked = False
-        """A turn was asked for the tokens waiting, and has not begun."""
+        """A turn was asked for the cycle waiting, and has not begun."""
         self._preemptible = False
-        """The cycle last spoken may be cut by the next one's text."""
+        """The cycle being spoken may be cut by the next one."""
         self._preempting = False
-        self._discarding = False
         self._bad = 0
         self._ended = False
         self._closing = False
-        self.interrupts_sent: list[tuple[str, int]] = []
+        self.interrupts_sent: deque[tuple[str, int]] = deque(maxlen=INTERRUPTS_KEPT)
 
     # ---- the connection ----------------------------------------------------
 
@@ -97,7 +116,7 @@ class RelayAgent:
                 additional_headers=headers,
                 open_timeout=OPEN_TIMEOUT_S,
                 close_timeout=CLOSE_TIMEOUT_S,
-                max_size=protocol.MAX_MESSAGE_BYTES,
+                max_size=MAX_SOCKET_MESSAGE,
                 max_queue=16,
             )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
@@ -157,6 +176,11 @@ class RelayAgent:
                 await self._take(message)
         except ConnectionClosed:
             pass
+        except Exception:
+            # Never a silent, deaf agent: whatever broke the reader ends the call.
+            log.exception("the agent socket's reader failed")
+            self._fail("the agent socket's reader failed", "closed")
+            return
         if not self._ended and not self._closing:
             self._fail("the agent socket closed mid-call", "closed")
 
@@ -183,7 +207,7 @@ class RelayAgent:
 
     # ---- what the app sends ------------------------------------------------
 
-    async def _take(self, message: protocol.AgentMessage) -> None:
+    async def _take(self, message: AgentMessage) -> None:
         match message:
             case Language(tts, transcription):
                 self._lang = transcription or tts or self._lang
@@ -191,16 +215,21 @@ class RelayAgent:
                 log.info("the agent ended the call (handoffData %r)", handoff[:200])
                 self._ended = True
                 if self._replying or not self._tokens.empty():
-                    await self._tokens.put(message)  # the reply under way ends here
+                    await self._tokens.put((self._rx_cycle, True, message))  # ends the reply
                 if self._link is not None:
                     self._link.end_call("agent ended")
             case _:
-                if self._discarding:
-                    # Still the cut cycle: the caller will never hear it.
-                    if isinstance(message, Text) and message.last:
-                        self._discarding = False
-                    return
-                await self._tokens.put(message)
+                cycle = self._rx_cycle
+                if isinstance(message, Text):
+                    ends = message.last
+                    self._rx_open = not message.last
+                else:
+                    ends = not self._rx_open  # a play or digits on its own
+                if ends:
+                    self._rx_cycle += 1
+                if cycle < self._consume:
+                    return  # the rest of a cycle a barge-in cut: never heard
+                await self._tokens.put((cycle, ends, message))
                 if not self._replying and not self._asked and self._link is not None:
                     self._asked = True
                     self._preempting = self._preemptible
@@ -212,55 +241,75 @@ class RelayAgent:
         self, history: list[Message], on_tool: ToolReport | None = None
     ) -> AsyncIterator[str | Clip]:
         await self._ready.wait()
+        self._replies += 1
+        mine = self._replies
         self._replying = True
-        self._preemptible = False
-        self._preempting = False  # a cut it asked for was carried out before this runs
+        self._preemptible = self._preempting = False  # a cut it asked for is done by now
+        plays = 0
         try:
             latest = history[-1] if history and history[-1].role == "user" else None
-            if latest is not None and (latest is not self._prompted or not self._asked):
+            if latest is not None and latest is not self._prompted:
                 self._prompted = latest
-                self._discarding = False
+                # What the app sends after a prompt answers it: a new cycle, even
+                # if the app dropped a cut one without its `last`.
+                self._rx_cycle, self._rx_open = max(self._rx_cycle, self._consume), False
                 self._send(protocol.prompt(latest.text, self._lang))
             self._asked = False
             while True:
-                item = await self._tokens.get()
+                cycle, ends, item = await self._tokens.get()
+                if cycle < self._consume:
+                    continue  # queued before its cycle was cut
+                self._consume, self._mid_cycle = cycle, not ends
                 match item:
-                    case Text():
-                        self._preemptible |= item.preemptible
-                        if not item.interruptible and self._link is not None:
-                            self._link.protect()
-                        if item.token:
-                            yield item.token
-                        if item.last:
-                            return
+                    case Text(token):
+                        self._mark(item.interruptible, item.preemptible)
+                        if token:
+                            # A token that ends a sentence is spoken without waiting
+                            # for the next one (the splitter needs the space after it).
+                            yield token + " " if token.endswith(ENDS_SENTENCE) else token
                     case Play(source, loop):
-                        try:
-                            pcm = await sounds.clip(source)
-                        except sounds.PlayFailed as exc:
-                            self._metrics.relay_problems.labels("play").inc()
-                            log.warning("play failed: %s", exc)
-                            continue
-                        for _ in range(loop):
+                        self._mark(item.interruptible, item.preemptible)
+                        plays += 1
+                        pcm = await self._clip(source) if plays <= PLAYS_PER_REPLY else b""
+                        for _ in range(loop if pcm else 0):
                             yield Clip(pcm)
                     case SendDigits(digits):
                         yield Clip(sounds.dtmf_tones(digits))
                     case End():
                         return
+                if ends:
+                    self._consume = cycle + 1
+                    return
         finally:
-            self._replying = False
+            if mine == self._replies:
+                self._replying = False
+
+    def _mark(self, interruptible: bool, preemptible: bool) -> None:
+        self._preemptible |= preemptible
+        if not interruptible and self._link is not None:
+            self._link.protect()
+
+    async def _clip(self, source: str) -> bytes:
+        try:
+            return await sounds.clip(source)
+        except sounds.PlayFailed as exc:
+            self._metrics.relay_problems.labels("play").inc()
+            log.warning("play failed: %s", exc)
+            return b""
 
     def interrupted(self, heard_text: str, heard_ms: int) -> None:
+        self._preemptible = False
         if self._preempting:
-            self._preempting = False  # cut for the app's own next text, not by the caller
+            self._preempting = False  # cut for the app's own next cycle, not by the caller
             return
-        self._discarding = True
-        while not self._tokens.empty():  # the cut cycle's tokens not yet taken
-            item = self._tokens.get_nowait()
-            if isinstance(item, Text) and item.last:
-                self._discarding = False
-                break
-        self.interrupts_sent.append((heard_text, heard_ms))
-        self._send(protocol.interrupt(heard_text, heard_ms))
+        if self._mid_cycle:
+            # The cycle it was speaking: the rest is never heard. A reply cut
+            # before it took anything leaves its answer standing.
+            self._consume += 1
+            self._mid_cycle = False
+        if heard_ms > 0:
+            self.interrupts_sent.append((heard_text, heard_ms))
+            self._send(protocol.interrupt(heard_text, heard_ms))
 
     def dtmf(self, digit: str) -> None:
         if self._ready.is_set():

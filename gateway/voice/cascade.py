@@ -149,6 +149,7 @@ class CascadeSession:
         self._waiting: tuple[SttStream, float] | None = None
         self._said: list[str] = []
         self._reply: tuple[int, asyncio.Task] | None = None
+        self._greeting_turn: int | None = None
 
     async def run(self, out: VoiceOutput) -> None:
         self._out = out
@@ -235,6 +236,7 @@ class CascadeSession:
 
     def reply(self, turn_id: int, greeting: str | None = None) -> None:
         if greeting is not None:
+            self._greeting_turn = turn_id  # Sluice's words, not the agent's
             pieces = self._say(greeting)
         else:
             if self._said:  # else the question a barge-in cut off is asked again
@@ -302,7 +304,7 @@ class CascadeSession:
         if heard_text:
             self.history.append(Message("assistant", heard_text + " …"))
         interrupted = getattr(self.agent, "interrupted", None)
-        if interrupted is not None:
+        if interrupted is not None and turn_id != self._greeting_turn:
             interrupted(heard_text, heard_ms)
         return cancelled
 

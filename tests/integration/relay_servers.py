@@ -59,7 +59,8 @@ async def served(app) -> AsyncIterator[str]:
 class ScriptedRelay:
     """Each connection takes the next mode: "healthy" answers every prompt,
     "garbage" sends what is not ConversationRelay, "drop" closes after setup,
-    "protected" answers with text the caller may not cut, "jingle" answers
+    "protected" answers with text the caller may not cut, "preempt" answers
+    with a preemptible "please hold" cut by the answer 1.5 s later, "jingle" answers
     with a played file and key tones (`clip_url` serves the file)."""
 
     def __init__(self, *modes: str, clip_url: str = "") -> None:
@@ -93,6 +94,13 @@ class ScriptedRelay:
                                           "interruptible": False}))  # fmt: skip
             elif mode == "protected":
                 await ws.send(json.dumps({"type": "text", "token": "Yes?", "last": True}))
+            elif mode == "preempt":
+                hold = "Please hold while I look that up for you, it will only take a moment."
+                await ws.send(json.dumps({"type": "text", "token": hold, "last": True,
+                                          "preemptible": True}))  # fmt: skip
+                await asyncio.sleep(1.5)
+                found = "I found it: the lamp is lit every night at dusk."
+                await ws.send(json.dumps({"type": "text", "token": found, "last": True}))
             elif mode == "jingle":
                 await ws.send(json.dumps({"type": "text", "token": "Here is a tune. "}))
                 await ws.send(json.dumps({"type": "play", "source": self.clip_url}))

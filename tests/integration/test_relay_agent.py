@@ -195,3 +195,20 @@ async def test_a_played_file_and_key_tones_are_spoken_in_the_reply(gateway_facto
     assert abs(record.produced_ms - spoken - TONE_S * 1000 - tones_ms) <= 40
     assert caller.log.played_ms(2) >= record.produced_ms - 20
     assert gw.ctx.metrics.relay_problems.labels("play")._value.get() == 0
+
+
+async def test_a_preemptible_hold_message_is_cut_by_the_answer(gateway_factory, speech):
+    relay = ScriptedRelay("preempt")
+    async with relay.running():
+        gw = await gateway_factory(agent="relay", agent_relay_url=relay.url)
+        async with TwilioCaller(gw.ws_url + "/twilio/media") as caller:
+            call = await only_call(gw.ctx, timeout=10)
+            await wait_for(listening_after(call, 1), timeout=20)
+            caller.say(await speech("When is the lamp lit?"))
+            await wait_for(listening_after(call, 3), timeout=30)
+    hold, found = call.records[2], call.records[3]
+    assert found.text.startswith("I found it")
+    assert caller.log.played_ms(2) < hold.produced_ms - 500, "the hold message was cut"
+    assert caller.log.played_ms(3) >= found.produced_ms - 20
+    assert not call.interrupts, "not the caller's barge-in"
+    assert not [m for m in relay.received[0] if m["type"] == "interrupt"]
