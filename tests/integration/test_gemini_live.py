@@ -73,6 +73,8 @@ async def test_barge_in_stops_the_model_and_puts_what_was_heard_in_its_context(
             stale = caller.log.stale_ms(1, interrupt.at)
             # The barge-in's words are answered after it, in a turn of their own.
             await wait_for(lambda: call.turns.turn_id == 2, timeout=10)
+    talk_over = 1000 * (interrupt.at - interrupt.speech_began_at)
+    print(f"gemini barge-in: {stale:.1f} ms stale; talk-over {talk_over:.0f} ms")
     assert stale < 60, f"{stale:.1f} ms of the interrupted turn played after the interrupt"
     assert session.generations[0].status == "interrupted"
     note = context_note(interrupt.heard_text)
