@@ -33,8 +33,8 @@ from collections import deque
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from gateway.audio.frames import FRAME_MS
 from gateway.clock import Clock
@@ -46,7 +46,11 @@ from gateway.voice import gemini_protocol as gp
 from gateway.voice.gemini_protocol import GeminiProtocol
 from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
 from gateway.voice.model_audio import Framer, HeldAudio, Piece, feed_call
-from gateway.voice.model_outbox import ModelSocketStuck, Outbox
+from gateway.voice.model_outbox import (
+    ModelConnectionLost,
+    Outbox,
+    open_socket,
+)
 from gateway.voice.realtime_protocol import PCM
 from gateway.voice.session import (
     CallerAudio,
@@ -67,13 +71,8 @@ HELD_SPEECH_MS = 30_000
 """The caller's speech waiting for the call's decision; past this the oldest goes."""
 OUTGOING_AUDIO_MS = 2_000
 OUTGOING_CONTROL = 256
-MAX_MESSAGE_BYTES = 1 << 20
 SETUP_TIMEOUT_S = 10.0
 MAX_TOOL_CALLS = 8
-
-
-class ModelConnectionLost(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,20 +168,7 @@ class GeminiSession:
     async def _open(self, resume: bool) -> ClientConnection:
         s = self.settings
         url = f"{s.url}?{urlencode({'key': s.api_key})}"
-        try:
-            ws = await connect(
-                url,
-                open_timeout=s.connect_timeout_s,
-                max_size=MAX_MESSAGE_BYTES,
-                max_queue=64,
-                close_timeout=1,
-            )
-        except InvalidStatus as exc:
-            self.metrics.voice_problems.labels(NAME, "connect_failed").inc()
-            raise ModelConnectionLost(f"the model refused the connection: {exc}") from exc
-        except (OSError, InvalidHandshake, TimeoutError) as exc:
-            self.metrics.voice_problems.labels(NAME, "connect_failed").inc()
-            raise ModelConnectionLost(f"cannot reach the model: {exc}") from exc
+        ws = await open_socket(url, {}, s.connect_timeout_s, self.metrics, NAME)
         setup = self.protocol.setup(
             s.model, s.voice, s.instructions, self.tools.realtime_declarations(), resume
         )
@@ -215,8 +201,6 @@ class GeminiSession:
             for task in done:
                 task.result()
             raise ModelConnectionLost("the model connection ended")
-        except ModelSocketStuck as exc:
-            raise ModelConnectionLost(str(exc)) from exc
         finally:
             for task in tasks:
                 task.cancel()

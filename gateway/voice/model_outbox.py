@@ -1,5 +1,5 @@
-"""What a speech-to-speech voice sends its model, waiting for the socket:
-control events in order, and caller audio, both bounded.
+"""A speech-to-speech voice's socket to its model: opening it, and what waits
+to be sent on it (control events in order, and caller audio, both bounded).
 
 Control events are never dropped: losing a cancel or a request would leave
 the session stuck, so an outbox that overflows fails the voice instead (the
@@ -17,11 +17,46 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+from gateway.observe.metrics import GatewayMetrics
+
+MAX_MESSAGE_BYTES = 1 << 20
+"""Past this the socket itself refuses the frame (1009) before reading it whole."""
 
 
-class ModelSocketStuck(Exception):
-    pass
+class ModelConnectionLost(Exception):
+    """The voice's model connection failed or ended: the call hears the apology."""
+
+
+class ModelSocketStuck(ModelConnectionLost):
+    """The outbox overflowed: the model's socket stopped taking what is sent."""
+
+
+async def open_socket(
+    url: str,
+    headers: dict[str, str],
+    timeout_s: float,
+    metrics: GatewayMetrics,
+    voice: str,
+) -> ClientConnection:
+    """The model's socket, or ModelConnectionLost (counted as connect_failed)."""
+    try:
+        return await connect(
+            url,
+            additional_headers=headers,
+            open_timeout=timeout_s,
+            max_size=MAX_MESSAGE_BYTES,
+            max_queue=64,
+            close_timeout=1,  # a hung-up call must not wait on the model's goodbye
+        )
+    except InvalidStatus as exc:
+        metrics.voice_problems.labels(voice, "connect_failed").inc()
+        raise ModelConnectionLost(f"the model refused the connection: {exc}") from exc
+    except (OSError, InvalidHandshake, TimeoutError) as exc:
+        metrics.voice_problems.labels(voice, "connect_failed").inc()
+        raise ModelConnectionLost(f"cannot reach the model: {exc}") from exc
 
 
 class Outbox:

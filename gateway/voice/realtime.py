@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from gateway.audio import mulaw
 from gateway.audio.frames import (
@@ -37,6 +36,7 @@ from gateway.pipeline.tools import Tools, output_text
 from gateway.pipeline.vad import VoiceStream
 from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
 from gateway.voice.model_audio import Framer, HeldAudio, Piece, feed_call
+from gateway.voice.model_outbox import ModelConnectionLost, Outbox, open_socket
 from gateway.voice.realtime_events import (
     BadEvent,
     ModelAudio,
@@ -76,14 +76,6 @@ MAX_EVENT_BYTES = 256 * 1024
 """The largest model event taken in: about 4 s of 24 kHz PCM as base64, where a
 real audio delta carries a fraction of a second. A larger one is counted and
 skipped, so one message cannot bring seconds of memory with it."""
-MAX_MESSAGE_BYTES = 1 << 20
-"""Past this the socket itself refuses the frame (1009) before reading it whole."""
-
-
-class ModelConnectionLost(Exception):
-    pass
-
-
 @dataclass(frozen=True, slots=True)
 class RealtimeSettings:
     url: str
@@ -118,10 +110,8 @@ class RealtimeSession:
         self.protocol = RealtimeProtocol(self.fmt)
         self.watch = SpeechWatch(vad_stream, vad, clock, self._on_speech, self._on_voice)
         self._out: VoiceOutput | None = None
-        self._control: deque[dict[str, Any]] = deque(maxlen=OUTGOING_CONTROL)
-        self._audio: deque[bytes] = deque(maxlen=OUTGOING_AUDIO_MS // SEND_AUDIO_MS)
+        self.outbox = Outbox(OUTGOING_CONTROL, OUTGOING_AUDIO_MS // SEND_AUDIO_MS)
         self._pending_audio = b""
-        self._wake_writer = asyncio.Event()
         self._up = StreamResampler(INTERNAL_RATE, PCM_RATE)
         self._to_8k = StreamResampler(INTERNAL_RATE, 8000)
         self._framer = Framer(self.fmt)
@@ -132,7 +122,6 @@ class RealtimeSession:
         self._speaking = False
         self._server_heard = False
         """The server's detector heard the speech now under way."""
-        self._control_overflowed = False
         self._tool_tasks: dict[int, list[asyncio.Task]] = {}
         self._tasks: set[asyncio.Task] = set()
         self.bad_events = 0
@@ -145,7 +134,9 @@ class RealtimeSession:
         try:
             await ws.send(json.dumps(self._session_update()))
             reader = asyncio.create_task(self._read(ws), name="realtime-read")
-            writer = asyncio.create_task(self._write(ws), name="realtime-write")
+            writer = asyncio.create_task(
+                self.outbox.drain(ws, self.protocol.append), name="realtime-write"
+            )
             feeder = asyncio.create_task(self._feed_call(out), name="realtime-feed")
             tasks = {reader, writer, feeder}
             try:
@@ -163,21 +154,8 @@ class RealtimeSession:
     async def _connect(self) -> ClientConnection:
         s = self.settings
         url = f"{s.url}?{urlencode({'model': s.model})}"
-        try:
-            return await connect(
-                url,
-                additional_headers={"Authorization": f"Bearer {s.api_key}"},
-                open_timeout=s.connect_timeout_s,
-                max_size=MAX_MESSAGE_BYTES,
-                max_queue=64,
-                close_timeout=1,  # a hung-up call must not wait on the model's goodbye
-            )
-        except InvalidStatus as exc:
-            self.metrics.voice_problems.labels(NAME, "connect_failed").inc()
-            raise ModelConnectionLost(f"the model refused the connection: {exc}") from exc
-        except (OSError, InvalidHandshake, TimeoutError) as exc:
-            self.metrics.voice_problems.labels(NAME, "connect_failed").inc()
-            raise ModelConnectionLost(f"cannot reach the model: {exc}") from exc
+        headers = {"Authorization": f"Bearer {s.api_key}"}
+        return await open_socket(url, headers, s.connect_timeout_s, self.metrics, NAME)
 
     def _session_update(self) -> dict[str, Any]:
         s = self.settings
@@ -189,26 +167,10 @@ class RealtimeSession:
             s.silence_ms,
         )
 
-    async def _write(self, ws: ClientConnection) -> None:
-        while True:
-            if self._control_overflowed:
-                raise ModelConnectionLost("the model socket stopped draining")
-            while self._control or self._audio:
-                if self._control:
-                    await ws.send(json.dumps(self._control.popleft()))
-                else:
-                    await ws.send(json.dumps(self.protocol.append(self._audio.popleft())))
-            self._wake_writer.clear()
-            await self._wake_writer.wait()
-
     def _send(self, event: dict[str, Any]) -> None:
-        if len(self._control) == self._control.maxlen:
-            # Losing a cancel or a request would leave the session stuck: the
-            # voice fails instead, and the caller hears the apology.
-            self._control_overflowed = True
-        else:
-            self._control.append(event)
-        self._wake_writer.set()
+        # Never dropped: losing a cancel or a request would leave the session
+        # stuck, so an overflow fails the voice (the caller hears the apology).
+        self.outbox.send(event)
 
     async def _read(self, ws: ClientConnection) -> None:
         try:
@@ -353,9 +315,8 @@ class RealtimeSession:
         self._pending_audio += wire
         per_ms = 8 if self.fmt == PCMU else PCM_RATE * 2 // 1000
         if len(self._pending_audio) >= SEND_AUDIO_MS * per_ms:
-            self._audio.append(self._pending_audio)
+            self.outbox.send_audio(self._pending_audio)
             self._pending_audio = b""
-            self._wake_writer.set()
 
     def _on_voice(self, change: VoiceChange) -> None:
         # The local detector's onset beats the model's verdict across the network:
