@@ -37,3 +37,16 @@ def test_carriers_names_each_package_and_refuses_others() -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError, match="unknown carriers nope"):
         Settings(carriers="telnyx,nope")
+
+
+def test_a_relay_agent_needs_its_socket_and_well_formed_headers() -> None:
+    with pytest.raises(ValidationError, match="agent_relay_url"):
+        Settings(agent="relay")
+    with pytest.raises(ValidationError, match="agent_relay_url"):
+        Settings(agent="relay", agent_relay_url="http://not-a-socket")
+    with pytest.raises(ValidationError, match="JSON object of strings"):
+        Settings(agent="relay", agent_relay_url="ws://a/ws", agent_relay_headers="[1]")
+    ok = Settings(
+        agent="relay", agent_relay_url="wss://a/ws", agent_relay_headers='{"Authorization": "B"}'
+    )
+    assert ok.relay_headers == {"Authorization": "B"}
