@@ -35,6 +35,7 @@ from gateway.call.turn_commands import (
     DropQueued,
     Emit,
     EndCall,
+    ForgetSpeech,
     HoldReply,
     ResumeReply,
     StartReply,
@@ -368,6 +369,10 @@ class Call:
                     self.metrics.underruns.labels(self.kind).inc()
                 case EndCall(reason):
                     self.end(reason)
+                case ForgetSpeech():
+                    forget = getattr(self.voice, "forget_speech", None)
+                    if forget is not None and self._voice_failed is None:
+                        forget()
                 case HoldReply(turn_id, cleared):
                     self._hold(turn_id, cleared)
                 case ResumeReply(turn_id, from_ms):

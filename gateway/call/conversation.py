@@ -46,6 +46,7 @@ from gateway.call.turn_commands import (
     DropQueued,
     Emit,
     EndCall,
+    ForgetSpeech,
     HoldReply,
     ResumeReply,
     StartReply,
@@ -369,7 +370,8 @@ class Conversation:
         if speech is Speech.BACKCHANNEL:
             if text is None or not self.policy.words_confirm(text):
                 self.backchannels_ignored += 1
-                return self.transcript((text or "").strip())  # shown, never answered
+                # Shown, never answered.
+                return [*self.transcript((text or "").strip()), ForgetSpeech()]
             # Words confirm late: the turn it paused is cut where it is now.
             commands += self._interrupt(self._speech_began_at)
         if text is None or self._unanswered:

@@ -76,3 +76,9 @@ Command = (
     | CountUnderrun
     | EndCall
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetSpeech:
+    """The speech that just ended will never be answered (a backchannel): a
+    voice that holds the caller's audio for its model may drop it."""

@@ -29,8 +29,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import deque
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection
@@ -44,6 +44,7 @@ from gateway.pipeline.tools import Tools, output_text
 from gateway.pipeline.vad import VoiceStream
 from gateway.voice import gemini_protocol as gp
 from gateway.voice.gemini_protocol import GeminiProtocol
+from gateway.voice.gemini_speech import CallerSpeech
 from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
 from gateway.voice.model_audio import Framer, HeldAudio, Piece, feed_call
 from gateway.voice.model_outbox import (
@@ -66,11 +67,10 @@ from gateway.voice.words import WordJoiner
 log = logging.getLogger(__name__)
 
 NAME = "gemini-live"
-SEND_AUDIO_MS = 40
-HELD_SPEECH_MS = 30_000
-"""The caller's speech waiting for the call's decision; past this the oldest goes."""
-OUTGOING_AUDIO_MS = 2_000
-OUTGOING_CONTROL = 256
+OUTGOING_MESSAGES = 512
+"""Messages waiting for the model's socket, all in one ordered lane (activity
+markers and the audio between them must not pass each other): about 20 s of
+live audio. Past it the socket is stuck, and the voice fails."""
 SETUP_TIMEOUT_S = 10.0
 MAX_TOOL_CALLS = 8
 
@@ -116,22 +116,20 @@ class GeminiSession:
         self.clock = clock
         self.metrics = metrics
         self.protocol = GeminiProtocol()
+        self.speech = CallerSpeech()
         self.watch = SpeechWatch(vad_stream, vad, clock, self._on_speech, self._on_voice)
-        self.outbox = Outbox(OUTGOING_CONTROL, OUTGOING_AUDIO_MS // SEND_AUDIO_MS)
+        self.outbox = Outbox(OUTGOING_MESSAGES, 1)  # audio goes in order, with the rest
         self.held = HeldAudio(settings.buffer_ms)
         self._framer = Framer(PCM)
         self._words = WordJoiner()
         self._out: VoiceOutput | None = None
-        self._speech: deque[bytes] = deque(maxlen=HELD_SPEECH_MS // FRAME_MS)
-        """The caller's speech the model has not had yet, frame by frame."""
-        self._speaking = False
-        self._activity_open = False
-        self._pending_audio = b""
+        self._asked_by_speech = False
+        """The answer last asked for answers speech (an activity), not text."""
         self._typed: list[str] = []
         """What the caller did that is not speech (keys), for the next reply."""
         self._tool_tasks: dict[str, tuple[int, asyncio.Task]] = {}
+        self._tasks: set[asyncio.Task] = set()
         self._resume_wanted = False
-        self._swap_at_handle = False
         self._swap = asyncio.Event()
         self._swap_timer: asyncio.TimerHandle | None = None
         self.connections = 0
@@ -146,22 +144,18 @@ class GeminiSession:
             resume = False
             while True:
                 ws = await self._open(resume)
+                if resume:
+                    await self._restore()
                 try:
-                    await self._serve(ws)
+                    await self._serve(ws, feeder)
                 finally:
                     await ws.close()
                 # The server said goAway: the next socket resumes the session.
                 resume = True
-                self._resume_wanted = self._swap_at_handle = False
-                if self._swap_timer is not None:
-                    self._swap_timer.cancel()
-                    self._swap_timer = None
-                abandoned = self.protocol.abandon()
-                if abandoned is not None:
-                    # The old socket closed mid-reply: what was held is all of it.
-                    await self.held.put(Piece(abandoned, b"", b"", done="completed"))
+                self._stop_swap_timer()
                 self.metrics.voice_problems.labels(NAME, "reconnected").inc()
         finally:
+            self._stop_swap_timer()
             feeder.cancel()
             await asyncio.gather(feeder, return_exceptions=True)
 
@@ -173,7 +167,7 @@ class GeminiSession:
             s.model, s.voice, s.instructions, self.tools.realtime_declarations(), resume
         )
         try:
-            await ws.send(_json(setup))
+            await ws.send(json.dumps(setup))
             async with asyncio.timeout(SETUP_TIMEOUT_S):
                 while True:
                     events = self._receive(await ws.recv())
@@ -186,7 +180,26 @@ class GeminiSession:
         self.connections += 1
         return ws
 
-    async def _serve(self, ws: ClientConnection) -> None:
+    async def _restore(self) -> None:
+        """After a move forced mid-exchange: what the old socket owed is lost.
+        An answer that had not begun is asked again; one cut short ends with
+        what arrived; an open activity is opened again with its audio."""
+        self.outbox.clear()  # queued for the old socket: a tool's response, audio
+        for _, task in self._tool_tasks.values():
+            task.cancel()
+        self._tool_tasks.clear()
+        started = self.protocol.generating
+        turns = self.protocol.abandon()
+        if turns and not started and self._asked_by_speech and self.speech.activity:
+            self._send_all(self.speech.replay(end=True))  # asked again, whole
+            self.protocol.request(turns[-1])
+            turns = turns[:-1]
+        elif self.speech.activity_open:
+            self._send_all(self.speech.replay(end=False))
+        for turn_id in turns:
+            await self.held.put(Piece(turn_id, b"", b"", done="completed"))
+
+    async def _serve(self, ws: ClientConnection, feeder: asyncio.Task) -> None:
         """Until the socket should be swapped for a resumed one (returns) or
         fails (raises)."""
         self._swap.clear()
@@ -195,7 +208,7 @@ class GeminiSession:
         swap = asyncio.create_task(self._swap.wait())
         tasks = {reader, writer, swap}
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({*tasks, feeder}, return_when=asyncio.FIRST_COMPLETED)
             if swap in done:
                 return
             for task in done:
@@ -226,6 +239,34 @@ class GeminiSession:
                 log.warning("ignored a malformed model message: %s", exc)
             return []
 
+    # ---- goAway --------------------------------------------------------------
+
+    @property
+    def _between_exchanges(self) -> bool:
+        """Nothing owed either way: the moment a new socket loses nothing."""
+        return self.protocol.idle and not self.speech.activity_open and not self._tool_tasks
+
+    def _go_away(self, time_left_s: float) -> None:
+        log.info("the model asks to move on (%.1f s left): resuming", time_left_s)
+        self.metrics.voice_problems.labels(NAME, "go_away").inc()
+        if not self.protocol.handle:
+            return  # nothing to resume with: the close that follows fails the voice
+        self._resume_wanted = True
+        if self._between_exchanges:
+            self._swap.set()
+            return
+        # An exchange under way finishes on this socket if there is time; the
+        # swap waits for a handle given after it (see Resumable).
+        self._swap_timer = asyncio.get_running_loop().call_later(
+            max(0.0, time_left_s - 1.0), self._swap.set
+        )
+
+    def _stop_swap_timer(self) -> None:
+        self._resume_wanted = False
+        if self._swap_timer is not None:
+            self._swap_timer.cancel()
+            self._swap_timer = None
+
     # ---- the model's side --------------------------------------------------
 
     async def _on_event(self, event: gp.ServerEvent) -> None:
@@ -250,35 +291,24 @@ class GeminiSession:
                 await self.held.put(Piece(turn_id, b"", b"", done="completed"))
                 if status != "completed":
                     log.warning("the model ended turn %d %s", turn_id, status)
-                if self._resume_wanted:
-                    # Between generations: swap at the handle that includes this one.
-                    self._swap_at_handle = True
             case gp.ToolCall(turn_id, call_id, name, arguments):
                 task = asyncio.create_task(self._run_tool(turn_id, call_id, name, arguments))
                 self._tool_tasks[call_id] = (turn_id, task)
                 while len(self._tool_tasks) > MAX_TOOL_CALLS:
-                    self._tool_tasks.pop(next(iter(self._tool_tasks)))[1].cancel()
+                    old_id, (_, old) = next(iter(self._tool_tasks.items()))
+                    old.cancel()
+                    self._answer_tool(old_id, "", output_text(None, "too many tool calls at once"))
             case gp.ToolsCancelled(ids):
                 for call_id in ids:
                     entry = self._tool_tasks.pop(call_id, None)
+                    self.protocol.tool_answered(call_id)
                     if entry is not None:
                         entry[1].cancel()
             case gp.GoAway(time_left_s):
-                log.info("the model asks to move on (%.1f s left): resuming", time_left_s)
-                self.metrics.voice_problems.labels(NAME, "go_away").inc()
-                if not self.protocol.handle:
-                    return  # nothing to resume with: the close that follows fails the voice
-                self._resume_wanted = True
-                if not self.protocol.generating:
-                    self._swap.set()
-                else:
-                    # A reply under way finishes on this socket if there is time.
-                    self._swap_timer = asyncio.get_running_loop().call_later(
-                        max(0.0, time_left_s - 1.0), self._swap.set
-                    )
+                self._go_away(time_left_s)
             case gp.Resumable():
-                if self._swap_at_handle:
-                    self._swap.set()
+                if self._resume_wanted and self._between_exchanges:
+                    self._swap.set()  # a handle that holds everything said so far
             case gp.SetupComplete():
                 pass
 
@@ -291,28 +321,27 @@ class GeminiSession:
 
     async def _run_tool(self, turn_id: int, call_id: str, name: str, arguments: str) -> None:
         args, result, error = await self.tools.run(name, arguments)
-        self._tool_tasks.pop(call_id, None)
         if error is not None:
             self.metrics.voice_problems.labels(NAME, "tool_failed").inc()
-        self.outbox.send(self.protocol.tool_response(call_id, name, output_text(result, error)))
+        self._answer_tool(call_id, name, output_text(result, error))
         if self._out is not None:
             self._out.event(ToolCalled(turn_id, name, args, result, error))
+
+    def _answer_tool(self, call_id: str, name: str, output: str) -> None:
+        self._tool_tasks.pop(call_id, None)
+        self.protocol.tool_answered(call_id)
+        self.outbox.send(self.protocol.tool_response(call_id, name, output))
 
     # ---- the caller's side -------------------------------------------------
 
     def feed(self, audio: CallerAudio) -> None:
         for frame in self.watch.frames(audio.pcm):
             self.watch.feed(frame)
-            if self._activity_open:
-                self._send_audio(frame)
-            elif self._speaking:
-                self._speech.append(frame)
+            self._send_all(self.speech.take(frame))
 
-    def _send_audio(self, pcm: bytes) -> None:
-        self._pending_audio += pcm
-        if len(self._pending_audio) >= SEND_AUDIO_MS * gp.IN_RATE * 2 // 1000:
-            self.outbox.send_audio(self._pending_audio)
-            self._pending_audio = b""
+    def _send_all(self, messages: list[dict]) -> None:
+        for message in messages:
+            self.outbox.send(message)
 
     def _on_voice(self, change: VoiceChange) -> None:
         if self._out is not None:
@@ -323,65 +352,53 @@ class GeminiSession:
         if out is None:
             return
         if isinstance(event, SpeechStarted):
-            self._speaking = True
-            preroll = self.watch.take_preroll()
-            if self._activity_open:
-                self._send_audio(preroll)
-            else:
-                self._speech.append(preroll)
+            self.speech.speaking = True
+            self._send_all(self.speech.take(self.watch.take_preroll()))
             out.event(event)
             return
-        self._speaking = False
+        self.speech.speaking = False
         out.event(SpeechStopped(event.at))
         # The model hears it if the call answers it (reply) or it cut a turn
-        # (interrupt); a backchannel is neither.
+        # (interrupt); a backchannel is forgotten (forget_speech).
         out.event(Utterance(None, event.at))
 
-    def _open_activity(self) -> None:
-        if self._activity_open:
-            return
-        self.outbox.send(self.protocol.activity_start())
-        self._activity_open = True
-        for frame in self._speech:
-            self._send_audio(frame)
-        self._speech.clear()
+    def forget_speech(self) -> None:
+        """The call will not answer the speech that just ended (a backchannel)."""
+        self.speech.forget()
 
     def reply(self, turn_id: int, greeting: str | None = None) -> None:
-        self.protocol.answer_with(turn_id)
         if greeting is not None:
             instruction = f'Greet the caller by saying exactly this: "{greeting}"'
             self.outbox.send(self.protocol.user_text(instruction))
+            self.protocol.request(turn_id)
+            self._asked_by_speech = False
             return
-        if self._typed:
-            text, self._typed = " ".join(self._typed), []
-            self.outbox.send(self.protocol.user_text(text))
-            if not self._activity_open and not self._speech:
-                return
-        elif not self._activity_open and not self._speech:
+        typed, self._typed = " ".join(self._typed), []
+        if typed:
+            # Keys go first, as context: the speech's activityEnd asks for the answer.
+            self.outbox.send(self.protocol.user_text(typed, complete=not self.speech.has_speech))
+        self._asked_by_speech = self.speech.has_speech
+        if self.speech.has_speech:
+            self._send_all(self.speech.end())
+        elif not typed:
             # Nothing for the model to answer: the turn ends empty, not stuck.
-            asyncio.get_running_loop().create_task(
-                self.held.put(Piece(turn_id, b"", b"", done="completed"))
-            )
+            self._spawn(self.held.put(Piece(turn_id, b"", b"", done="completed")))
             return
-        self._open_activity()
-        if self._pending_audio:
-            self.outbox.send_audio(self._pending_audio)
-            self._pending_audio = b""
-        self.outbox.send(self.protocol.activity_end())
-        self._activity_open = False
+        self.protocol.request(turn_id)
 
     def interrupt(self, turn_id: int, heard_ms: int, heard_text: str) -> bool:
         running = self.protocol.cut(turn_id)
         # What the caller heard goes into the model's context first, then the
         # caller's activity, which stops a generation still running.
         self.outbox.send(self.protocol.user_text(context_note(heard_text), complete=False))
-        self._open_activity()
+        self._send_all(self.speech.start())
         had_audio = self.held.drop_turn(turn_id) > 0
         self._words.drop(turn_id)
         for call_id, (tool_turn, task) in list(self._tool_tasks.items()):
             if tool_turn == turn_id:
                 task.cancel()
                 del self._tool_tasks[call_id]
+                self.protocol.tool_answered(call_id)
         return had_audio or running
 
     def dtmf(self, digit: str) -> None:
@@ -390,13 +407,15 @@ class GeminiSession:
         if self._out is not None:
             self._out.event(Utterance(None, self.clock.now()))
 
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def aclose(self) -> None:
         self.watch.close()
-        tasks = [task for _, task in self._tool_tasks.values()]
+        self._stop_swap_timer()
+        tasks = [*self._tasks, *(task for _, task in self._tool_tasks.values())]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _json(event: dict) -> str:
-    return json.dumps(event)

@@ -5,10 +5,14 @@ Live API reference documents them (https://ai.google.dev/api/live), with the
 field names of the wire (camelCase). No sockets and no clock: the session in
 gemini.py moves the bytes, this keeps the rules.
 
-Gemini has no response ids. Model output belongs to the one generation in
-progress, and a generation ends with `turnComplete` (or `interrupted`, when
-an `activityStart` or client content cut it). This class tells which Sluice
-turn that generation answers, and drops the rest of a generation Sluice cut.
+Gemini has no response ids. Each request for an answer (an `activityEnd`,
+client content with `turnComplete`) yields one generation, in order, and
+each generation ends with one `turnComplete`, after `interrupted` when it was
+cut. This class keeps the requests in order, so the output that arrives is
+attributed to the oldest one still open: the Sluice turn it answers, or
+nothing for a generation Sluice cut. A generation that called a tool lasts
+until the answer after the tool's response, whether or not the model sent a
+`turnComplete` in between.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
+MAX_REQUESTS = 16
+"""Answers asked for and not yet complete; a call asks one at a time."""
 IN_RATE = 16_000
 """Caller audio goes to the model as 16-bit PCM at 16 kHz: Sluice's own rate."""
 OUT_RATE = 24_000
@@ -98,16 +105,37 @@ ServerEvent = (
 )
 
 
+@dataclass(slots=True)
+class _Request:
+    turn_id: int
+    cut: bool = False
+    """Sluice cut its turn, or the server interrupted it: its output is dropped."""
+    started: bool = False
+    tools: set[str] = field(default_factory=set)
+    """Tool calls made and not yet answered."""
+
+
 class GeminiProtocol:
     def __init__(self) -> None:
-        self.turn_id: int | None = None
-        """The Sluice turn the generation in progress answers."""
-        self.generating = False
+        self._requests: deque[_Request] = deque(maxlen=MAX_REQUESTS)
         self.generation = 0
-        self._discarding = False
-        """The rest of a generation Sluice cut: dropped until it ends."""
         self.handle = ""
         """The newest session-resumption handle the server gave."""
+
+    @property
+    def turn_id(self) -> int | None:
+        """The Sluice turn the oldest open generation answers."""
+        head = self._requests[0] if self._requests else None
+        return head.turn_id if head is not None and not head.cut else None
+
+    @property
+    def generating(self) -> bool:
+        return bool(self._requests) and self._requests[0].started
+
+    @property
+    def idle(self) -> bool:
+        """No answer asked for is still to come."""
+        return not self._requests
 
     # ---- client messages ----------------------------------------------------
 
@@ -176,35 +204,33 @@ class GeminiProtocol:
 
     # ---- turns ----------------------------------------------------------------
 
-    def answer_with(self, turn_id: int) -> None:
-        """The next generation (or the one already under way, not yet
-        claimed) answers Sluice's turn `turn_id`."""
-        self.turn_id = turn_id
+    def request(self, turn_id: int) -> None:
+        """An answer was asked for (sent just now) for Sluice's turn `turn_id`."""
+        self._requests.append(_Request(turn_id))
 
     def cut(self, turn_id: int) -> bool:
-        """Sluice's turn `turn_id` was interrupted. True if its generation was
-        still running: the caller's activityStart stops it, and what it still
-        sends is dropped here."""
-        if self.turn_id != turn_id:
-            return False
-        self.turn_id = None
-        if self.generating:
-            self._discarding = True
-            return True
-        return False
+        """Sluice's turn `turn_id` was interrupted: what its generations still
+        send is dropped. True if one was asked for and not yet complete."""
+        running = False
+        for request in self._requests:
+            if request.turn_id == turn_id and not request.cut:
+                request.cut = running = True
+        return running
 
-    def abandon(self) -> int | None:
-        """The socket carrying a generation is gone: forget it. Returns the
-        turn it was answering, whose reply ends with what already arrived."""
-        turn_id = self.turn_id if self.generating and not self._discarding else None
-        if self.generating:
-            self.turn_id = None
-        self.generating = self._discarding = False
+    def tool_answered(self, call_id: str) -> None:
+        for request in self._requests:
+            request.tools.discard(call_id)
+
+    def abandon(self) -> list[int]:
+        """The socket is gone: every answer still to come from it is lost.
+        Returns the turns whose replies end with what already arrived."""
+        turns = [r.turn_id for r in self._requests if not r.cut]
+        self._requests.clear()
         self.generation += 1
-        return turn_id
+        return turns
 
     def has_turn(self, turn_id: int) -> bool:
-        return self.turn_id == turn_id
+        return any(r.turn_id == turn_id and not r.cut for r in self._requests)
 
     # ---- server messages ------------------------------------------------------
 
@@ -243,46 +269,54 @@ class GeminiProtocol:
 
     def _content(self, content: dict[str, Any]) -> list[ServerEvent]:
         events: list[ServerEvent] = []
+        head = self._requests[0] if self._requests else None
+        live = head is not None and not head.cut
         turn = content.get("modelTurn")
         if turn is not None:
             parts = _object(content, "modelTurn").get("parts", [])
             if not isinstance(parts, list):
                 raise BadMessage("modelTurn.parts must be a list")
-            self.generating = True
-            for part in parts:
-                audio = _audio(part)
-                if audio and not self._discarding and self.turn_id is not None:
-                    events.append(ModelAudio(self.turn_id, self.generation, audio))
+            audio = [a for a in (_audio(part) for part in parts) if a]
+            if head is not None:
+                head.started = True
+            if live and head is not None:
+                events += [ModelAudio(head.turn_id, self.generation, a) for a in audio]
         words = content.get("outputTranscription")
         if isinstance(words, dict) and isinstance(words.get("text"), str):
-            if not self._discarding and self.turn_id is not None:
-                events.append(ModelWords(self.turn_id, words["text"][:MAX_TEXT_CHARS]))
+            if live and head is not None:
+                events.append(ModelWords(head.turn_id, words["text"][:MAX_TEXT_CHARS]))
         heard = content.get("inputTranscription")
         if isinstance(heard, dict) and isinstance(heard.get("text"), str) and heard["text"]:
             events.append(CallerWords(heard["text"][:MAX_TEXT_CHARS]))
-        if content.get("interrupted") or content.get("turnComplete"):
-            status = "interrupted" if content.get("interrupted") else "completed"
-            if not self._discarding and self.turn_id is not None:
-                events.append(GenerationDone(self.turn_id, status))
-                self.turn_id = None
-            self._discarding = False
-            self.generating = False
+        if content.get("interrupted") and head is not None:
+            if not head.cut:  # the server cut it on its own: the turn ends here
+                events.append(GenerationDone(head.turn_id, "interrupted"))
+            head.cut = True
+            head.tools.clear()
+        if content.get("turnComplete") and head is not None:
+            if head.tools:
+                return events  # a tool is running: its answer comes in this turn
+            self._requests.popleft()
             self.generation += 1
+            if not head.cut:
+                events.append(GenerationDone(head.turn_id, "completed"))
         return events
 
     def _tool_call(self, call: dict[str, Any]) -> list[ServerEvent]:
         calls = call.get("functionCalls", [])
         if not isinstance(calls, list):
             raise BadMessage("toolCall.functionCalls must be a list")
-        if self._discarding or self.turn_id is None:
+        head = self._requests[0] if self._requests else None
+        if head is None or head.cut:
             return []  # a cut generation's tools are not run
         events: list[ServerEvent] = []
         for fc in calls:
             if not isinstance(fc, dict) or not isinstance(fc.get("name"), str):
                 raise BadMessage("a function call needs a name")
-            args = fc.get("args", {})
+            call_id = str(fc.get("id", ""))
+            head.tools.add(call_id)
             events.append(
-                ToolCall(self.turn_id, str(fc.get("id", "")), fc["name"], json.dumps(args))
+                ToolCall(head.turn_id, call_id, fc["name"], json.dumps(fc.get("args", {})))
             )
         return events
 
@@ -321,7 +355,7 @@ def _duration(value: Any) -> float:
             return max(0.0, float(value[:-1]))
         except ValueError:
             pass
-    raise BadMessage("goAway.timeLeft must be a duration such as \"10s\"")
+    raise BadMessage('goAway.timeLeft must be a duration such as "10s"')
 
 
 def _declaration(tool: dict[str, Any]) -> dict[str, Any]:

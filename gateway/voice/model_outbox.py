@@ -73,6 +73,11 @@ class Outbox:
             self._control.append(event)
         self._wake.set()
 
+    def clear(self) -> None:
+        """Forget what waits: it was meant for a socket that is gone."""
+        self._control.clear()
+        self._audio.clear()
+
     def send_audio(self, audio: bytes) -> None:
         self._audio.append(audio)
         self._wake.set()

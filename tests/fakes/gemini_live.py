@@ -153,7 +153,7 @@ class FakeLiveSession:
     async def _realtime(self, realtime: Any) -> None:
         if not isinstance(realtime, dict) or set(realtime) - REALTIME_KEYS or len(realtime) != 1:
             raise ProtocolViolation("realtimeInput takes exactly one known field")
-        (key, value), = realtime.items()
+        ((key, value),) = realtime.items()
         if key in ("activityStart", "activityEnd") and not self.manual_activity:
             raise ProtocolViolation(f"{key} needs automatic activity detection disabled")
         if key == "activityStart":
@@ -168,6 +168,11 @@ class FakeLiveSession:
                 raise ProtocolViolation("activityEnd without activityStart")
             self.activity.append("end")
             self._open_activity = False
+            if self._turn_audio_ms == 0:
+                # Nothing to answer: a client that sends its audio after the
+                # activityEnd (out of order) would get no reply from the model.
+                self.server.violations.append("an activity with no audio")
+                return
             self.context.append(("user", f"<{round(self._turn_audio_ms)} ms of speech>"))
             self._start(self.server.reply_text)
         elif key == "audio":
@@ -231,9 +236,12 @@ class FakeLiveSession:
         self._pending_tools[call_id] = (name, generation)
         await self.send({"toolCall": {"functionCalls": [{"id": call_id, "name": name,
                                                          "args": args}]}})  # fmt: skip
+        # Native-audio models end the turn here; the answer comes in the next.
+        await self.send({"serverContent": {"turnComplete": True}})
 
     async def _speak(self, generation: Generation) -> None:
         server = self.server
+        await self.send({"sessionResumptionUpdate": {"resumable": False}})  # not mid-turn
         words = generation.text.split()
         total_ms = max(CHUNK_MS, len(words) * server.word_ms)
         pcm = tone_pcm24k(total_ms)
@@ -277,6 +285,7 @@ class FakeLiveSession:
             del self._pending_tools[call_id]
             await self.send({"toolCallCancellation": {"ids": [call_id]}})
         await self.send({"serverContent": {"interrupted": True}})
+        await self.send({"serverContent": {"turnComplete": True}})  # a cut turn ends too
 
     async def _new_handle(self) -> None:
         handle = secrets.token_hex(8)

@@ -103,9 +103,11 @@ async def test_a_hm_pauses_and_resumes_and_the_model_never_hears_it(gateway_fact
             await asyncio.sleep(1.0)
     assert caller.clears and not call.interrupts
     assert session.activity == ["start", "end"], "the hm never reached the model"
+    assert session.ignored_audio_ms == 0, "no audio outside an activity"
     assert len(session.generations) == 1 and session.generations[0].status == "completed"
     played, produced = caller.log.played_ms(1), call.records[1].produced_ms
     assert abs(played - produced) <= 100, (played, produced)
+    assert not fake.violations
 
 
 async def weather(city: str) -> dict:
@@ -170,4 +172,5 @@ async def test_bad_frames_are_counted_and_the_call_goes_on(gateway_factory, spee
             await wait_for(listening_after(call, 1), timeout=20)
             assert not caller.closed
     assert bad._value.get() == 4
+    assert not fake.violations
     assert caller.log.played_ms(1) >= len(fake.reply_text.split()) * fake.word_ms - 200
