@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from gateway.call.agent_requests import AgentRequests
 from gateway.call.events import (
     AgentText,
     Interrupted,
@@ -62,7 +63,7 @@ INTERRUPTS_KEPT = 16
 SAME_INSTANT_S = 0.001
 
 
-class Conversation:
+class Conversation(AgentRequests):
     def __init__(
         self,
         clock: Clock,
@@ -125,78 +126,6 @@ class Conversation:
         commands = self._begin_turn(None, greeting=self.greeting)
         self._greeting_turn = self.turns.turn_id
         return commands
-
-    def apologise(self, text: str) -> list[Command]:
-        """The voice failed: drop whatever it was saying, speak `text` in its
-        place (not interruptible), and end the call once that is played."""
-        commands = self._cut_live_turn() + self._begin_turn(None, greeting=text)
-        self._last_words = self.turns.turn_id
-        self._end_reason = "voice failed"
-        return commands
-
-    def _cut_live_turn(self) -> list[Command]:
-        """End the live turn where the caller is in it, as a barge-in would,
-        for a reason that is not the caller's speech."""
-        turn_id = self.turns.turn_id
-        hold, self._held = self._held, None
-        if not self.turns.is_live(turn_id):
-            return []
-        self.turns.on_speech_start()  # the live turn is over, as if interrupted
-        cleared = None
-        if self.send_clear and self.flow.window.in_flight_ms and hold is None:
-            cleared = self.flow.clear(turn_id)
-        if cleared is not None:
-            heard_ms = cleared.heard_ms
-        elif hold is not None:
-            heard_ms = hold.heard_ms
-        else:
-            heard_ms = self.flow.position_ms(turn_id)
-        record = self.records.get(turn_id)
-        heard_text = record.heard_text(heard_ms) if record else ""
-        commands: list[Command] = [CancelReply(turn_id, heard_ms, heard_text), DropQueued(turn_id)]
-        if cleared is not None:
-            commands.append(ClearFarEnd(cleared))
-        self.turns.on_cleared(turn_id)
-        return commands
-
-    # ---- the agent's own requests (an agent socket's end, interruptible, text) --
-
-    def protect(self, turn_id: int) -> list[Command]:
-        """The agent marked turn `turn_id` as one the caller's speech may not cut.
-        Speech over it is answered once it has played out, as over a protected
-        greeting."""
-        if not self.turns.is_live(turn_id):
-            return []
-        self._protected = turn_id
-        if self._held is not None and self._held.turn_id == turn_id:
-            return self._resume()  # paused before it was protected: it plays on
-        return []
-
-    def agent_turn(self, preempt: bool = False) -> list[Command]:
-        """The agent has something to say that nobody asked for (an answer to a
-        key, a word after a tool). It gets the next turn; with `preempt`, the
-        turn playing now is cut for it."""
-        if self._last_words is not None:
-            return []
-        self._agent_waiting = True
-        turn_id = self.turns.turn_id
-        if preempt and self.turns.is_live(turn_id) and turn_id != self._protected:
-            return self._cut_live_turn() + self._maybe_reply()
-        return self._maybe_reply()
-
-    def end_when_heard(self, reason: str) -> list[Command]:
-        """The agent ended the call: end it once what it has said is heard."""
-        if self._last_words is not None:
-            return []
-        self._end_reason = reason
-        turn_id = self.turns.turn_id
-        if self._agent_waiting:
-            self._ending = True  # the turn it asked for is the last
-            return []
-        if self.turns.is_live(turn_id):
-            self._last_words = turn_id
-            return self._check_played_out(turn_id)
-        return [EndCall(reason)]
 
     # ---- the caller's voice: pause, confirm, resume -------------------------
 
