@@ -425,12 +425,15 @@ class Call:
     def _barge_in(self, commands: list[Command]) -> None:
         """Cancel the voice's work, then drop what is queued here, then clear
         the far end: in that order, so nothing refills what was just emptied."""
-        self.metrics.interrupts.labels(self.kind).inc()
         turn_id, cancelled, dropped = 0, False, 0
         clear: ClearFarEnd | None = None
         for command in commands:
             match command:
                 case CancelReply(turn_id, heard_ms, heard_text):
+                    if any(i.turn_id == turn_id for i in self.core.interrupts):
+                        # The caller's barge-in; a turn cut for the apology or
+                        # for the agent's own next words is not one.
+                        self.metrics.interrupts.labels(self.kind).inc()
                     if self._voice_failed is None:
                         cancelled = self.voice.interrupt(turn_id, heard_ms, heard_text)
                     self.core.reply_cancelled(turn_id)

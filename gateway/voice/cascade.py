@@ -148,6 +148,8 @@ class CascadeSession:
         self._understanding: asyncio.Task | None = None
         self._waiting: tuple[SttStream, float] | None = None
         self._said: list[str] = []
+        self._just_said = False
+        """The utterance being reported added its words to `_said`."""
         self._reply: tuple[int, asyncio.Task] | None = None
         self._greeting_turn: int | None = None
 
@@ -229,8 +231,10 @@ class CascadeSession:
         )
         if text:
             self._said.append(text)
+        self._just_said = bool(text)
         if self._out is not None:
-            self._out.event(Utterance(text, ended_at))
+            self._out.event(Utterance(text, ended_at))  # may forget_speech() it
+        self._just_said = False
 
     # ---- speaking ----------------------------------------------------------
 
@@ -307,6 +311,13 @@ class CascadeSession:
         if interrupted is not None and turn_id != self._greeting_turn:
             interrupted(heard_text, heard_ms)
         return cancelled
+
+    def forget_speech(self) -> None:
+        """The call will not answer the utterance just reported (a backchannel):
+        its words ("yeah", "hm") do not join the caller's next message."""
+        if self._just_said and self._said:
+            self._said.pop()
+            self._just_said = False
 
     def dtmf(self, digit: str) -> None:
         pressed = getattr(self.agent, "dtmf", None)

@@ -79,6 +79,7 @@ async def test_the_tutorial_app_answers_and_hears_what_the_caller_heard(
             await wait_for(lambda: len(messages(call.call_id, "prompt")) >= 2, timeout=20)
     interrupts = messages(call.call_id, "interrupt")
     assert len(interrupts) == 1
+    assert gw.ctx.metrics.interrupts.labels(call.kind)._value.get() == 1
     heard = interrupts[0]
     print(kind, "caller played", played, "ms; interrupt says", heard["durationUntilInterruptMs"])
     assert abs(heard["durationUntilInterruptMs"] - played) <= 100
@@ -211,4 +212,5 @@ async def test_a_preemptible_hold_message_is_cut_by_the_answer(gateway_factory, 
     assert caller.log.played_ms(2) < hold.produced_ms - 500, "the hold message was cut"
     assert caller.log.played_ms(3) >= found.produced_ms - 20
     assert not call.interrupts, "not the caller's barge-in"
+    assert gw.ctx.metrics.interrupts.labels("twilio")._value.get() == 0
     assert not [m for m in relay.received[0] if m["type"] == "interrupt"]

@@ -146,3 +146,27 @@ async def test_the_offline_agent_answers_every_utterance_and_tells_long_stories(
         assert text.strip()
     story = "".join([d async for d in agent.reply([Message("user", "tell me a long story")])])
     assert len(story.split()) > 400
+
+
+async def test_a_backchannel_s_words_do_not_join_the_next_question():
+    session = cascade(OfflineAgent(), CountingTts())
+
+    class Forgetful(Sink):
+        def event(self, event) -> None:
+            super().event(event)
+            if getattr(event, "text", None) == "yeah":
+                session.forget_speech()  # as the call does for a backchannel
+
+    sink = Forgetful()
+    session._out = sink
+
+    class Stream:
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+        async def finish(self) -> str:
+            return self.text
+
+    await session._understand(Stream("yeah"), 1.0)
+    await session._understand(Stream("what time is it"), 2.0)
+    assert session._said == ["what time is it"]
