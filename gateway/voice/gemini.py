@@ -36,7 +36,6 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from gateway.audio.frames import FRAME_MS
 from gateway.clock import Clock
 from gateway.observe.metrics import GatewayMetrics
 from gateway.pipeline.segmenter import VadSettings
@@ -46,7 +45,15 @@ from gateway.voice import gemini_protocol as gp
 from gateway.voice.gemini_protocol import GeminiProtocol
 from gateway.voice.gemini_speech import CallerSpeech
 from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
-from gateway.voice.model_audio import Framer, HeldAudio, Piece, feed_call
+from gateway.voice.model_audio import (
+    BadEvents,
+    Framer,
+    HeldAudio,
+    Piece,
+    end_reply,
+    feed_call,
+    hold,
+)
 from gateway.voice.model_outbox import (
     ModelConnectionLost,
     Outbox,
@@ -133,7 +140,7 @@ class GeminiSession:
         self._swap = asyncio.Event()
         self._swap_timer: asyncio.TimerHandle | None = None
         self.connections = 0
-        self.bad_events = 0
+        self._bad = BadEvents(metrics, NAME)
 
     # ---- the connection ----------------------------------------------------
 
@@ -233,10 +240,7 @@ class GeminiSession:
         try:
             return self.protocol.receive(message)
         except gp.BadMessage as exc:
-            self.bad_events += 1
-            self.metrics.voice_problems.labels(NAME, "bad_event").inc()
-            if self.bad_events <= 3:  # a stream of garbage must not become a stream of logs
-                log.warning("ignored a malformed model message: %s", exc)
+            self._bad(str(exc), log)
             return []
 
     # ---- goAway --------------------------------------------------------------
@@ -285,10 +289,7 @@ class GeminiSession:
             case gp.GenerationDone(turn_id, status):
                 frames = self._framer.flush() if self._framer.turn_id == turn_id else []
                 await self._hold(turn_id, frames)
-                last = self._words.flush(turn_id)
-                if last:
-                    self.held.put_text(turn_id, last)
-                await self.held.put(Piece(turn_id, b"", b"", done="completed"))
+                await end_reply(self.held, self._words, turn_id, "completed")
                 if status != "completed":
                     log.warning("the model ended turn %d %s", turn_id, status)
             case gp.ToolCall(turn_id, call_id, name, arguments):
@@ -313,11 +314,7 @@ class GeminiSession:
                 pass
 
     async def _hold(self, turn_id: int, frames: list[tuple[str, bytes]]) -> None:
-        for _, frame in frames:
-            if not self.held.has_room(FRAME_MS):
-                self.metrics.model_audio_paused.inc()
-            await self.held.put(Piece(turn_id, frame, b""))
-        self.metrics.model_audio_buffered_ms.observe(self.held.buffered_ms)
+        await hold(self.held, [Piece(turn_id, frame, b"") for _, frame in frames], self.metrics)
 
     async def _run_tool(self, turn_id: int, call_id: str, name: str, arguments: str) -> None:
         args, result, error = await self.tools.run(name, arguments)

@@ -13,6 +13,7 @@ audio around them does.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from dataclasses import dataclass
 
@@ -26,8 +27,10 @@ from gateway.audio.frames import (
     ULAW_SILENCE,
 )
 from gateway.audio.resample import StreamResampler
+from gateway.observe.metrics import GatewayMetrics
 from gateway.voice.realtime_protocol import PCM_RATE, PCMU
 from gateway.voice.session import ReplyDone, ReplyText, VoiceOutput
+from gateway.voice.words import WordJoiner
 
 MAX_HELD_TEXT = 4_000
 """Words held between two frames; a model's transcript is far shorter."""
@@ -161,3 +164,37 @@ async def feed_call(held: HeldAudio, out: VoiceOutput) -> None:
         held.take(piece)
         if not live:
             held.drop_turn(piece.turn_id)
+
+
+async def hold(held: HeldAudio, pieces: list[Piece], metrics: GatewayMetrics) -> None:
+    """Model audio waits for the call; a full buffer pauses the reader, counted."""
+    for piece in pieces:
+        if not held.has_room(piece.ms):
+            metrics.model_audio_paused.inc()
+        await held.put(piece)
+    metrics.model_audio_buffered_ms.observe(held.buffered_ms)
+
+
+async def end_reply(held: HeldAudio, words: WordJoiner, turn_id: int, status: str) -> None:
+    """The reply's last word, then its end, in line behind its audio."""
+    last_word = words.flush(turn_id)
+    if last_word:
+        held.put_text(turn_id, last_word)
+    await held.put(Piece(turn_id, b"", b"", done=status))
+
+
+class BadEvents:
+    """Counts a model's messages that could not be read; logs the first few
+    only, so a stream of garbage never becomes a stream of logs."""
+
+    LOGGED = 3
+
+    def __init__(self, metrics: GatewayMetrics, voice: str) -> None:
+        self.count = 0
+        self._counter = metrics.voice_problems.labels(voice, "bad_event")
+
+    def __call__(self, detail: str, log: logging.Logger) -> None:
+        self.count += 1
+        self._counter.inc()
+        if self.count <= self.LOGGED:
+            log.warning("ignored a malformed model message: %s", detail)
