@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
-from gateway import __version__
+from gateway import __version__, call_command
 from gateway.access.tokens import HostPolicy
 from gateway.observe import logs
 from gateway.pipeline.tools import ToolsError, load_tools
@@ -99,8 +99,15 @@ def build_parser(
         from gateway.compare.cli import add_arguments
 
         add_arguments(compare)
+    place = sub.add_parser(
+        "call",
+        help="place an outbound call through a running gateway (POST /calls)",
+        description="Ask a running gateway to call a number through a carrier's REST API. "
+        "The operator token is read from SLUICE_CALL_RECORDS_TOKEN.",
+    )
+    call_command.add_arguments(place)
     if commands is not None:
-        commands.update(serve=serve, compare=compare)
+        commands.update(serve=serve, compare=compare, call=place)
     return parser
 
 
@@ -117,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command is None:
         parser.print_help()
         return
+    if args.command == "call":
+        sys.exit(call_command.call(args))
     if args.command == "compare":
         from gateway.compare.cli import compare
 

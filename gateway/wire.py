@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from gateway.audio.frames import AudioChunk
 from gateway.call.call import Call
+from gateway.call.call_actions import CallControl, ControlFailed
 from gateway.call.events import CallEvent
 from gateway.call.records import Aliases
 from gateway.call.transport import Transport
@@ -28,19 +29,25 @@ from gateway.flow.confirmation import (
     RoomGranted,
 )
 from gateway.pipeline.agent import CallInfo
+from gateway.voice.call_tools import allowed as transfer_allowed
+from gateway.voice.call_tools import parse_allow
 
 __all__ = [
     "Aliases",
     "AudioChunk",
     "Call",
+    "CallControl",
     "CallEvent",
     "CallInfo",
     "Cleared",
     "Confirmation",
+    "ControlFailed",
     "Mark",
     "PlayedTo",
     "PointReached",
     "RanDry",
     "RoomGranted",
     "Transport",
+    "parse_allow",
+    "transfer_allowed",
 ]

@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 
 from gateway.flow.playout import PlayoutFlow
 from gateway.observe import logs
+from gateway.runtime.config import Settings
 from gateway.runtime.context import GatewayContext
 from gateway.wire import Aliases, Call, CallInfo, Transport
 from transports import close_codes
@@ -32,6 +33,7 @@ class CallDetails:
     caller: str = ""
     callee: str = ""
     parameters: Mapping[str, str] = field(default_factory=dict)
+    can_transfer: bool = False
 
 
 NO_DETAILS = CallDetails()
@@ -54,8 +56,11 @@ async def run_call(
     on_call: Callable[[Call], None] | None = None,
     aliases: Aliases = NO_ALIASES,
     details: CallDetails = NO_DETAILS,
+    settings: Settings | None = None,
 ) -> Call | None:
-    """Returns the call, or None if it could not be set up."""
+    """Returns the call, or None if it could not be set up. `settings`: this
+    call's own (an outbound call's agent or voice), else the process's."""
+    settings = settings or ctx.settings
     logs.call_id_var.set(call_id)
     code, reason = close_codes.INTERNAL, "internal error"
     call: Call | None = None
@@ -64,7 +69,7 @@ async def run_call(
     try:
         # A join costs the shared voice detector a few arrays, no model work.
         voice = ctx.services.voice(
-            ctx.settings,
+            settings,
             transport.native_audio,
             ctx.services.vad.stream(),
             ctx.clock,
@@ -78,6 +83,7 @@ async def run_call(
                 details.callee,
                 details.parameters,
                 AGENT_LOG,
+                details.can_transfer,
             ),  # fmt: skip
         )
         call = Call(
@@ -85,7 +91,7 @@ async def run_call(
             transport,
             flow,
             voice,
-            ctx.settings.call_settings(),
+            settings.call_settings(),
             ctx.clock,
             ctx.metrics,
             fallback_tts=ctx.services.tts,

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 if TYPE_CHECKING:
+    from gateway.runtime.config import Settings
     from gateway.runtime.context import GatewayContext
+    from transports.media_stream.carrier import Carrier
 
 
 def _nothing(ctx: GatewayContext) -> None:
@@ -43,6 +45,17 @@ def carriers() -> list[TransportPackage]:
     from transports import asterisk, exotel, plivo, signalwire, telnyx, twilio, vonage
 
     return [p.PACKAGE for p in (twilio, signalwire, telnyx, plivo, vonage, exotel, asterisk)]
+
+
+def carrier_named(settings: Settings, name: str) -> Carrier | None:
+    """The carrier `name`, if this gateway serves it (`carriers`)."""
+    from transports import asterisk, exotel, plivo, signalwire, telnyx, twilio, vonage
+
+    enabled = settings.enabled_carriers
+    if enabled is not None and name not in enabled:
+        return None
+    modules = (twilio, signalwire, telnyx, plivo, vonage, exotel, asterisk)
+    return next((m.CARRIER for m in modules if m.CARRIER.name == name), None)
 
 
 def installed(enabled: Iterable[str] | None = None) -> list[TransportPackage]:

@@ -22,6 +22,7 @@ from gateway.audio.frames import (
     split_frames,
     split_ulaw_frames,
 )
+from gateway.call.call_actions import CallAction, ControlFailed, HangUp, Transfer, action_name
 from gateway.call.conversation import Conversation
 from gateway.call.events import AgentText, CallEnded, CallEvent, Dtmf, ToolCall
 from gateway.call.interrupt_policy import InterruptPolicy
@@ -29,6 +30,7 @@ from gateway.call.outbound import OutboundPump, PlayoutStalled
 from gateway.call.transport import Transport
 from gateway.call.turn_commands import (
     CancelReply,
+    CarryOut,
     ClearFarEnd,
     Command,
     CountUnderrun,
@@ -59,6 +61,7 @@ from gateway.voice.session import (
     SpeechStopped,
     ToolCalled,
     Transcript,
+    TransferWhenHeard,
     Utterance,
     VoiceBegan,
     VoiceEnded,
@@ -85,6 +88,11 @@ class CallSettings:
     """Caller audio allowed ahead of real time (see gateway/flow/inbound.py)."""
     vad: VadSettings = field(default_factory=VadSettings)
     interrupt: InterruptPolicy = field(default_factory=InterruptPolicy)
+    voicemail: str = "off"
+    """On an outbound call: what a machine's answer gets (off, hangup, message, agent)."""
+    voicemail_message: str = ""
+    screen_timeout_s: float = 30.0
+    """An outbound call with no verdict on who answered this long is taken as a person's."""
 
 
 class Call:
@@ -135,7 +143,12 @@ class Call:
         self._voice_failed: str | None = None
         self._pausing: asyncio.Task | None = None
         self.end_reason: str | None = None
+        self._ending_for: str | None = None
+        """Why the call is about to end (a hang-up asked of the carrier): the
+        stream the carrier then closes ends it for this reason, not its own."""
         self.started_at = clock.now()
+        self.extra_record: dict[str, Any] = {}
+        """What the wire adds to the call's record (an outbound call's states)."""
 
     # What call records, metrics and tests read.
     @property
@@ -185,6 +198,8 @@ class Call:
         self._spawn(self._run_voice(), "voice")
         try:
             self._execute(self.core.start())
+            if self.core.screening:
+                self._spawn(self._screen_deadline(), "screening")
             await self._closed.wait()
         finally:
             await self._teardown()
@@ -192,7 +207,7 @@ class Call:
 
     def end(self, reason: str) -> None:
         if self.end_reason is None:
-            self.end_reason = reason
+            self.end_reason = self._ending_for or reason
         self._closed.set()
 
     async def _teardown(self) -> None:
@@ -227,6 +242,9 @@ class Call:
             self.end("internal error")
 
     async def _run_voice(self) -> None:
+        controls = getattr(self.voice, "controls", None)
+        if controls is not None:
+            controls.bind(self.on_voice_event)  # its tools ask this call
         try:
             await self.voice.run(_Output(self))
         except asyncio.CancelledError:
@@ -237,6 +255,32 @@ class Call:
         else:
             if not self._closed.is_set():
                 self._on_voice_failed(VoiceFailed("voice ended"))
+
+    def screen(self) -> None:
+        """An outbound call: wait for the carrier's answering-machine verdict
+        before greeting or answering anyone. Call before `run`."""
+        self.core.screening = self.settings.voicemail != "off"
+
+    def answered_by(self, machine: bool, end_of_greeting: bool = False) -> None:
+        """The carrier's verdict; `end_of_greeting`: it came at the machine's beep."""
+        if not self.core.screening:
+            return
+        if machine and self.settings.voicemail == "agent" and self._voice_failed is None:
+            note = getattr(self.voice, "note", None)
+            if note is not None:
+                ended = "and its greeting has ended" if end_of_greeting else ""
+                note(f"An answering machine took this call {ended}. Leave a short message "
+                     "and end the call with end_call, or just end it.")  # fmt: skip
+        self._execute(
+            self.core.answered(machine, self.settings.voicemail, self.settings.voicemail_message)
+        )
+
+    async def _screen_deadline(self) -> None:
+        await asyncio.sleep(self.settings.screen_timeout_s)
+        if self.core.screening:
+            log.warning("no verdict on who answered within %g s: taken as a person",
+                        self.settings.screen_timeout_s)  # fmt: skip
+            self.answered_by(False)
 
     def emit(self, event: CallEvent) -> None:
         self.transport.send_event(event)
@@ -310,8 +354,10 @@ class Call:
                 self._execute(core.protect(turn_id))
             case AgentTurn(preempt):
                 self._execute(core.agent_turn(preempt))
-            case EndWhenHeard(reason):
-                self._execute(core.end_when_heard(reason))
+            case EndWhenHeard(reason, interruptible):
+                self._execute(core.end_when_heard(reason, interruptible))
+            case TransferWhenHeard(to, announcement):
+                self._execute(core.act_when_heard(Transfer(to), announcement))
 
     async def on_voice_audio(self, turn_id: int, pcm: bytes, text: str, ulaw8k: bytes) -> bool:
         frames = split_frames(pcm) if pcm else []
@@ -369,6 +415,8 @@ class Call:
                     self.metrics.underruns.labels(self.kind).inc()
                 case EndCall(reason):
                     self.end(reason)
+                case CarryOut(action):
+                    self._spawn(self._carry_out(action), "control")
                 case ForgetSpeech():
                     forget = getattr(self.voice, "forget_speech", None)
                     if forget is not None and self._voice_failed is None:
@@ -381,6 +429,38 @@ class Call:
                     barge_in.append(command)
         if barge_in:
             self._barge_in(barge_in)
+
+    async def _carry_out(self, action: CallAction) -> None:
+        """The agent's last words before a hang-up or transfer were heard: ask
+        the wire's control (a carrier's REST API) for it. Without one, a
+        hang-up closes the session; a transfer is never offered there."""
+        control = getattr(self.transport, "control", None)
+        name = action_name(action)
+        error: str | None = None
+        self._ending_for = action.reason if isinstance(action, HangUp) else "transferred"
+        try:
+            if isinstance(action, Transfer):
+                if control is None or not control.can_transfer:
+                    raise ControlFailed("this call cannot be transferred")
+                await control.transfer(action.to)
+            elif control is not None:
+                await control.hang_up()
+        except ControlFailed as failed:
+            error = str(failed) or type(failed).__name__
+            log.warning("%s failed: %s", name.replace("_", " "), error[:300])
+        self.metrics.call_control.labels(self.kind, name, "failed" if error else "done").inc()
+        if isinstance(action, Transfer) and error is not None:
+            self._ending_for = None
+            note = getattr(self.voice, "note", None)
+            if note is not None and self._voice_failed is None:
+                # Before the turn it gets to say so: the agent answers knowing.
+                note(f"The transfer to {action.to} failed: {error[:200]}. Tell the caller.")
+            self._execute(self.core.action_finished(error))
+            return
+        self._execute(self.core.action_finished(error))
+        # A hang-up the carrier refused still ends the call: closing its stream
+        # ends a call whose answer has nothing after the stream.
+        self.end(self._ending_for)
 
     def _hold(self, turn_id: int, cleared: Cleared | None) -> None:
         """A provisional interrupt: the far end drops what it holds, the pump

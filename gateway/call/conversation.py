@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import deque
 
 from gateway.call.agent_requests import AgentRequests
+from gateway.call.call_actions import ActionRecord, PendingAction
 from gateway.call.events import (
     AgentText,
     Interrupted,
@@ -59,6 +60,7 @@ from gateway.flow.confirmation import Cleared, Confirmed
 from gateway.flow.playout import PlayoutFlow
 
 TURNS_KEPT = 8
+ACTIONS_KEPT = 8
 INTERRUPTS_KEPT = 16
 SAME_INSTANT_S = 0.001
 
@@ -107,6 +109,12 @@ class Conversation(AgentRequests):
         """The agent has something to say unprompted: it gets the next turn."""
         self._ending = False
         """The agent ended the call: the turn it waits for is the last."""
+        self._pending: PendingAction | None = None
+        """A hang-up or transfer waiting for its last words to be heard."""
+        self.actions: deque[ActionRecord] = deque(maxlen=ACTIONS_KEPT)
+        self.screening = False
+        """An outbound call waiting for the carrier's verdict on who answered:
+        no greeting, and nothing the far end says is answered, until then."""
         self._held: Hold | None = None
         self._speech = Speech.FREE
         """What the caller's current speech is turning out to be."""
@@ -121,7 +129,7 @@ class Conversation(AgentRequests):
     # ---- the caller --------------------------------------------------------
 
     def start(self) -> list[Command]:
-        if not self.greeting:
+        if not self.greeting or self.screening:
             return []
         commands = self._begin_turn(None, greeting=self.greeting)
         self._greeting_turn = self.turns.turn_id
@@ -224,6 +232,7 @@ class Conversation(AgentRequests):
         commands += [CancelReply(turn_id, cleared.heard_ms, heard_text), DropQueued(turn_id)]
         if clear:
             commands.append(ClearFarEnd(cleared))
+        commands += self._cancel_pending(turn_id)
         self.interrupts.append(
             InterruptRecord(
                 turn_id=turn_id,
@@ -328,12 +337,15 @@ class Conversation(AgentRequests):
         return speech
 
     def _maybe_reply(self) -> list[Command]:
-        if self._last_words is not None:
+        if self._last_words is not None or self.screening:
             return []
         if self.caller_speaking or not (self._said or self._said_audio or self._agent_waiting):
             return []  # still talking, or nothing to answer yet: wait for the rest
         if self.turns.is_live(self.turns.turn_id) or self.turns.phase is TurnPhase.INTERRUPTED:
             return []  # the barge-in is still being carried out; it replies when done
+        announcing = self._announce_next()
+        if announcing:
+            return announcing
         transcript = " ".join(self._said)
         answers = bool(self._said or self._said_audio)
         self._said.clear()
@@ -341,6 +353,8 @@ class Conversation(AgentRequests):
         commands = self._begin_turn(self._said_ended_at if answers else None, transcript=transcript)
         if self._ending:
             self._last_words = self.turns.turn_id
+        if announcing is not None and self._pending is not None:
+            self._pending.turn_id = self.turns.turn_id  # the agent's turn the action follows
         return commands
 
     def _begin_turn(
@@ -454,6 +468,8 @@ class Conversation(AgentRequests):
             return []
         if turn_id == self._last_words:
             return [self._state(transition), EndCall(self._end_reason)]
+        if self._pending is not None and self._pending.turn_id == turn_id:
+            return [self._state(transition), *self._carry_out()]
         return [self._state(transition), *self._maybe_reply()]
 
     def _state(self, transition: Transition | None = None) -> Emit:

@@ -79,6 +79,16 @@ class ToolCall(CallEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class CallControl(CallEvent):
+    """A hang-up or transfer the agent asked for: `waiting` for its last words
+    to be heard, `cancelled` by the caller's barge-in, `done` or `failed`."""
+
+    action: str
+    state: str
+    target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CallEnded(CallEvent):
     reason: str
     detail: dict = field(default_factory=dict)
@@ -94,5 +104,6 @@ _TYPE_NAMES: dict[type, str] = {
     Resumed: "resumed",
     Dtmf: "dtmf",
     ToolCall: "tool_call",
+    CallControl: "call_control",
     CallEnded: "call_ended",
 }

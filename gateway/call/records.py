@@ -104,6 +104,19 @@ def snapshot(call: Call, aliases: tuple[str, ...] = (), ended: bool = False) -> 
             for b in call.backchannels
         ],
         "backchannels_ignored": call.backchannels_ignored,
+        "call_control": [
+            {
+                "action": a.action,
+                "target": a.target,
+                "asked_at": _wall(offset, a.asked_at),
+                "heard_at": _wall(offset, a.heard_at),
+                "done_at": _wall(offset, a.done_at),
+                "outcome": a.outcome,
+                "detail": a.detail,
+            }
+            for a in call.core.actions
+        ],
+        **call.extra_record,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.call.call_actions import CallAction
 from gateway.call.events import CallEvent
 from gateway.flow.confirmation import Cleared
 
@@ -65,6 +66,13 @@ class EndCall:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class CarryOut:
+    """The action's last words were heard: ask the carrier for it now."""
+
+    action: CallAction
+
+
 Command = (
     StartReply
     | CancelReply
@@ -75,6 +83,7 @@ Command = (
     | Emit
     | CountUnderrun
     | EndCall
+    | CarryOut
 )
 
 

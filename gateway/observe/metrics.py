@@ -127,7 +127,12 @@ ERROR_KINDS = frozenset({
 END_REASONS = frozenset({
     "caller hung up", "stream stopped", "playout stalled", "internal error", "peer not reading",
     "too many protocol errors", "oversized message", "connection failed", "connection closed",
-    "no media", "gateway stopping", "closed", "voice failed", "agent ended",
+    "no media", "gateway stopping", "closed", "voice failed", "agent ended", "transferred",
+    "voicemail", "machine answered",
+})  # fmt: skip
+OUTBOUND_STATES = frozenset({
+    "requested", "refused", "queued", "initiated", "ringing", "answered", "completed", "busy",
+    "no-answer", "failed", "canceled", "machine", "human",
 })  # fmt: skip
 VOICES = frozenset({"cascade", "openai-realtime", "gemini-live"})
 VOICE_PROBLEMS = frozenset({
@@ -277,6 +282,27 @@ class GatewayMetrics:
             ["transport"],
         )
 
+        self.call_control = _FixedLabels(
+            self._add(
+                Counter,
+                "sluice_call_control",
+                "Hang-ups and transfers the agent asked for, carried out once heard, by outcome",
+                ["transport", "action", "outcome"],
+            ),
+            TRANSPORTS,
+            frozenset({"hang_up", "transfer"}),
+            frozenset({"done", "failed"}),
+        )
+        self.outbound_calls = _FixedLabels(
+            self._add(
+                Counter,
+                "sluice_outbound_calls",
+                "Outbound calls asked of a carrier, by the state each reached",
+                ["carrier", "state"],
+            ),
+            TRANSPORTS,
+            OUTBOUND_STATES,
+        )
         self.relay_problems = self._add(
             Counter,
             "sluice_relay_problems",

@@ -49,8 +49,16 @@ class AgentLink(Protocol):
         """The caller's speech may not cut the reply under way."""
         ...
 
-    def end_call(self, reason: str = "agent ended") -> None:
-        """End the call once what the agent has said so far has been heard."""
+    def end_call(self, reason: str = "agent ended", interruptible: bool = True) -> None:
+        """End the call once what the agent has said so far has been heard.
+        `interruptible`: a caller who talks over the goodbye keeps the call
+        going (and is answered); False: the goodbye plays out whatever they say."""
+        ...
+
+    def transfer(self, to: str, announcement: str = "") -> bool:
+        """Hand the caller to `to` once `announcement` (or what the agent has
+        said) has been heard. False if the call may not go there: the wire
+        cannot transfer, or `to` is not in `transfer_allow`."""
         ...
 
     def fail(self, reason: str) -> None:
@@ -75,8 +83,11 @@ class CallInfo:
     """The stream's custom parameters (Twilio `<Parameter>`s and the like)."""
     log: logging.Logger | logging.LoggerAdapter = logging.getLogger("sluice.agent")
     """A logger whose lines carry the call's id."""
+    can_transfer: bool = False
+    """The wire can hand this call to another number (a carrier with its REST API set up)."""
 
 
+GOODBYE = "Goodbye, and thank you for calling."
 _STORY = (
     "Once upon a time, in a harbour town at the edge of a cold grey sea, there lived a "
     "lighthouse keeper named Ada. Every evening she climbed one hundred and twelve steps to "
@@ -102,6 +113,14 @@ class OfflineAgent:
     def __init__(self, long_reply_repeats: int = 3, words_per_delta: int = 3) -> None:
         self.long_reply_repeats = long_reply_repeats
         self.words_per_delta = words_per_delta
+        self._end_call: Any = None
+
+    def with_tools(self, functions: list[Any]) -> OfflineAgent:
+        """This agent for one call: after its goodbye it hangs up with the
+        call's `end_call` tool, as a model would."""
+        view = OfflineAgent(self.long_reply_repeats, self.words_per_delta)
+        view._end_call = next((f for f in functions if f.__name__ == "end_call"), None)
+        return view
 
     def _compose(self, heard: str) -> str:
         words = set(re.findall(r"[a-z']+", heard.lower()))
@@ -118,14 +137,19 @@ class OfflineAgent:
         if words & {"story", "glory", "gory", "sorry", "long", "tell", "talk"}:
             return f"I heard you say: {heard}. Here is a story. " + _STORY * self.long_reply_repeats
         if words & {"bye", "goodbye"}:
-            return "Goodbye, and thank you for calling."
+            return GOODBYE
         return f"I heard you say: {heard}. Ask me for a story if you want to try interrupting me."
 
     async def reply(
         self, history: list[Message], on_tool: ToolReport | None = None
     ) -> AsyncIterator[str]:
         heard = next((m.text for m in reversed(history) if m.role == "user"), "")
-        words = self._compose(heard).split(" ")
+        text = self._compose(heard)
+        words = text.split(" ")
         for i in range(0, len(words), self.words_per_delta):
             yield " ".join(words[i : i + self.words_per_delta]) + " "
             await asyncio.sleep(0)
+        if text == GOODBYE and self._end_call is not None:
+            result = await self._end_call(reason="the caller said goodbye")
+            if on_tool is not None:
+                on_tool("end_call", {"reason": "the caller said goodbye"}, result, None)

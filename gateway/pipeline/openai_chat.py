@@ -8,6 +8,7 @@ the call's history keeps what was said.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 
 from gateway.pipeline.agent import Message, ToolReport
-from gateway.pipeline.tools import Tools, output_text
+from gateway.pipeline.tools import ToolFunction, Tools, output_text
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,15 @@ class OpenAIChatAgent:
         self.tools = tools or Tools()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = client or httpx.AsyncClient(timeout=timeout_s, headers=headers)
+        self._owns_client = True
+
+    def with_tools(self, functions: list[ToolFunction]) -> OpenAIChatAgent:
+        """This agent for one call, with that call's own tools (end_call, …)
+        beside the shared ones; it shares the HTTP client and leaves it open."""
+        view = copy.copy(self)
+        view.tools = self.tools.with_functions(functions)
+        view._owns_client = False
+        return view
 
     def _payload(self, messages: list[dict[str, Any]]) -> dict:
         payload: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True}
@@ -55,7 +65,9 @@ class OpenAIChatAgent:
         self, history: list[Message], on_tool: ToolReport | None = None
     ) -> AsyncIterator[str]:
         messages: list[dict[str, Any]] = [{"role": "system", "content": self.system_prompt}]
-        messages += [{"role": m.role, "content": m.text} for m in history if m.role != "system"]
+        # System messages in the history are Sluice's notes to the model (a
+        # transfer that failed), in their place in the conversation.
+        messages += [{"role": m.role, "content": m.text} for m in history]
         for _ in range(MAX_TOOL_ROUNDS + 1):
             calls: dict[int, dict[str, Any]] = {}
             async for delta in self._stream(messages, calls):
@@ -105,7 +117,8 @@ class OpenAIChatAgent:
                     yield content
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._owns_client:
+            await self._client.aclose()
 
 
 def _gather_tool_call(calls: dict[int, dict[str, Any]], part: dict[str, Any]) -> None:

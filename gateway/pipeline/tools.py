@@ -121,6 +121,16 @@ class Tools:
     def __bool__(self) -> bool:
         return bool(self.by_name)
 
+    def with_functions(self, functions: list[ToolFunction]) -> Tools:
+        """These tools and `functions` (one call's own, such as end_call); a
+        user's tool of the same name keeps its place."""
+        combined = Tools(timeout_s=self.timeout_s)
+        combined.by_name = dict(self.by_name)
+        for function in functions:
+            t = as_tool(function)
+            combined.by_name.setdefault(t.name, t)
+        return combined
+
     def realtime_declarations(self) -> list[dict[str, Any]]:
         return [t.realtime_declaration() for t in self.by_name.values()]
 

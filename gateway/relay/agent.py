@@ -217,7 +217,7 @@ class RelayAgent:
                 if self._replying or not self._tokens.empty():
                     await self._tokens.put((self._rx_cycle, True, message))  # ends the reply
                 if self._link is not None:
-                    self._link.end_call("agent ended")
+                    self._link.end_call("agent ended", interruptible=False)
             case _:
                 cycle = self._rx_cycle
                 if isinstance(message, Text):

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from gateway.call.call import CallSettings
 from gateway.call.interrupt_policy import BACKCHANNEL_WORDS, InterruptPolicy
 from gateway.pipeline.segmenter import VadSettings
+from gateway.runtime.control_settings import CallControlSettings
 
 NAIVE_WINDOW_MS = 600_000
 """Ten minutes: as much as Twilio itself will buffer, i.e. no flow control at all."""
@@ -22,7 +23,7 @@ CARRIERS = ("twilio", "signalwire", "telnyx", "plivo", "vonage", "exotel", "aste
 """The phone carriers `carriers` may name (each a package under transports/)."""
 
 
-class Settings(BaseSettings):
+class Settings(CallControlSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="forbid")
 
     host: str = Field(
@@ -494,6 +495,8 @@ class Settings(BaseSettings):
             ),
             output_queue_ms=self.output_queue_ms,
             stall_timeout_s=self.stall_timeout_s,
+            voicemail=self.outbound_voicemail,
+            voicemail_message=self.voicemail_message,
             inbound_burst_ms=self.inbound_burst_ms,
             vad=VadSettings(
                 threshold=self.vad_threshold,

@@ -33,6 +33,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Text to speech", ("tts",)),
     ("Browser", ("browser_", "call_records_token")),
     ("WebRTC", ("webrtc_",)),
+    ("Call control", ("end_call_tool", "transfer_", "outbound_", "voicemail_")),
     ("Twilio", ("twilio_",)),
     ("Other carriers", ("carriers", "carrier", "signalwire_", "telnyx_", "plivo_", "vonage_",
                         "exotel_", "asterisk_")),

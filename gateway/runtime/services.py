@@ -21,6 +21,7 @@ from gateway.relay.agent import RelayConfig, relay_factory
 from gateway.runtime import extras
 from gateway.runtime.config import Settings
 from gateway.runtime.plugins import BUILT_IN, AgentFactory, load_factory
+from gateway.voice.call_tools import CallToolOptions, CallTools, parse_allow
 from gateway.voice.cascade import CascadeSession
 from gateway.voice.gemini import GeminiSession, GeminiSettings
 from gateway.voice.realtime import RealtimeSession, RealtimeSettings
@@ -73,20 +74,27 @@ class Services:
     ) -> VoiceSession:
         """A voice session for one call on a wire whose own codec is `native_audio`."""
         vad = settings.call_settings().vad
+        controls = CallTools(
+            CallToolOptions(
+                end_call=settings.end_call_tool,
+                transfer_allow=parse_allow(settings.transfer_allow),
+                can_transfer=info is not None and info.can_transfer,
+            )
+        )
+        tools = self.tools.with_functions(controls.functions())
+        session: GeminiSession | RealtimeSession
         if settings.voice == "gemini-live":
-            return GeminiSession(
-                gemini_settings(settings), self.tools, vad_stream, vad, clock, metrics
+            session = GeminiSession(
+                gemini_settings(settings), tools, vad_stream, vad, clock, metrics
             )
+            session.controls = controls
+            return session
         if settings.voice == "openai-realtime":
-            return RealtimeSession(
-                realtime_settings(settings),
-                self.tools,
-                native_audio,
-                vad_stream,
-                vad,
-                clock,
-                metrics,
+            session = RealtimeSession(
+                realtime_settings(settings), tools, native_audio, vad_stream, vad, clock, metrics
             )
+            session.controls = controls
+            return session
         if self.stt is None:
             raise RuntimeError("the cascade voice needs a recogniser; none was loaded")
         return CascadeSession(
@@ -102,6 +110,7 @@ class Services:
             agent_factory=self._factory(settings, metrics),
             info=info or CallInfo("", kind, log=logging.getLogger("sluice.agent")),
             agent_timeout_s=settings.agent_timeout_s,
+            controls=controls,
         )
 
     async def start(self) -> None:

@@ -23,6 +23,7 @@ from gateway.observe.metrics_merge import node_metrics
 from gateway.runtime.config import Settings
 from gateway.runtime.context import GatewayContext
 from gateway.runtime.services import Services, build_services
+from gateway.server import calls_api
 from gateway.server import records_api as call_records_api
 from transports.packages import installed
 
@@ -131,6 +132,7 @@ def create_app(
     for package in packages:
         app.include_router(package.router())
     app.include_router(call_records_api.router())
+    app.include_router(calls_api.router())
 
     # The page, last: routes above take precedence over files.
     app.mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web")

@@ -21,11 +21,12 @@ from gateway.cluster.redis_state import ClusterUnavailable
 from gateway.cluster.routing import route
 from gateway.cluster.worker_link import FORWARDED, SECRET_HEADER
 from gateway.runtime.context import GatewayContext
+from transports.media_stream.outbound import outbound_calls
 
 MAX_KEY_CHARS = 128
 
 
-def _refused(ctx: GatewayContext, request: Request) -> Response | None:
+def operator_refused(ctx: GatewayContext, request: Request) -> Response | None:
     assert ctx.hosts is not None
     if not ctx.hosts.host_allowed(request.headers.get("host")):
         return JSONResponse({"error": "bad_host"}, status_code=403)
@@ -88,7 +89,7 @@ def router() -> APIRouter:
     @api.get("/calls")
     async def recent_calls(request: Request) -> Response:
         ctx: GatewayContext = request.app.state.ctx
-        if (refused := _refused(ctx, request)) is not None:
+        if (refused := operator_refused(ctx, request)) is not None:
             return refused
         if ctx.cluster is not None:
             try:
@@ -104,7 +105,7 @@ def router() -> APIRouter:
     @api.get("/calls/{key}")
     async def call_record(key: str, request: Request) -> Response:
         ctx: GatewayContext = request.app.state.ctx
-        if (refused := _refused(ctx, request)) is not None:
+        if (refused := operator_refused(ctx, request)) is not None:
             return refused
         if len(key) > MAX_KEY_CHARS:
             return JSONResponse({"error": "unknown_call"}, status_code=404)
@@ -114,6 +115,12 @@ def router() -> APIRouter:
         if record is None and not request.headers.get(FORWARDED):
             for answer in await _ask_other_workers(ctx, f"/calls/{quote(key, safe='')}"):
                 return JSONResponse(answer.json())
+        placed = outbound_calls(ctx).find(key) if "outbound" in ctx.extensions else None
+        if placed is not None:
+            # An outbound call: the carrier's states, and the call once it streamed.
+            streamed = ctx.records.get(placed.call_id) if placed.call_id else None
+            shown = streamed or record or {"call_id": placed.id}
+            record = {**shown, "outbound": placed.as_dict()}
         if record is None:
             return JSONResponse({"error": "unknown_call"}, status_code=404)
         return JSONResponse(record)

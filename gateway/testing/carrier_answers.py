@@ -12,7 +12,7 @@ import secrets
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -74,9 +74,15 @@ class Signer:
             return dict(method="POST", url=url, content=body, headers=headers)
         if self.carrier == "plivo":
             nonce = secrets.token_hex(10)
-            # Plivo V3 for a POST to a URL without a query: the URL, "?", each
-            # parameter as key then value in key order, ".", the nonce.
-            text = url + "?" + "".join(k + params[k] for k in sorted(params)) + "." + nonce
+            # Plivo V3 for a POST: the URL without its query, "?", the query
+            # sorted as k=v joined by "&" and then "." if there was one, each
+            # body parameter as key then value in key order, ".", the nonce.
+            base, _, query = url.partition("?")
+            pairs = sorted(parse_qsl(query, keep_blank_values=True))
+            sorted_query = "&".join(f"{k}={v}" for k, v in pairs)
+            body_text = "".join(k + params[k] for k in sorted(params))
+            text = base + "?" + sorted_query + ("." if sorted_query else "") + body_text
+            text += "." + nonce
             digest = hmac.new(secret.encode(), text.encode(), hashlib.sha256).digest()
             headers = {**form, "X-Plivo-Signature-V3": base64.b64encode(digest).decode(),
                        "X-Plivo-Signature-V3-Nonce": nonce}  # fmt: skip

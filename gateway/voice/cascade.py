@@ -22,6 +22,7 @@ from gateway.pipeline.stt import SpeechToText, SttStream
 from gateway.pipeline.tts import TextToSpeech
 from gateway.pipeline.vad import VoiceStream
 from gateway.voice import wire_audio
+from gateway.voice.call_tools import CallTools, allowed, destination
 from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
 from gateway.voice.session import (
     AgentTurn,
@@ -31,6 +32,7 @@ from gateway.voice.session import (
     ReplyDone,
     SpeechStarted,
     ToolCalled,
+    TransferWhenHeard,
     Utterance,
     VoiceFailed,
     VoiceOutput,
@@ -122,8 +124,11 @@ class CascadeSession:
         agent_factory: Callable[[CallInfo], Agent] | None = None,
         info: CallInfo | None = None,
         agent_timeout_s: float = 20.0,
+        controls: CallTools | None = None,
     ) -> None:
         self.stt = stt
+        self.controls = controls
+        """This call's end_call and transfer_call, for an agent that takes tools."""
         self.agent = agent
         self._agent_factory = agent_factory
         self.info = info
@@ -162,6 +167,9 @@ class CascadeSession:
                 # The call cannot be answered: it hears the apology and ends.
                 log.exception("the agent plug-in could not make this call's agent")
                 out.event(VoiceFailed("agent factory failed"))  # counted as a voice failure
+        with_tools = getattr(self.agent, "with_tools", None)
+        if with_tools is not None and self.controls is not None:
+            self.agent = with_tools(self.controls.functions())
         start = getattr(self.agent, "start", None)
         if start is not None:
             try:
@@ -319,6 +327,11 @@ class CascadeSession:
             self._said.pop()
             self._just_said = False
 
+    def note(self, text: str) -> None:
+        """Something the agent must know before its next reply (a transfer
+        that failed): a system message in its history."""
+        self.history.append(Message("system", text))
+
     def dtmf(self, digit: str) -> None:
         pressed = getattr(self.agent, "dtmf", None)
         if pressed is not None:
@@ -357,8 +370,17 @@ class _Link:
         if turn_id is not None:
             self._out.event(ProtectTurn(turn_id))
 
-    def end_call(self, reason: str = "agent ended") -> None:
-        self._out.event(EndWhenHeard(reason))
+    def end_call(self, reason: str = "agent ended", interruptible: bool = True) -> None:
+        self._out.event(EndWhenHeard(reason, interruptible))
+
+    def transfer(self, to: str, announcement: str = "") -> bool:
+        controls = self._session.controls
+        if controls is None or not controls.options.transfer:
+            return False
+        if not allowed(to, controls.options.transfer_allow):
+            return False
+        self._out.event(TransferWhenHeard(destination(to), announcement))
+        return True
 
     def fail(self, reason: str) -> None:
         self._out.event(VoiceFailed(reason))

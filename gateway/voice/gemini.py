@@ -42,6 +42,7 @@ from gateway.pipeline.segmenter import VadSettings
 from gateway.pipeline.tools import Tools, output_text
 from gateway.pipeline.vad import VoiceStream
 from gateway.voice import gemini_protocol as gp
+from gateway.voice.call_tools import CallTools
 from gateway.voice.gemini_protocol import GeminiProtocol
 from gateway.voice.gemini_speech import CallerSpeech
 from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
@@ -120,6 +121,8 @@ class GeminiSession:
     ) -> None:
         self.settings = settings
         self.tools = tools
+        self.controls: CallTools | None = None
+        """This call's end_call and transfer_call; their functions are in `tools`."""
         self.clock = clock
         self.metrics = metrics
         self.protocol = GeminiProtocol()
@@ -397,6 +400,11 @@ class GeminiSession:
                 del self._tool_tasks[call_id]
                 self.protocol.tool_answered(call_id)
         return had_audio or running
+
+    def note(self, text: str) -> None:
+        """Something the model must know before its next answer (a transfer
+        that failed): sent with the turn it gets to say so, as keys are."""
+        self._typed = [*self._typed[-15:], f"(A note from the phone system: {text})"]
 
     def dtmf(self, digit: str) -> None:
         # Sent with the reply it asks for, so the model's answer has its turn.

@@ -34,6 +34,7 @@ from gateway.observe.metrics import GatewayMetrics
 from gateway.pipeline.segmenter import VadSettings
 from gateway.pipeline.tools import Tools, output_text
 from gateway.pipeline.vad import VoiceStream
+from gateway.voice.call_tools import CallTools
 from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
 from gateway.voice.model_audio import (
     BadEvents,
@@ -112,6 +113,8 @@ class RealtimeSession:
     ) -> None:
         self.settings = settings
         self.tools = tools
+        self.controls: CallTools | None = None
+        """This call's end_call and transfer_call; their functions are in `tools`."""
         self.clock = clock
         self.metrics = metrics
         self.fmt = PCMU if native_audio == "pcmu" else PCM
@@ -363,6 +366,10 @@ class RealtimeSession:
         for task in self._tool_tasks.pop(turn_id, []):
             task.cancel()
         return had_audio or any(e["type"] == "response.cancel" for e in events)
+
+    def note(self, text: str) -> None:
+        """Something the model must know before its next answer (a transfer that failed)."""
+        self._send(self.protocol.user_text(f"(A note from the phone system: {text})"))
 
     def dtmf(self, digit: str) -> None:
         self._send(self.protocol.user_text(f"The caller pressed the {digit} key on the keypad."))

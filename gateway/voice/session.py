@@ -127,9 +127,20 @@ class AgentTurn:
 
 @dataclass(frozen=True, slots=True)
 class EndWhenHeard:
-    """The agent ended the call: end it once what it said has been heard."""
+    """The agent ended the call: end it once what it said has been heard.
+    `interruptible`: a caller who talks over the goodbye cancels the end."""
 
     reason: str
+    interruptible: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TransferWhenHeard:
+    """The agent hands the caller to `to` once `announcement` (spoken as a turn
+    of its own), or else what it has said, has been heard."""
+
+    to: str
+    announcement: str = ""
 
 
 VoiceEvent = (
@@ -147,6 +158,7 @@ VoiceEvent = (
     | ProtectTurn
     | AgentTurn
     | EndWhenHeard
+    | TransferWhenHeard
 )
 
 

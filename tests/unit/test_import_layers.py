@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("gateway.server",),
     ("gateway.testing",),
     ("gateway.compare",),
-    ("gateway.cli", "gateway.reference"),
+    ("gateway.cli", "gateway.reference", "gateway.call_command"),
 ]
 
 SEAM_FOR_TRANSPORTS = (

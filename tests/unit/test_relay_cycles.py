@@ -29,7 +29,8 @@ class Link:
     def protect(self) -> None:
         self.protected += 1
 
-    def end_call(self, reason: str = "agent ended") -> None:
+    def end_call(self, reason: str = "agent ended", interruptible: bool = True) -> None:
+        assert not interruptible, "an agent socket's end is final"
         self.ended.append(reason)
 
     def fail(self, reason: str) -> None:

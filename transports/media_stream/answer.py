@@ -26,6 +26,7 @@ from gateway.access.http_limits import (
 from gateway.cluster.redis_state import ClusterUnavailable
 from gateway.runtime.config import Settings
 from gateway.runtime.context import GatewayContext
+from transports.media_stream.outbound import outbound_calls
 from transports.media_stream.tokens import issue_token
 
 if TYPE_CHECKING:
@@ -125,6 +126,41 @@ async def _params(request: Request, answer: Answer) -> tuple[dict[str, str], byt
     return parse_form(body), body
 
 
+async def checked_request(
+    request: Request, ctx: GatewayContext, carrier: Carrier, answer: Answer
+) -> tuple[dict[str, str], str] | Response:
+    """A request from the carrier, read under a limit and its signature
+    checked as the answer's is: (its parameters, the URL it was made to), or
+    the refusal. Status and detection callbacks are signed the same way."""
+    kind = carrier.name
+    settings = ctx.settings
+    if from_a_browser(ctx, kind, request.headers.get("origin")):
+        return Response("not for browsers", status_code=403)
+    try:
+        params, body = await _params(request, answer)
+    except BodyRefused as refused:
+        ctx.metrics.protocol_errors.labels(kind, refused.kind).inc()
+        log.warning("%s request refused: %s", kind, refused.detail)
+        return Response(refused.detail, status_code=refused.status)
+    try:
+        url = public_url(
+            str(request.url),
+            request.headers.get("x-forwarded-proto"),
+            request.headers.get("x-forwarded-host"),
+            settings.public_url,
+        )
+    except ValueError:
+        ctx.metrics.protocol_errors.labels(kind, "malformed").inc()
+        return Response("bad forwarded host", status_code=400)
+    secret = getattr(settings, carrier.secret)
+    signed = Signed(url, request.method, params, body, request.headers)
+    if secret and not answer.verify(secret, signed, settings):
+        ctx.metrics.protocol_errors.labels(kind, "bad_signature").inc()
+        log.warning("%s request refused: bad or missing signature for %r", kind, url)
+        return Response("invalid signature", status_code=403)
+    return params, url
+
+
 def mount(api: APIRouter, carrier: Carrier, answer: Answer) -> None:
     kind = carrier.name
 
@@ -135,35 +171,23 @@ def mount(api: APIRouter, carrier: Carrier, answer: Answer) -> None:
         def reply(text: str) -> Response:
             return Response(text, media_type=answer.media_type)
 
-        if from_a_browser(ctx, kind, request.headers.get("origin")):
-            return Response("not for browsers", status_code=403)
-        try:
-            params, body = await _params(request, answer)
-        except BodyRefused as refused:
-            ctx.metrics.protocol_errors.labels(kind, refused.kind).inc()
-            log.warning("%s answer refused: %s", kind, refused.detail)
-            return Response(refused.detail, status_code=refused.status)
-        try:
-            url = public_url(
-                str(request.url),
-                request.headers.get("x-forwarded-proto"),
-                request.headers.get("x-forwarded-host"),
-                settings.public_url,
-            )
-        except ValueError:
-            ctx.metrics.protocol_errors.labels(kind, "malformed").inc()
-            return Response("bad forwarded host", status_code=400)
-        secret = getattr(settings, carrier.secret)
-        signed = Signed(url, request.method, params, body, request.headers)
-        if secret and not answer.verify(secret, signed, settings):
-            ctx.metrics.protocol_errors.labels(kind, "bad_signature").inc()
-            log.warning("%s answer refused: bad or missing signature for %r", kind, url)
-            return Response("invalid signature", status_code=403)
+        checked = await checked_request(request, ctx, carrier, answer)
+        if isinstance(checked, Response):
+            return checked
+        params, url = checked
         assert ctx.slots is not None
         if (room := await ctx.slots.room()) != "ok":
             log.warning("%s answered busy: %s", kind, room)
             return reply(answer.busy)
         call_id = params.get(answer.call_id, "")
+        passed: dict[str, str] = {}
+        if (outbound := request.query_params.get("outbound")) is not None:
+            placed = outbound_calls(ctx).answer(outbound[:64], call_id)
+            if placed is None:
+                ctx.metrics.protocol_errors.labels(kind, "bad_token").inc()
+                log.warning("%s answer for an unknown or used outbound token", kind)
+                return reply(answer.refused)
+            passed["outbound"] = placed.id
         ttl = carrier.setting(settings, "token_ttl_s")
         try:
             token = await issue_token(ctx, carrier.token_scope, call_id, ttl)
@@ -179,6 +203,6 @@ def mount(api: APIRouter, carrier: Carrier, answer: Answer) -> None:
             k: _number(params.get(name, ""))
             for k, name in zip(("from", "to"), answer.numbers, strict=True)
         }
-        return reply(answer.markup(stream_url, token, call_id, numbers, settings))
+        return reply(answer.markup(stream_url, token, call_id, numbers | passed, settings))
 
     api.add_api_route(carrier.voice_path, answer_call, methods=list(answer.methods))

@@ -20,7 +20,9 @@ from fastapi import APIRouter, WebSocket
 from gateway.runtime.config import Settings
 from gateway.runtime.context import GatewayContext
 from transports.media_stream.answer import Answer, from_a_browser, mount
+from transports.media_stream.callbacks import mount_callbacks
 from transports.media_stream.events import Chunking, Dialect, Started
+from transports.media_stream.rest import CarrierApi
 from transports.media_stream.stream import MediaStream
 from transports.packages import TransportPackage
 
@@ -52,6 +54,13 @@ class Carrier:
     token_scope: str = ""
     call_prefix: str = ""
     """Call ids on this carrier start with it ("tw-…"); the name if empty."""
+    api: Callable[[GatewayContext], CarrierApi | None] | None = None
+    """Its REST API for call control, or None without one or its credentials."""
+    routes: Callable[[APIRouter], None] | None = None
+    """Routes of its own beside the shared ones (Plivo's transfer answer)."""
+
+    def rest(self, ctx: GatewayContext) -> CarrierApi | None:
+        return self.api(ctx) if self.api is not None else None
 
     def setting(self, settings: Settings, name: str) -> Any:
         return getattr(settings, f"{self.settings_prefix}_{name}")
@@ -95,4 +104,8 @@ def media_router(carrier: Carrier) -> APIRouter:
 
     if carrier.answer is not None:
         mount(api, carrier, carrier.answer)
+        if carrier.api is not None:
+            mount_callbacks(api, carrier)
+    if carrier.routes is not None:
+        carrier.routes(api)
     return api

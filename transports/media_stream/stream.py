@@ -17,6 +17,7 @@ from gateway.audio.wire_format import InboundAudio
 from gateway.cluster.redis_state import ClusterUnavailable
 from gateway.flow.credit import CreditWindow
 from gateway.flow.marks import MarkTracker
+from gateway.runtime.config import Settings
 from gateway.runtime.context import GatewayContext
 from gateway.wire import Aliases, Call, PointReached
 from transports import close_codes
@@ -33,6 +34,8 @@ from transports.media_stream.events import (
     Stopped,
     Watermark,
 )
+from transports.media_stream.outbound import OutboundCall, outbound_calls
+from transports.media_stream.rest import StreamControl
 from transports.media_stream.tokens import TOKEN_PARAMETER, redeem_token
 from transports.media_stream.transport import StreamTransport
 
@@ -53,11 +56,27 @@ CLOSE_FOR_KIND = {
 message far larger than any carrier sends, is not that carrier."""
 
 
-def details_of(carrier: str, start: Started) -> CallDetails:
+def details_of(
+    carrier: str, start: Started, placed: OutboundCall | None = None, can_transfer: bool = False
+) -> CallDetails:
     """The call as its agent sees it: the numbers the answer passed along as
-    parameters, and every parameter but the stream token."""
+    parameters, and every parameter but the stream token. On a call Sluice
+    placed, the caller is the person called, and its metadata joins them."""
     params = {k: v for k, v in start.parameters.items() if k != TOKEN_PARAMETER}
-    return CallDetails(carrier, params.get("from", ""), params.get("to", ""), params)
+    if placed is not None:
+        params = {**params, **placed.metadata, "direction": "outbound"}
+        return CallDetails(carrier, placed.to, placed.from_, params, can_transfer)
+    return CallDetails(carrier, params.get("from", ""), params.get("to", ""), params, can_transfer)
+
+
+def placed_settings(ctx: GatewayContext, placed: OutboundCall | None) -> Settings | None:
+    """An outbound call's own agent or voice, where `POST /calls` chose one."""
+    if placed is None or not (placed.agent or placed.voice):
+        return None
+    chosen = {"agent": placed.agent} if placed.agent else {}
+    if placed.voice:
+        chosen["voice"] = placed.voice
+    return ctx.settings.model_copy(update=chosen)
 
 
 class StreamRefused(Exception):
@@ -79,6 +98,7 @@ class MediaStream:
         self.call: Call | None = None
         self.transport: StreamTransport | None = None
         self.disconnect_code: int | None = None
+        self.placed: OutboundCall | None = None
 
     def _error(self, kind: str, detail: str) -> None:
         self.errors += 1
@@ -208,22 +228,44 @@ class MediaStream:
         )
         flow = MarkTracker(window, ctx.clock, interval)
         log.info("%s stream %r started for call %r", self.kind, start.stream_id, start.call_id)
+        api = carrier.rest(ctx)
+        control = StreamControl(api, start.call_id) if api is not None else None
+        self.transport.control = control
+        call_id = ctx.next_call_id(carrier.call_prefix or carrier.name)
+        placed = None
+        if trusted and (outbound := start.parameters.get("outbound")):
+            # Bound only for the carrier's call the outbound call was placed as,
+            # which the stream token (issued to its signed answer) vouches for.
+            placed = outbound_calls(ctx).bind(outbound, start.call_id, call_id)
+        self.placed = placed
         claims = (start.call_id, start.stream_id)
         await run_call(
             ctx,
-            ctx.next_call_id(carrier.call_prefix or carrier.name),
+            call_id,
             self.transport,
             flow,
             lambda call: self._receive_loop(call, InboundAudio(start.wire)),
             self._bind,
             aliases=Aliases(
-                trusted=trusted, claimed=tuple(a for a in claims if a and a not in trusted)
+                trusted=trusted + ((placed.id,) if placed else ()),
+                claimed=tuple(a for a in claims if a and a not in trusted),
             ),
-            details=details_of(carrier.name, start),
+            details=details_of(
+                carrier.name, start, placed, control is not None and control.can_transfer
+            ),
+            settings=placed_settings(ctx, placed),
         )
 
     def _bind(self, call: Call) -> None:
         self.call = call
+        placed = self.placed
+        if placed is None:
+            return
+        if placed.greeting is not None:
+            call.core.greeting = placed.greeting
+        call.screen()
+        if placed.answered_by:  # the verdict came before the stream
+            call.answered_by(placed.answered_by == "machine", placed.end_of_greeting)
 
     async def _receive_loop(self, call: Call, inbound: InboundAudio) -> tuple[int, str]:
         assert self.transport is not None

@@ -12,7 +12,7 @@ import logging
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gateway.audio.wire_format import OutboundAudio, WireFormat
-from gateway.wire import AudioChunk, CallEvent, Cleared, Mark
+from gateway.wire import AudioChunk, CallControl, CallEvent, Cleared, Mark
 from transports.media_stream.events import Chunking, Dialect, Outgoing
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ class StreamTransport:
         self.holds = 0
         self._lock = asyncio.Lock()
         self.closed = False
+        self.control: CallControl | None = None
+        """The carrier's REST API for this call (hang-up, transfer), where set up."""
 
     async def _send(self, message: Outgoing) -> None:
         if self.closed:
