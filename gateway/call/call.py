@@ -268,8 +268,8 @@ class Call:
         if machine and self.settings.voicemail == "agent" and self._voice_failed is None:
             note = getattr(self.voice, "note", None)
             if note is not None:
-                ended = "and its greeting has ended" if end_of_greeting else ""
-                note(f"An answering machine took this call {ended}. Leave a short message "
+                ended = ", and its greeting has ended" if end_of_greeting else ""
+                note(f"An answering machine took this call{ended}. Leave a short message "
                      "and end the call with end_call, or just end it.")  # fmt: skip
         self._execute(
             self.core.answered(machine, self.settings.voicemail, self.settings.voicemail_message)
