@@ -124,7 +124,10 @@ async def test_a_tool_call_round_trip(gateway_factory, services, speech, monkeyp
             events = record_events(call)
             session = await fake.session(0)
             declared = session.setup["tools"][0]["functionDeclarations"]
-            assert [d["name"] for d in declared] == ["weather"]
+            assert [d["name"] for d in declared] == [
+                "weather",
+                "end_call",
+            ]  # end_call: always offered
             assert declared[0]["parameters"]["required"] == ["city"]
             fake.next_tool_call = ("weather", {"city": "Oslo"})
             caller.say(await speech(ASK))

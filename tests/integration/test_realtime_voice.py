@@ -207,7 +207,7 @@ async def test_a_tool_call_round_trip(gateway_factory, services, speech, monkeyp
             events = record_events(call)
             session = await fake.session(0)
             tools = session.session_config["tools"]
-            assert [t["name"] for t in tools] == ["weather"]
+            assert [t["name"] for t in tools] == ["weather", "end_call"]  # end_call: always offered
             assert tools[0]["parameters"]["required"] == ["city"]
             fake.next_tool_call = ("weather", json.dumps({"city": "Oslo"}))
             caller.say(await speech(ASK))
