@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
@@ -40,22 +41,24 @@ class TransportPackage:
     refuses to start while it is empty (see gateway/server/exposure.py)."""
 
 
-def carriers() -> list[TransportPackage]:
-    """Every phone carrier, in the order the docs list them."""
+def _carrier_modules() -> tuple[ModuleType, ...]:
+    """Every phone carrier's package, in the order the docs list them."""
     from transports import asterisk, exotel, plivo, signalwire, telnyx, twilio, vonage
 
-    return [p.PACKAGE for p in (twilio, signalwire, telnyx, plivo, vonage, exotel, asterisk)]
+    return (twilio, signalwire, telnyx, plivo, vonage, exotel, asterisk)
+
+
+def carriers() -> list[TransportPackage]:
+    """Every phone carrier, in the order the docs list them."""
+    return [m.PACKAGE for m in _carrier_modules()]
 
 
 def carrier_named(settings: Settings, name: str) -> Carrier | None:
     """The carrier `name`, if this gateway serves it (`carriers`)."""
-    from transports import asterisk, exotel, plivo, signalwire, telnyx, twilio, vonage
-
     enabled = settings.enabled_carriers
     if enabled is not None and name not in enabled:
         return None
-    modules = (twilio, signalwire, telnyx, plivo, vonage, exotel, asterisk)
-    return next((m.CARRIER for m in modules if m.CARRIER.name == name), None)
+    return next((m.CARRIER for m in _carrier_modules() if m.CARRIER.name == name), None)
 
 
 def installed(enabled: Iterable[str] | None = None) -> list[TransportPackage]:

@@ -147,8 +147,6 @@ class Call:
         """Why the call is about to end (a hang-up asked of the carrier): the
         stream the carrier then closes ends it for this reason, not its own."""
         self.started_at = clock.now()
-        self.extra_record: dict[str, Any] = {}
-        """What the wire adds to the call's record (an outbound call's states)."""
 
     # What call records, metrics and tests read.
     @property
@@ -449,18 +447,18 @@ class Call:
             error = str(failed) or type(failed).__name__
             log.warning("%s failed: %s", name.replace("_", " "), error[:300])
         self.metrics.call_control.labels(self.kind, name, "failed" if error else "done").inc()
-        if isinstance(action, Transfer) and error is not None:
+        goes_on = isinstance(action, Transfer) and error is not None
+        note = getattr(self.voice, "note", None)
+        if goes_on and note is not None and self._voice_failed is None:
+            # Before the turn it gets to say so: the agent answers knowing.
+            note(f"The transfer to {action.to} failed: {(error or '')[:200]}. Tell the caller.")
+        if goes_on:
             self._ending_for = None
-            note = getattr(self.voice, "note", None)
-            if note is not None and self._voice_failed is None:
-                # Before the turn it gets to say so: the agent answers knowing.
-                note(f"The transfer to {action.to} failed: {error[:200]}. Tell the caller.")
-            self._execute(self.core.action_finished(error))
-            return
         self._execute(self.core.action_finished(error))
-        # A hang-up the carrier refused still ends the call: closing its stream
-        # ends a call whose answer has nothing after the stream.
-        self.end(self._ending_for)
+        if not goes_on:
+            # A hang-up the carrier refused still ends the call: closing its
+            # stream ends a call whose answer has nothing after the stream.
+            self.end(self._ending_for or "agent ended")
 
     def _hold(self, turn_id: int, cleared: Cleared | None) -> None:
         """A provisional interrupt: the far end drops what it holds, the pump

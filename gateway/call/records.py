@@ -116,7 +116,6 @@ def snapshot(call: Call, aliases: tuple[str, ...] = (), ended: bool = False) -> 
             }
             for a in call.core.actions
         ],
-        **call.extra_record,
     }
 
 

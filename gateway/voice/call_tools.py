@@ -66,6 +66,14 @@ class CallTools:
             raise RuntimeError("the call is not running")
         self._emit(event)
 
+    def transfer(self, to: str, announcement: str = "") -> bool:
+        """Ask the call to hand the caller to `to`; False where it may not go
+        (this wire cannot transfer, or `to` is not in `transfer_allow`)."""
+        if not self.options.transfer or not allowed(to, self.options.transfer_allow):
+            return False
+        self._ask(TransferWhenHeard(destination(to), announcement[:MAX_ANNOUNCEMENT_CHARS]))
+        return True
+
     def functions(self) -> list[ToolFunction]:
         functions: list[ToolFunction] = []
         if self.options.end_call:
@@ -105,10 +113,8 @@ class CallTools:
             },
         )
         async def transfer_call(to: str, announcement: str = "") -> dict[str, Any]:
-            if not isinstance(to, str) or not allowed(to, self.options.transfer_allow):
+            if not isinstance(to, str) or not self.transfer(to, str(announcement)):
                 raise PermissionError(f"{str(to)[:40]!r} is not a destination this call may use")
-            words = str(announcement)[:MAX_ANNOUNCEMENT_CHARS]
-            self._ask(TransferWhenHeard(destination(to), words))
             return {"ok": True, "note": "The caller is transferred once they have heard it."}
 
         return transfer_call

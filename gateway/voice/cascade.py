@@ -22,7 +22,7 @@ from gateway.pipeline.stt import SpeechToText, SttStream
 from gateway.pipeline.tts import TextToSpeech
 from gateway.pipeline.vad import VoiceStream
 from gateway.voice import wire_audio
-from gateway.voice.call_tools import CallTools, allowed, destination
+from gateway.voice.call_tools import CallTools
 from gateway.voice.listening import SpeechEvent, SpeechWatch, VoiceChange
 from gateway.voice.session import (
     AgentTurn,
@@ -32,7 +32,6 @@ from gateway.voice.session import (
     ReplyDone,
     SpeechStarted,
     ToolCalled,
-    TransferWhenHeard,
     Utterance,
     VoiceFailed,
     VoiceOutput,
@@ -375,12 +374,7 @@ class _Link:
 
     def transfer(self, to: str, announcement: str = "") -> bool:
         controls = self._session.controls
-        if controls is None or not controls.options.transfer:
-            return False
-        if not allowed(to, controls.options.transfer_allow):
-            return False
-        self._out.event(TransferWhenHeard(destination(to), announcement))
-        return True
+        return controls is not None and controls.transfer(to, announcement)
 
     def fail(self, reason: str) -> None:
         self._out.event(VoiceFailed(reason))

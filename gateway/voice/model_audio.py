@@ -95,7 +95,7 @@ class HeldAudio:
         # Bounded by `put`, which waits while `limit_ms` of frames are held;
         # words between two frames join one piece and a reply ends with one
         # marker, so pieces never outnumber three per frame held.
-        self._pieces: deque[Piece] = deque()
+        self._pieces: deque[Piece] = deque()  # bounded by `put` (see above), not by maxlen
         self.buffered_ms = 0
         self.peak_ms = 0
         self._room = asyncio.Event()

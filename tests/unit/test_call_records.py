@@ -12,7 +12,7 @@ def fake_call(call_id: str, clock: FakeClock) -> SimpleNamespace:
         flow=SimpleNamespace(window=CreditWindow(800)), starved_frames=0, starved_in_pause=0,
         underruns=0,
         turns=TurnState(clock), records={}, interrupts=[],
-        backchannels=[], backchannels_ignored=0, core=SimpleNamespace(actions=[]), extra_record={},
+        backchannels=[], backchannels_ignored=0, core=SimpleNamespace(actions=[]),
     )  # fmt: skip
 
 

@@ -56,7 +56,7 @@ class Carrier:
     """Call ids on this carrier start with it ("tw-…"); the name if empty."""
     api: Callable[[GatewayContext], CarrierApi | None] | None = None
     """Its REST API for call control, or None without one or its credentials."""
-    routes: Callable[[APIRouter], None] | None = None
+    routes: Callable[[APIRouter, Carrier], None] | None = None
     """Routes of its own beside the shared ones (Plivo's transfer answer)."""
 
     def rest(self, ctx: GatewayContext) -> CarrierApi | None:
@@ -107,5 +107,5 @@ def media_router(carrier: Carrier) -> APIRouter:
         if carrier.api is not None:
             mount_callbacks(api, carrier)
     if carrier.routes is not None:
-        carrier.routes(api)
+        carrier.routes(api, carrier)
     return api

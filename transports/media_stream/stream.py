@@ -233,10 +233,15 @@ class MediaStream:
         self.transport.control = control
         call_id = ctx.next_call_id(carrier.call_prefix or carrier.name)
         placed = None
-        if trusted and (outbound := start.parameters.get("outbound")):
+        if outbound := start.parameters.get("outbound"):
             # Bound only for the carrier's call the outbound call was placed as,
             # which the stream token (issued to its signed answer) vouches for.
-            placed = outbound_calls(ctx).bind(outbound, start.call_id, call_id)
+            if trusted:
+                placed = outbound_calls(ctx).bind(outbound, start.call_id, call_id)
+            else:
+                log.warning("%s: an outbound call's stream without a signed answer is "
+                            "served as an inbound call; set %s", self.kind,
+                            carrier.secret)  # fmt: skip
         self.placed = placed
         claims = (start.call_id, start.stream_id)
         await run_call(

@@ -6,6 +6,7 @@ the account's own transfer can make it dial, and only where it may."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request, Response
@@ -14,16 +15,19 @@ from gateway.runtime.context import GatewayContext
 from gateway.wire import parse_allow, transfer_allowed
 from transports.media_stream.answer import checked_request
 
+if TYPE_CHECKING:
+    from transports.media_stream.carrier import Carrier
+
 log = logging.getLogger(__name__)
 
 
-def mount_transfer(api: APIRouter) -> None:
-    from transports.plivo import CARRIER  # the carrier this route belongs to
+def mount_transfer(api: APIRouter, carrier: Carrier) -> None:
+    answer = carrier.answer
+    assert answer is not None
 
     async def dial(request: Request) -> Response:
         ctx: GatewayContext = request.app.state.ctx
-        assert CARRIER.answer is not None
-        checked = await checked_request(request, ctx, CARRIER, CARRIER.answer)
+        checked = await checked_request(request, ctx, carrier, answer)
         if isinstance(checked, Response):
             return checked
         to = request.query_params.get("to", "")
