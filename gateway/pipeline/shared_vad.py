@@ -77,6 +77,8 @@ class VadStream:
         self._owner.due(self)
 
     def close(self) -> None:
+        if self.closed:
+            return  # a voice closes on its own and again at the call's teardown
         self.closed = True
         self.pending.clear()
         self._owner.release(self)
@@ -91,6 +93,9 @@ class SharedSilero:
         self._due: dict[VadStream, None] = {}
         self._scheduled = False
         self._running = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop the flags above belong to: a flush scheduled on a loop that
+        has since closed never runs, and must not keep the next loop waiting."""
         self.streams_opened = 0
         self.live_streams = 0
         self.windows = 0
@@ -126,9 +131,15 @@ class SharedSilero:
 
     def due(self, stream: VadStream) -> None:
         self._due[stream] = None
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # One process serves on one loop; tests start one per test. A batch
+            # in flight or a flush scheduled on the old loop is lost with it.
+            self._loop = loop
+            self._scheduled = self._running = False
         if not self._scheduled and not self._running:
             self._scheduled = True
-            asyncio.get_running_loop().call_later(self.tick_s, self._flush)
+            loop.call_later(self.tick_s, self._flush)
 
     def _take_batch(self) -> list[tuple[VadStream, np.ndarray, Result]]:
         batch: list[tuple[VadStream, np.ndarray, Result]] = []

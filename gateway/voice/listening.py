@@ -28,6 +28,10 @@ from gateway.voice.session import (
 SpeechEvent = SpeechStarted | SpeechStopped
 VoiceChange = VoiceBegan | VoiceEnded | VoiceLasted
 
+DETECTOR_LAG_MS = 1100
+"""How late the shared detector may answer and the pre-roll still hold the
+first syllable: its queue of 32 windows of 32 ms per call, and a little more."""
+
 
 class SpeechWatch:
     def __init__(
@@ -46,7 +50,14 @@ class SpeechWatch:
         self._on_event = on_event
         self._on_voice = on_voice
         # Audio from just before speech start, so STT hears the first syllable.
-        self.preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
+        # The detector answers late under load (its windows wait for a shared
+        # batch): the ring also holds what arrived while the verdict was due.
+        self._preroll_frames = max(1, settings.preroll_ms // FRAME_MS)
+        self.preroll: deque[bytes] = deque(
+            maxlen=self._preroll_frames + DETECTOR_LAG_MS // FRAME_MS
+        )
+        self._late_frames = 0
+        """Frames that arrived between the started window and its verdict."""
 
     @property
     def speaking(self) -> bool:
@@ -64,6 +75,9 @@ class SpeechWatch:
     def _decided(self, event: DetectorEvent, now: float) -> None:
         match event:
             case VadStarted(voiced_ms_before):
+                # `now` is when the deciding window arrived, not when decided.
+                late_ms = max(0.0, (self.clock.now() - now) * 1000)
+                self._late_frames = round(late_ms / FRAME_MS)
                 self._on_event(SpeechStarted(now - voiced_ms_before / 1000))
             case VoiceOnset(voiced_ms):
                 if self._on_voice is not None:
@@ -78,8 +92,11 @@ class SpeechWatch:
                 self._on_event(SpeechStopped(now - self.settings.min_silence_ms / 1000))
 
     def take_preroll(self) -> bytes:
-        audio = b"".join(self.preroll)
+        """The pre-roll before the speech, and what came while it was decided."""
+        wanted = self._preroll_frames + self._late_frames
+        audio = b"".join(list(self.preroll)[-wanted:])
         self.preroll.clear()
+        self._late_frames = 0
         return audio
 
     def close(self) -> None:

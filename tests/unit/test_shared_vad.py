@@ -108,6 +108,7 @@ async def test_speech_decisions_are_the_same_with_gated_windows_in_between(share
 
     got: list[str] = []
     stream = shared.stream()
+
     def speech_decided(event: object, at: float) -> None:
         if isinstance(event, SpeechStarted | SpeechEnded):  # onset reports aside
             got.append(type(event).__name__)
@@ -164,4 +165,32 @@ async def test_a_join_is_a_few_arrays_and_a_closed_stream_is_forgotten(shared):
     stream.submit(voiced(0.1, 2)[:WINDOW_SAMPLES], lambda p: None)
     stream.close()
     assert shared.live_streams == live
+    stream.close()  # a voice closes on its own and again at the call's teardown
+    assert shared.live_streams == live, "a second close released it twice"
     await asyncio.sleep(0.05)  # a batch in flight for it delivers to nobody
+
+
+def test_a_flush_lost_with_a_closed_loop_does_not_stall_the_next_loop() -> None:
+    """One process serves on one loop, but tests start one per test with the
+    same shared detector: a flush scheduled on a loop that closed before it
+    ran must not leave every later call's windows waiting forever."""
+    vad = SharedSilero(tick_ms=50)
+    vad.load()
+    window = np.zeros(WINDOW_SAMPLES, dtype=np.float32)
+    try:
+        first = asyncio.new_event_loop()
+
+        async def submit_and_leave() -> None:
+            vad.stream().submit(window, lambda p: None)  # its flush is 50 ms away
+
+        first.run_until_complete(submit_and_leave())
+        first.close()  # ... and never comes
+
+        async def heard() -> float:
+            answer: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+            vad.stream().submit(window, answer.set_result)
+            return await asyncio.wait_for(answer, 2)
+
+        assert 0.0 <= asyncio.run(heard()) <= 1.0
+    finally:
+        vad.close()
