@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("to", help="the number to call, e.g. +15551230000")
     parser.add_argument("--from", dest="from_", required=True, help="your carrier number")
     parser.add_argument("--carrier", default="twilio", help="twilio (default), signalwire, "
-                        "telnyx or plivo")  # fmt: skip
+                        "telnyx, plivo or vonage")  # fmt: skip
     parser.add_argument("--greeting", help="what the callee hears first (default: greeting)")
     parser.add_argument("--agent", help="this call's agent plug-in, module:factory")
     parser.add_argument("--voice", help="cascade, openai-realtime or gemini-live")

@@ -62,6 +62,15 @@ class CallControlSettings(BaseSettings):
     plivo_auth_id: str = Field(
         "", description="Plivo auth ID: with plivo_auth_token, the REST API's credentials"
     )
+    vonage_application_id: str = Field(
+        "", description="Your Vonage application's id: it signs REST requests with its key"
+    )
+    vonage_private_key: str = Field(
+        "", description="The Vonage application's private key (PEM), for the REST API's JWT"
+    )
+    vonage_api_base_url: str = Field(
+        "https://api.nexmo.com", description="Vonage's Voice API (a regional one, or a test's)"
+    )
     plivo_api_base_url: str = Field(
         "https://api.plivo.com", description="Plivo's REST API (or a test's)"
     )

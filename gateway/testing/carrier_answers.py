@@ -87,19 +87,31 @@ class Signer:
             headers = {**form, "X-Plivo-Signature-V3": base64.b64encode(digest).decode(),
                        "X-Plivo-Signature-V3-Nonce": nonce}  # fmt: skip
             return dict(method="POST", url=url, content=body, headers=headers)
-        # Vonage fetches answer_url with GET; the JWT hashes the query as compact JSON.
-        claims = {
-            "iat": int(time.time()), "jti": secrets.token_hex(8), "iss": "Vonage",
-            "payload_hash": hashlib.sha256(
-                json.dumps(params, separators=(",", ":")).encode()
-            ).hexdigest(),
-            "api_key": "key1", "application_id": "app-1",
-        }  # fmt: skip
-        token = jwt.encode(claims, secret, algorithm="HS256")
+        # Vonage fetches answer_url with GET, its own parameters after any the
+        # URL had; the JWT hashes the whole query as compact JSON, in order.
+        base, _, query = url.partition("?")
+        sent = {**dict(parse_qsl(query)), **params}
+        token = self._vonage_jwt(secret, json.dumps(sent, separators=(",", ":")).encode())
         return dict(
-            method="GET", url=url + "?" + urlencode(params),
+            method="GET", url=base + "?" + urlencode(sent),
             headers={"Authorization": f"Bearer {token}"},
         )  # fmt: skip
+
+    def _vonage_jwt(self, secret: str, payload: bytes) -> str:
+        claims = {
+            "iat": int(time.time()), "jti": secrets.token_hex(8), "iss": "Vonage",
+            "payload_hash": hashlib.sha256(payload).hexdigest(),
+            "api_key": "key1", "application_id": "app-1",
+        }  # fmt: skip
+        return jwt.encode(claims, secret, algorithm="HS256")
+
+    def event(self, url: str, body: dict, *, wrong: bool = False) -> dict:
+        """A Vonage event (status, machine detection): a JSON POST, its JWT
+        hashing the body."""
+        content = json.dumps(body).encode()
+        token = self._vonage_jwt(self.secret + ("x" if wrong else ""), content)
+        headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
+        return dict(method="POST", url=url, content=content, headers=headers)
 
 
 def stream_of(carrier: str, markup: str) -> tuple[str, dict[str, str]]:

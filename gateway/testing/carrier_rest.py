@@ -1,4 +1,4 @@
-"""Fakes of the carriers' REST APIs (Twilio, Telnyx's TeXML, Plivo), written
+"""Fakes of the carriers' REST APIs (Twilio, Telnyx's TeXML, Plivo, Vonage), written
 from their documentation (the facts in docs/guides/outbound-calls.md).
 
 Each checks its credentials, records every request on the monotonic clock,
@@ -24,7 +24,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
+import jwt
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,8 +36,11 @@ from starlette.routing import Route
 from gateway.testing.carrier_answers import Signer, stream_of
 from gateway.testing.carrier_caller import CarrierCaller
 
-ANSWERED = {"twilio": "in-progress", "telnyx": "in-progress", "plivo": "in-progress"}
-ID_PARAM = {"twilio": "CallSid", "telnyx": "CallSid", "plivo": "CallUUID"}
+ANSWERED = {"twilio": "in-progress", "telnyx": "in-progress", "plivo": "in-progress",
+            "vonage": "answered"}  # fmt: skip
+VONAGE_STATUS = {"initiated": "started", "ringing": "ringing", "in-progress": "answered",
+                 "completed": "completed"}  # fmt: skip
+ID_PARAM = {"twilio": "CallSid", "telnyx": "CallSid", "plivo": "CallUUID", "vonage": "uuid"}
 
 
 @dataclass
@@ -73,6 +79,8 @@ class FakeCarrierApi:
         """How long each call rings before it is answered."""
         self.account = "AC" + secrets.token_hex(16)
         self.key = secrets.token_urlsafe(16)
+        self._rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        """The Vonage application's key pair: Sluice signs with the private half."""
         self.requests: list[Recorded] = []
         self.calls: list[PlacedCall] = []
         self.hang_ups: list[tuple[float, str]] = []
@@ -97,6 +105,10 @@ class FakeCarrierApi:
             return {**base, "telnyx_api_key": self.key, "telnyx_texml_app_id": "app-1",
                     "telnyx_account_sid": self.account,
                     "telnyx_api_base_url": self.base_url}  # fmt: skip
+        if self.carrier == "vonage":
+            pem = self._rsa.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+            return {**base, "vonage_application_id": "app-1", "vonage_private_key": pem.decode(),
+                    "vonage_api_base_url": self.base_url}  # fmt: skip
         return {**base, "plivo_auth_id": self.account, "plivo_api_base_url": self.base_url}
 
     # ---- serving ---------------------------------------------------------------
@@ -105,7 +117,8 @@ class FakeCarrierApi:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST", "DELETE"])])
+        methods = ["POST", "DELETE", "PUT"]
+        app = Starlette(routes=[Route("/{path:path}", self._handle, methods=methods)])
         self._server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
         self._serving = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
@@ -132,6 +145,17 @@ class FakeCarrierApi:
         given = request.headers.get("authorization", "")
         if self.carrier == "telnyx":
             return given == f"Bearer {self.key}"
+        if self.carrier == "vonage":
+            try:  # RS256 with the application's key, naming the application, short-lived
+                claims = jwt.decode(
+                    given.removeprefix("Bearer "),
+                    self._rsa.public_key(),
+                    algorithms=["RS256"],
+                    options={"require": ["exp", "jti"]},
+                )
+            except jwt.PyJWTError:
+                return False
+            return claims.get("application_id") == "app-1"  # fmt: skip
         expected = self.account + ":" + self.signer.secret
         return given == "Basic " + base64.b64encode(expected.encode()).decode()
 
@@ -158,6 +182,7 @@ class FakeCarrierApi:
             "twilio": path == f"/2010-04-01/Accounts/{self.account}/Calls.json",
             "telnyx": path == "/v2/texml/calls/app-1",
             "plivo": path == f"/v1/Account/{self.account}/Call/",
+            "vonage": path == "/v1/calls",
         }[self.carrier]
         if create and method == "POST":
             return self._create(fields)
@@ -165,7 +190,8 @@ class FakeCarrierApi:
         call = next((c for c in self.calls if c.sid == sid), None)
         if call is None:
             return JSONResponse({"message": "The requested resource was not found"}, 404)
-        if method == "DELETE" or fields.get("Status") == "completed":
+        if (method == "DELETE" or fields.get("Status") == "completed"
+                or fields.get("action") == "hangup"):  # fmt: skip
             self.hang_ups.append((time.monotonic(), sid))
             self._spawn(self._end(call, "completed"))
             return Response(status_code=204) if method == "DELETE" else JSONResponse({"sid": sid})
@@ -184,6 +210,9 @@ class FakeCarrierApi:
         if markup:
             start = markup.index("<Number>") + len("<Number>")
             return markup[start : markup.index("</Number>")]
+        if fields.get("action") == "transfer":  # Vonage: an NCCO that connects the number
+            (connect,) = fields["destination"]["ncco"]
+            return "+" + connect["endpoint"][0]["number"]
         return "(url)" if fields.get("legs") == "aleg" and fields.get("aleg_url") else None
 
     async def _fetch_dial(self, url: str) -> str:
@@ -196,26 +225,49 @@ class FakeCarrierApi:
 
     def _create(self, fields: dict[str, Any]) -> Response:
         f = {k.lower(): v for k, v in fields.items()}
-        sid = {"twilio": "CA", "telnyx": "v3:", "plivo": ""}[self.carrier] + secrets.token_hex(16)
-        amd = f.get("asyncamdstatuscallback") or f.get("machine_detection_url") or ""
-        call = PlacedCall(sid, f["to"], f["from"], f.get("url") or f["answer_url"],
-                          f.get("statuscallback") or f.get("hangup_url", ""), amd)  # fmt: skip
+        sid = {"twilio": "CA", "telnyx": "v3:", "plivo": "", "vonage": ""}[self.carrier]
+        sid += secrets.token_hex(16)
+        if self.carrier == "vonage":  # one event URL carries the machine's verdict too
+            to, from_ = f["to"][0]["number"], f["from"]["number"]
+            amd = f["event_url"][0] if "advanced_machine_detection" in f else ""
+            call = PlacedCall(sid, to, from_, f["answer_url"][0], f["event_url"][0], amd)
+        else:
+            amd = f.get("asyncamdstatuscallback") or f.get("machine_detection_url") or ""
+            call = PlacedCall(sid, f["to"], f["from"], f.get("url") or f["answer_url"],
+                              f.get("statuscallback") or f.get("hangup_url", ""), amd)  # fmt: skip
         self.calls.append(call)
         self._spawn(self._place(call))
         if self.carrier == "twilio":
             return JSONResponse({"sid": sid, "status": "queued"}, 201)
         if self.carrier == "telnyx":
             return JSONResponse({"from": call.from_, "to": call.to, "status": "queued"})
+        if self.carrier == "vonage":
+            return JSONResponse({"uuid": sid, "status": "started", "direction": "outbound",
+                                 "conversation_uuid": "CON-" + sid}, 201)  # fmt: skip
         return JSONResponse({"message": "call fired", "request_uuid": secrets.token_hex(8),
                              "api_id": secrets.token_hex(4)}, 201)  # fmt: skip
 
     # ---- the call, as the carrier places it -------------------------------------
 
     async def _callback(self, call: PlacedCall, url: str, params: dict[str, str]) -> None:
-        params = {ID_PARAM[self.carrier]: call.sid, "From": call.from_, "To": call.to, **params}
+        if self.carrier == "vonage":  # JSON events, named in its own words
+            vonage = {"uuid": call.sid, "from": call.from_, "to": call.to,
+                      "status": VONAGE_STATUS.get(params.get("CallStatus", ""), "")}  # fmt: skip
+            if "AnsweredBy" in params:
+                machine = params["AnsweredBy"].startswith("machine")
+                vonage["status"] = "machine" if machine else "human"
+                if params["AnsweredBy"] == "machine_end_beep":
+                    vonage["sub_state"] = "beep_start"
+            request = self.signer.event(url, vonage)
+            shown = vonage["status"]
+        else:
+            params = {ID_PARAM[self.carrier]: call.sid, "From": call.from_, "To": call.to,
+                      **params}  # fmt: skip
+            request = self.signer.request(url, params)
+            shown = params.get("CallStatus") or json.dumps(params)
         async with httpx.AsyncClient() as http:
-            answer = await http.request(**self.signer.request(url, params))
-        call.callbacks.append((params.get("CallStatus") or json.dumps(params), answer.status_code))
+            answer = await http.request(**request)
+        call.callbacks.append((shown, answer.status_code))
 
     async def _place(self, call: PlacedCall) -> None:
         if self.carrier != "plivo":
@@ -224,9 +276,13 @@ class FakeCarrierApi:
         await asyncio.sleep(self.ring_s)
         params = {ID_PARAM[self.carrier]: call.sid, "From": call.from_, "To": call.to,
                   "CallStatus": ANSWERED[self.carrier]}  # fmt: skip
+        if self.carrier == "vonage":  # its answer request names the call in its own words
+            params = {"to": call.to, "from": call.from_, "uuid": call.sid,
+                      "conversation_uuid": "CON-" + call.sid}  # fmt: skip
         async with httpx.AsyncClient() as http:
             call.answer = await http.request(**self.signer.request(call.answer_url, params))
-        if call.answer.status_code != 200 or "Stream" not in call.answer.text:
+        connects = '"websocket"' if self.carrier == "vonage" else "Stream"
+        if call.answer.status_code != 200 or connects not in call.answer.text:
             return  # refused: the carrier ends the call
         if self.carrier != "plivo":
             await self._callback(call, call.status_url, {"CallStatus": "in-progress"})

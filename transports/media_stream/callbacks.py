@@ -30,6 +30,9 @@ def verdict(params: dict[str, str]) -> tuple[str, bool] | None:
     machine_flag = params.get("Machine")
     if machine_flag is not None:
         return ("machine" if machine_flag.lower() == "true" else "human"), False
+    status = params.get("status", "")  # Vonage: an event on its one event URL
+    if status in ("machine", "human"):
+        return status, params.get("sub_state") == "beep_start"
     return None
 
 
@@ -65,7 +68,9 @@ def mount_callbacks(api: APIRouter, carrier: Carrier) -> None:
         if isinstance(found, Response):
             return found
         ctx, params, placed = found
-        state = state_of(params.get("CallStatus", ""))
+        if params.get("status") in ("machine", "human"):
+            return take_verdict(ctx, params, placed)  # Vonage: verdicts come as events
+        state = state_of(params.get("CallStatus") or params.get("status", ""))
         if state:
             if not placed.carrier_call_id:
                 placed.carrier_call_id = params.get(answer.call_id, "")[:128]
@@ -78,7 +83,9 @@ def mount_callbacks(api: APIRouter, carrier: Carrier) -> None:
         found = await placed_call(request)
         if isinstance(found, Response):
             return found
-        ctx, params, placed = found
+        return take_verdict(*found)
+
+    def take_verdict(ctx: GatewayContext, params: dict, placed: OutboundCall) -> Response:
         seen = verdict(params)
         if seen is None:
             ctx.metrics.protocol_errors.labels(carrier.name, "malformed").inc()

@@ -24,6 +24,9 @@ CARRIER_STATES = {
     "cancel": "canceled",  # Plivo's spelling
     "cancelled": "canceled",
     "timeout": "no-answer",
+    "unanswered": "no-answer",  # Vonage's
+    "rejected": "busy",
+    "started": "initiated",
 }
 
 
