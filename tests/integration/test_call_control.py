@@ -7,6 +7,7 @@ voicemail policies against a fake answering-machine verdict."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
+from gateway.cli import main
 from gateway.pipeline.openai_chat import OpenAIChatAgent
 from gateway.runtime.services import Services
 from gateway.testing.carrier_answers import Signer
@@ -257,3 +259,20 @@ async def test_voicemail_policies_on_a_machine_verdict(gateway_factory, services
         assert call.end_reason == "agent ended"
     assert caller.log.played_ms(turn) >= spoken.produced_ms - 40, "the message was cut"
     assert caller.log.last_played_end(turn) <= hung_up_at
+
+
+async def test_sluice_call_places_a_call_and_prints_its_id(gateway_factory, capsys):
+    fake = await FakeCarrierApi(Signer("twilio")).start()
+    try:
+        gw = await gateway_factory(**fake.settings)
+        gw.ctx.settings.public_url = gw.base_url
+        command = ["call", "+15551230000", "--from", "+15559870000", "--gateway", gw.base_url]
+        with pytest.raises(SystemExit) as done:
+            await asyncio.to_thread(main, command)  # a blocking client, as in a shell
+        assert done.value.code == 0
+        printed = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+        assert printed["call_id"].startswith("ob-") and printed["state"] == "queued"
+        await wait_for(lambda: bool(fake.calls) and fake.calls[0].caller is not None, 10)
+        assert fake.calls[0].to == "+15551230000"
+    finally:
+        await fake.stop()
