@@ -49,6 +49,8 @@ def fake_chat_app(
     app.state.requests = []
     app.state.tool_call = tool_call
     app.state.tool_call_always = False
+    app.state.tool_calls_left = None
+    """How many more times the tool is called; None: whenever it is declared."""
     app.state.tool_messages = []
 
     def text_events():
@@ -76,8 +78,11 @@ def fake_chat_app(
 
         tool_messages = [m for m in body.get("messages") or [] if m.get("role") == "tool"]
         wanted = app.state.tool_call
-        if wanted is not None and _declares(body, wanted[0]):
+        left = app.state.tool_calls_left
+        if wanted is not None and _declares(body, wanted[0]) and left != 0:
             if app.state.tool_call_always or not tool_messages:
+                if left is not None:
+                    app.state.tool_calls_left = left - 1
                 return StreamingResponse(tool_call_events(*wanted), media_type="text/event-stream")
         app.state.tool_messages.extend(tool_messages)
         return StreamingResponse(text_events(), media_type="text/event-stream")

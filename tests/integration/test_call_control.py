@@ -199,12 +199,13 @@ async def test_a_transfer_waits_for_its_announcement_and_only_goes_where_allowed
     assert call.end_reason == "transferred" and fake.hang_ups == []
 
 
+@pytest.mark.parametrize("carrier", THREE)
 async def test_a_transfer_outside_transfer_allow_is_refused_and_the_model_is_told(
-    gateway_factory, services, speech
+    gateway_factory, services, speech, carrier
 ):
     async with (
         model(services, "transfer_call", {"to": "+19005550000"}, "Sorry.") as (app, hosted),
-        placed(gateway_factory, "twilio", hosted, agent="openai", transfer_allow=ALLOWED) as (
+        placed(gateway_factory, carrier, hosted, agent="openai", transfer_allow=ALLOWED) as (
             gw,
             fake,
             call,
@@ -219,6 +220,33 @@ async def test_a_transfer_outside_transfer_allow_is_refused_and_the_model_is_tol
     told = json.loads(app.state.tool_messages[0]["content"])
     assert "not a destination" in told["error"]
     assert fake.transfers == [] and call.core.actions.maxlen and not call.core.actions
+
+
+async def test_a_transfer_the_carrier_refuses_leaves_the_call_going_and_the_agent_told(
+    gateway_factory, services, speech
+):
+    arguments = {"to": ALLOWED, "announcement": "I will put you through now."}
+    async with (
+        model(services, "transfer_call", arguments, "One moment.") as (app, hosted),
+        placed(gateway_factory, "twilio", hosted, agent="openai",
+               transfer_allow=ALLOWED) as (gw, fake, call, caller, _),  # fmt: skip
+    ):
+        app.state.tool_calls_left = 1  # the model asks for the transfer once
+        fake.fail_next = (400, {"code": 21220, "message": "Call is not in-progress.",
+                                "status": 400})  # fmt: skip
+        await wait_for(listening_after(call, 1), timeout=15)
+        caller.say(await speech("Can I talk to a person?"))
+        await wait_for(lambda: any(a.outcome == "failed" for a in call.core.actions), 20)
+        # The agent gets a turn, its model told why, and the call goes on.
+        await wait_for(lambda: len(app.state.requests) >= 3, timeout=20)
+        await wait_for(listening_after(call, 4), timeout=20)
+        assert gw.ctx.calls and call.end_reason is None, "the call ended"
+    (action,) = call.core.actions
+    assert action.detail == "twilio answered 400: Call is not in-progress."
+    notes = [m["content"] for m in app.state.requests[-1]["body"]["messages"]
+             if m["role"] == "system" and "transfer" in m["content"]]  # fmt: skip
+    assert notes and "Call is not in-progress." in notes[0]
+    assert fake.transfers == []
 
 
 @pytest.mark.parametrize(
