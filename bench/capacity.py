@@ -296,9 +296,12 @@ def main() -> None:
             )
         finally:
             gateway.stop()
-        row["calibration_ms"] = calibrate(gateway_cpus)
+        row["calibration"] = calibrate(gateway_cpus)
         rows.append(row)
-        print(f"calibration on the gateway's CPU: {row['calibration_ms']} ms (bench.calibration)")
+        print(
+            f"calibration on the gateway's CPU (bench.calibration): audio "
+            f"{row['calibration']['audio_ms']} ms, python {row['calibration']['python_ms']} ms"
+        )
         print(
             f"{row['calls']:>4} calls at {rate:g}/s  first audio p50 {row['first_audio_p50_ms']} "
             f"p99 {row['first_audio_p99_ms']} max {row['first_audio_max_ms']} ms  "

@@ -172,12 +172,14 @@ def main(argv: list[str] | None = None) -> None:
     if settings.workers > 1 and spec is None:
         sys.exit(workers.supervise(settings, argv))
     from gateway.server.app import create_app
+    from gateway.server.ws_protocol import ReadAheadProtocol
 
     config = uvicorn.Config(
         create_app(settings, worker=spec),
         host=settings.host,
         port=settings.port,
         ws_max_size=WS_MAX_MESSAGE_BYTES,
+        ws=ReadAheadProtocol,
         # Compressing base64 audio saves little and costs CPU on every frame.
         ws_per_message_deflate=False,
         log_config=None,

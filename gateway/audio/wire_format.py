@@ -83,7 +83,7 @@ class InboundAudio:
     def convert(self, payload: bytes) -> tuple[bytes, bytes]:
         """(PCM frames, the same audio as 8 kHz μ-law when that is what arrived)."""
         samples = self._up.process(self.fmt.decode(payload))
-        pcm = self._pending + samples.tobytes()
+        pcm = self._pending + samples.tobytes() if self._pending else samples.tobytes()
         whole = len(pcm) - len(pcm) % FRAME_BYTES
         self._pending = pcm[whole:]
         return pcm[:whole], (payload if self.fmt.encoding == "pcmu" else b"")

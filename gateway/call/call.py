@@ -136,6 +136,7 @@ class Call:
             settings.stall_timeout_s,
             on_first_send=self._on_first_send,
             on_stale_drop=self._on_stale_drop,
+            on_send=self._on_send,
         )
         self._tasks: set[asyncio.Task] = set()
         self._closed = asyncio.Event()
@@ -551,6 +552,10 @@ class Call:
             self.metrics.turn_latency.labels(self.kind, "first_audio_sent").observe(
                 record.first_sent_at - record.user_ended_at
             )
+
+    def _on_send(self, chunk: AudioChunk) -> None:
+        if not self.core.paced:
+            self._execute(self.core.sending(chunk.turn_id))
 
     def _on_stale_drop(self, chunk: AudioChunk) -> None:
         self.metrics.stale_dropped_ms.labels(self.kind).inc(chunk.duration_ms)

@@ -63,6 +63,12 @@ TURNS_KEPT = 8
 ACTIONS_KEPT = 8
 INTERRUPTS_KEPT = 16
 SAME_INSTANT_S = 0.001
+LATE_SEND_S = 0.020
+"""A frame handed to the wire more than one frame after the far end's estimated
+dry time reaches it after its buffer ran out. The estimate runs from the last
+confirmation (or the turn's first send) at one millisecond a millisecond, so a
+saturated loop's late sends count even where no confirmation could show them:
+on Twilio an echo only shows the far end dry once the last mark is back."""
 
 
 class Conversation(AgentRequests):
@@ -432,6 +438,19 @@ class Conversation(AgentRequests):
             # The far end has played everything sent and the turn has more:
             # whether it waits in TTS or in our own queue, the caller hears a gap.
             commands += self._underrun()
+        return commands
+
+    def sending(self, turn_id: int) -> list[Command]:
+        """The pump is handing the turn's next audio to the wire. On a wire the
+        far end paces, a send after the far end ran out of what it had is a gap
+        the caller hears, whatever the confirmations say later."""
+        if self.paced or not self.turns.is_live(turn_id):
+            return []
+        dry_at = self.flow.dry_at(turn_id)
+        if dry_at is None or self.clock.now() - dry_at <= LATE_SEND_S:
+            return []
+        commands = self._underrun()
+        self._dry = False  # this audio ends the gap: a later dry spell is a new one
         return commands
 
     def ran_dry(self, queued_ms: int, late: bool = False) -> list[Command]:

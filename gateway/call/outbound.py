@@ -42,6 +42,7 @@ class OutboundPump:
         stall_timeout_s: float,
         on_first_send: Callable[[AudioChunk], None],
         on_stale_drop: Callable[[AudioChunk], None],
+        on_send: Callable[[AudioChunk], None] = lambda chunk: None,
     ) -> None:
         self.queue = queue
         self.flow = flow
@@ -50,6 +51,10 @@ class OutboundPump:
         self.stall_timeout_s = stall_timeout_s
         self._on_first_send = on_first_send
         self._on_stale_drop = on_stale_drop
+        self._on_send = on_send
+        self.batch_ms = getattr(transport, "batch_ms", FRAME_MS)
+        """Most audio one send carries (see Transport.batch_ms)."""
+        self.sends = 0
         self._credit = asyncio.Event()
         self._last_turn_sent = 0
         self.sent_ms = 0
@@ -164,6 +169,37 @@ class OutboundPump:
             if not getter.cancelled():
                 self._replay.append(getter.result())  # queued audio follows any replay
 
+    def _peek(self) -> AudioChunk | None:
+        return self._replay[0] if self._replay else self.queue.peek()
+
+    def _take(self) -> AudioChunk | None:
+        return self._replay.popleft() if self._replay else self.queue.get_nowait()
+
+    def _gather(self, first: AudioChunk) -> list[AudioChunk]:
+        """`first` and the audio ready to follow it now, sent as one message:
+        the same turn, contiguous, within the credit, and never past the next
+        mark. One message instead of eight per mark interval is most of what a
+        talking call costs the loop; nothing waits for a batch to fill."""
+        batch = [first]
+        limit = min(self.batch_ms, self.flow.until_mark_ms())
+        total = first.duration_ms
+        while total < limit:
+            after = self._peek()
+            if (
+                after is None
+                or after.turn_id != first.turn_id
+                or after.offset_ms != batch[-1].end_ms
+                or bool(after.pcm) != bool(first.pcm)
+                or bool(after.ulaw8k) != bool(first.ulaw8k)
+                or total + after.duration_ms > limit
+                or not self.flow.window.can_send(total + after.duration_ms)
+            ):
+                break
+            self._take()
+            batch.append(after)
+            total += after.duration_ms
+        return batch
+
     async def run(self) -> None:
         while True:
             chunk = await self._next_chunk()
@@ -183,19 +219,35 @@ class OutboundPump:
             if chunk.turn_id == self._held:
                 self._put_back(chunk)
                 continue
-            await self.transport.send_audio(chunk)
+            batch = self._gather(chunk) if self.batch_ms > chunk.duration_ms else [chunk]
+            sent = batch[0] if len(batch) == 1 else _joined(batch)
+            self._on_send(sent)
+            self.sends += 1
+            await self.transport.send_audio(sent)
             if not self.turns.is_live(chunk.turn_id):
                 # Interrupted while the frame was being written; the clear that
                 # followed it on the wire dropped it and reset the window.
                 continue
             if chunk.turn_id == self._held:
                 # Held while it was written: the clear after it drops it; keep it.
-                self._unheard.append(chunk)
+                self._unheard.extend(batch)
                 continue
-            mark = self.flow.on_sent(chunk)
-            self._keep_unheard(chunk)
-            self.sent_ms += chunk.duration_ms
+            mark = self.flow.on_sent(sent)
+            for frame in batch:  # kept frame by frame: a resume starts at a frame
+                self._keep_unheard(frame)
+            self.sent_ms += sent.duration_ms
             if chunk.turn_id != self._last_turn_sent:
                 self._last_turn_sent = chunk.turn_id
                 self._on_first_send(chunk)
             await self._send_mark(mark)
+
+
+def _joined(batch: list[AudioChunk]) -> AudioChunk:
+    """Contiguous frames of one turn as one chunk."""
+    first = batch[0]
+    return AudioChunk(
+        first.turn_id,
+        b"".join(c.pcm for c in batch),
+        first.offset_ms,
+        b"".join(c.ulaw8k for c in batch),
+    )

@@ -19,9 +19,14 @@ class Transport(Protocol):
     paced: bool
     """The gateway paces the wire itself and reports `RanDry` when the far end
     has nothing to play (WebRTC); otherwise the far end's confirmations say it."""
+    batch_ms: int
+    """Most audio one `send_audio` may carry: contiguous frames of one turn the
+    pump has ready and credit for go out as one message. FRAME_MS (one frame)
+    on a paced wire, whose pacer takes a frame at a time."""
 
     async def send_audio(self, chunk: AudioChunk) -> None:
-        """Write one frame of agent audio, converted to the wire format."""
+        """Write agent audio (one frame, or up to `batch_ms` of them), converted
+        to the wire format."""
         ...
 
     async def send_mark(self, mark: Mark) -> None:

@@ -52,6 +52,9 @@ class GrantTracker:
     def flush(self) -> Mark | None:
         return None
 
+    def until_mark_ms(self) -> int:
+        return self.window.limit_ms  # no marks: only the window bounds a batch
+
     def on_sent(self, chunk: AudioChunk) -> Mark | None:
         self.window.sent(chunk.duration_ms)
         self.positions.on_sent(chunk.turn_id, chunk.offset_ms, chunk.end_ms)
@@ -88,6 +91,9 @@ class GrantTracker:
 
     def position_ms(self, turn_id: int) -> int:
         return self.positions.position_ms(turn_id)
+
+    def dry_at(self, turn_id: int) -> float | None:
+        return self.positions.dry_at(turn_id)
 
     def rewind(self, turn_id: int, from_ms: int) -> None:
         """The cleared turn resumes from `from_ms` (a backchannel did not cut it)."""

@@ -77,6 +77,10 @@ class MarkTracker:
             mark = self.flush()
         return mark
 
+    def until_mark_ms(self) -> int:
+        """Audio that may still be sent before the next mark is due."""
+        return max(0, self.interval_ms - self._unmarked_ms)
+
     def needs_flush_before(self, turn_id: int) -> bool:
         return self._unmarked_turn is not None and self._unmarked_turn != turn_id
 
@@ -139,6 +143,9 @@ class MarkTracker:
             None,
         )
         return self.positions.position_ms(turn_id, cap)
+
+    def dry_at(self, turn_id: int) -> float | None:
+        return self.positions.dry_at(turn_id)
 
     def rewind(self, turn_id: int, from_ms: int) -> None:
         """The cleared turn resumes from `from_ms` (a backchannel did not cut it)."""

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from gateway.clock import Clock
+from gateway.flow.drain import FarEndDrain
 
 
 @dataclass(slots=True)
@@ -29,6 +30,7 @@ class TurnPositions:
         self.clock = clock
         self.kept = kept
         self._turns: OrderedDict[int, _Turn] = OrderedDict()
+        self.drain = FarEndDrain(clock)
 
     def on_sent(self, turn_id: int, offset_ms: int, end_ms: int) -> None:
         turn = self._turns.get(turn_id)
@@ -38,6 +40,7 @@ class TurnPositions:
             while len(self._turns) > self.kept:
                 self._turns.popitem(last=False)
         turn.sent_ms = max(turn.sent_ms, end_ms)
+        self.drain.sent(turn_id, offset_ms, end_ms)
 
     def sent_ms(self, turn_id: int) -> int:
         turn = self._turns.get(turn_id)
@@ -54,6 +57,7 @@ class TurnPositions:
         turn.anchor_t = self.clock.now()
         turn.anchor_ms = position_ms
         turn.confirmed_ms = max(turn.confirmed_ms, position_ms)
+        self.drain.confirmed(turn_id, position_ms)
         return True
 
     def confirmed_ms(self, turn_id: int) -> int:
@@ -74,6 +78,11 @@ class TurnPositions:
         elapsed_ms = round((self.clock.now() - turn.anchor_t) * 1000)
         return max(turn.anchor_ms, min(turn.anchor_ms + elapsed_ms, cap))
 
+    def dry_at(self, turn_id: int) -> float | None:
+        """When the far end will have played all of the turn sent so far
+        (drain.py); None for a turn never sent, or cleared."""
+        return self.drain.dry_at(turn_id)
+
     def rewind(self, turn_id: int, from_ms: int) -> None:
         """After a clear, the turn is sent again from `from_ms`: positions run
         from there, and acks count again (those that crossed the clear named
@@ -85,11 +94,13 @@ class TurnPositions:
         turn.sent_ms = from_ms
         turn.anchor_ms = from_ms
         turn.anchor_t = self.clock.now()
+        self.drain.restart(turn_id)
         turn.confirmed_ms = min(turn.confirmed_ms, from_ms)
 
     def truncate(self, turn_id: int, heard_ms: int) -> None:
         """After a clear: nothing past `heard_ms` of the turn will ever play."""
         turn = self._turns.get(turn_id)
+        self.drain.forget(turn_id)
         if turn is not None:
             turn.cleared_at_ms = heard_ms
             turn.anchor_ms = heard_ms

@@ -46,6 +46,10 @@ class AudioQueue:
         self._not_full.set()
         return chunk
 
+    def peek(self) -> AudioChunk | None:
+        """The chunk `get_nowait` would return, left in the queue."""
+        return self._chunks[0] if self._chunks else None
+
     async def get(self) -> AudioChunk:
         while True:
             chunk = self.get_nowait()

@@ -12,7 +12,7 @@ from collections import deque
 import numpy as np
 import websockets
 
-from gateway.audio.frames import FRAME_MS
+from gateway.audio.frames import FRAME_BYTES, FRAME_MS
 from gateway.testing.playout import Listener, Received
 from gateway.testing.realtime_caller import RealtimeCaller
 from transports.websocket import protocol
@@ -32,10 +32,15 @@ class BrowserCaller(RealtimeCaller):
         ring_ms: int = 4000,
         noise_dbfs: float | None = None,
         listener: Listener | None = None,
+        audio_ms: int = protocol.MAX_AUDIO_MS,
     ) -> None:
+        """`audio_ms`: the most audio taken in one server message (hello's audio_ms)."""
         super().__init__(noise_dbfs=noise_dbfs, listener=listener)
         self.url = url
         self.window_ms = window_ms
+        self.audio_ms = audio_ms
+        self.audio_messages = 0
+        self.largest_message_ms = 0
         self.token = token
         self.origin = origin
         self.grant = grant
@@ -66,6 +71,7 @@ class BrowserCaller(RealtimeCaller):
             "version": protocol.VERSION,
             "token": self.token,
             "window_ms": self.window_ms,
+            "audio_ms": self.audio_ms,
             "client": {"transport": "python"},
         }
         try:
@@ -140,9 +146,14 @@ class BrowserCaller(RealtimeCaller):
         source = self._sources.setdefault(turn, Received(turn))
         if len(self._sources) > 16:
             self._sources.pop(next(iter(self._sources)))
-        if len(self._ring) == self._ring.maxlen:
-            self.errors.append("ring overflow: the server sent past the window")
-        self._ring.append((turn, offset, pcm, source))
+        self.audio_messages += 1
+        self.largest_message_ms = max(self.largest_message_ms, len(pcm) // 32)
+        if len(pcm) > self.audio_ms * 32 or len(pcm) % FRAME_BYTES:
+            self.errors.append(f"{len(pcm)} bytes in one message: not whole frames up to audio_ms")
+        for at in range(0, len(pcm), FRAME_BYTES):  # the ring plays 20 ms a tick
+            if len(self._ring) == self._ring.maxlen:
+                self.errors.append("ring overflow: the server sent past the window")
+            self._ring.append((turn, offset + at // 32, pcm[at : at + FRAME_BYTES], source))
         self._arrived(len(pcm) / 32)
 
     def _on_clear(self, message: dict) -> None:

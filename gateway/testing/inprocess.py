@@ -13,6 +13,7 @@ from gateway.runtime.context import GatewayContext
 from gateway.runtime.services import Services
 from gateway.server.app import create_app
 from gateway.server.drain import DrainingServer
+from gateway.server.ws_protocol import ReadAheadProtocol
 
 
 @dataclass
@@ -44,6 +45,7 @@ async def start_gateway(settings: Settings, services: Services) -> RunningGatewa
         app,
         log_config=None,
         ws_max_size=256 * 1024,  # as `sluice serve`: adapters refuse past 64 KiB
+        ws=ReadAheadProtocol,
         lifespan="on",
         ws_ping_interval=None,
         ws_per_message_deflate=False,

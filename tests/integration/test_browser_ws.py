@@ -81,3 +81,21 @@ async def test_the_window_request_is_clamped_to_the_server_limits(gateway):
         assert big.welcome["window_ms"] == gateway.settings.browser_window_max_ms
     async with BrowserCaller(url(gateway), window_ms=1) as small:
         assert small.welcome["window_ms"] == gateway.settings.browser_window_min_ms
+
+
+@pytest.mark.parametrize("audio_ms", [20, 100])
+async def test_a_message_carries_at_most_the_audio_the_hello_asked_for(gateway, audio_ms):
+    async with BrowserCaller(url(gateway), audio_ms=audio_ms) as caller:
+        call = await only_call(gateway.ctx)
+        assert caller.welcome["audio_ms"] == audio_ms
+        await wait_for(listening_after(call, 1), timeout=15)
+    assert caller.errors == [] and caller.protocol_errors == []
+    assert caller.log.underruns() == (0, 0)
+    played = caller.log.played_ms(1)
+    assert played >= call.records[1].produced_ms - 40
+    if audio_ms == 20:
+        assert caller.largest_message_ms == 20 and caller.audio_messages == played // 20
+    else:
+        # The greeting goes out as credit comes back: several frames a message.
+        assert caller.largest_message_ms == audio_ms
+        assert caller.audio_messages < played // 20 // 3, (caller.audio_messages, played)

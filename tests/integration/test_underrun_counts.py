@@ -5,11 +5,13 @@ record) must agree with the gaps the caller's own playout record shows."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import httpx
 import pytest
 
+from gateway.pipeline.agent import _STORY
 from gateway.runtime.services import Services
 from gateway.testing.browser_caller import BrowserCaller
 from gateway.testing.twilio_caller import TwilioCaller
@@ -88,3 +90,49 @@ async def test_a_starved_event_loop_counts_as_the_webrtc_callers_gaps(gateway_fa
         assert record is not None
     assert heard >= stalls, heard
     assert abs(record["underruns"] - heard) <= max(1, heard // 10), (record["underruns"], heard)
+
+
+def _call_on_its_own_loop(caller, done: threading.Event) -> threading.Thread:
+    """The caller plays on its own thread and event loop, as a real far end
+    would: a stall of the gateway's loop leaves it with nothing to play."""
+
+    async def talk() -> None:
+        async with caller:
+            while not done.is_set():
+                await asyncio.sleep(0.02)
+
+    thread = threading.Thread(target=lambda: asyncio.run(talk()), daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("transport", ["twilio", "websocket"])
+async def test_a_starved_event_loop_counts_as_the_callers_gaps(gateway_factory, transport):
+    """The far end paces these wires itself. A gateway loop that stalls for
+    longer than the far end holds sends its next audio after the far end ran
+    dry: each stall is a gap the caller hears, and the gateway counts it from
+    its playout estimate, whatever the marks or acks say later."""
+    gw = await gateway_factory(greeting=_STORY, twilio_window_ms=300)
+    caller = {
+        "twilio": lambda: TwilioCaller(gw.ws_url + "/twilio/media"),
+        "websocket": lambda: BrowserCaller(gw.ws_url + "/browser/ws", window_ms=300),
+    }[transport]()
+    done = threading.Event()
+    thread = _call_on_its_own_loop(caller, done)
+    try:
+        call = await only_call(gw.ctx, timeout=10)
+        await wait_for(lambda: caller.log.first_played(1) is not None, timeout=10)
+        await asyncio.sleep(1.0)
+        stalls = 3
+        for _ in range(stalls):
+            time.sleep(0.6)  # noqa: ASYNC251 - the stall is the point
+            await asyncio.sleep(1.5)
+        record = gw.ctx.records.get(call.call_id)
+        assert record is not None
+        counted = record["underruns"]
+    finally:
+        done.set()
+        await asyncio.to_thread(thread.join, 10)
+    heard, _ = caller.log.underruns(1)
+    assert heard >= stalls, heard
+    assert abs(counted - heard) <= max(1, heard // 10), (counted, heard)

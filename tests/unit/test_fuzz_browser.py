@@ -35,6 +35,7 @@ HELLO: dict[str, Any] = {
     "version": 1,
     "token": "",
     "window_ms": 800,
+    "audio_ms": 100,
     "client": {"transport": "x"},
 }
 BROWSER_BASES: list[dict[str, Any]] = [
@@ -60,6 +61,8 @@ def browser_parse(text: str) -> browser.ClientMessage | None:
         assert message.version == browser.VERSION
         assert isinstance(message.token, str) and whole(message.window_ms)
         assert isinstance(message.client_transport, str) and len(message.client_transport) <= 40
+        assert whole(message.audio_ms) and message.audio_ms % 20 == 0
+        assert 20 <= message.audio_ms <= browser.MAX_AUDIO_MS
     elif isinstance(message, browser.GrantMsg):
         assert whole(message.ms) and whole(message.epoch)
     elif isinstance(message, browser.Played):
@@ -69,6 +72,19 @@ def browser_parse(text: str) -> browser.ClientMessage | None:
     else:
         assert isinstance(message, browser.Bye)
     return message
+
+
+@pytest.mark.parametrize("audio_ms", [0, 10, 30, 220, 1000, -20, True, "100", 100.0])
+def test_a_hello_asking_for_an_audio_size_no_frame_fits_is_refused(audio_ms: object) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        browser.parse_text(json.dumps({**HELLO, "audio_ms": audio_ms}))
+    assert refused.value.kind == "malformed"
+
+
+def test_a_hello_without_audio_ms_gets_one_frame_a_message() -> None:
+    hello = {k: v for k, v in HELLO.items() if k != "audio_ms"}
+    message = browser.parse_text(json.dumps(hello))
+    assert isinstance(message, browser.Hello) and message.audio_ms == 20
 
 
 def test_the_browser_seeds_are_valid() -> None:

@@ -18,8 +18,15 @@ from transports.media_stream.events import Chunking, Dialect, Outgoing
 log = logging.getLogger(__name__)
 
 
+BATCH_MS = 160
+"""Agent audio per media message once a turn is under way: eight frames, one
+default mark interval. Carriers take larger payloads than 20 ms, and a message
+costs the loop far more than its bytes do."""
+
+
 class StreamTransport:
     paced = False
+    batch_ms = BATCH_MS
 
     def __init__(
         self,

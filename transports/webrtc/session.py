@@ -16,7 +16,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE
+from gateway.audio.frames import FRAME_BYTES, FRAME_MS, INTERNAL_RATE
 from gateway.audio.resample import MonoResampler, one_thread
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import GrantTracker
@@ -52,6 +52,7 @@ class WebRtcTransport:
     kind = KIND
     native_audio = ""
     paced = True
+    batch_ms = FRAME_MS  # the pacer takes one frame at a time
 
     def __init__(self, session: WebRtcSession) -> None:
         self.session = session

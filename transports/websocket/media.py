@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from gateway.access.admission import Evicted
 from gateway.access.slots import REFUSALS
 from gateway.access.tokens import token_matches
+from gateway.audio.frames import FRAME_MS
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import BadGrant, GrantTracker
 from gateway.runtime.context import GatewayContext
@@ -50,8 +51,12 @@ class BrowserTransport:
     native_audio = ""
     paced = False
 
-    def __init__(self, ws: WebSocket, flow: GrantTracker, ctx: GatewayContext) -> None:
+    def __init__(
+        self, ws: WebSocket, flow: GrantTracker, ctx: GatewayContext, batch_ms: int = FRAME_MS
+    ) -> None:
         self.ws = ws
+        self.batch_ms = batch_ms
+        """As much audio per binary message as the client's hello allowed."""
         self.flow = flow
         self.ctx = ctx
         self.queue = SendQueue(limit_bytes=SEND_LIMIT_BYTES, warn_bytes=SEND_WARN_BYTES)
@@ -237,9 +242,9 @@ class BrowserStream:
         s = self.settings
         window_ms = min(max(hello.window_ms, s.browser_window_min_ms), s.browser_window_max_ms)
         flow = GrantTracker(CreditWindow(s.window_ms(window_ms)), self.ctx.clock)
-        transport = BrowserTransport(self.ws, flow, self.ctx)
+        transport = BrowserTransport(self.ws, flow, self.ctx, hello.audio_ms)
         call_id = self.ctx.next_call_id("ws")
-        transport.send_text(protocol.welcome(call_id, window_ms, flow.epoch))
+        transport.send_text(protocol.welcome(call_id, window_ms, flow.epoch, hello.audio_ms))
         transport.start()
         log.info("browser call %s: window %d ms via %r", call_id, window_ms, hello.client_transport)
         await run_call(
@@ -247,25 +252,28 @@ class BrowserStream:
         )
 
     async def _receive(self, call: Call, transport: BrowserTransport) -> tuple[int, str]:
-        receiving = asyncio.ensure_future(self.ws.receive())
+        # Two waiters for the whole call, not two per message: a frame's
+        # receive is the hottest path on this wire.
+        reading = asyncio.ensure_future(self._read(call, transport))
         broken = asyncio.ensure_future(transport.broken.wait())
         try:
-            while True:
-                done, _ = await asyncio.wait(
-                    {receiving, broken}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if broken in done:
-                    return close_codes.POLICY, "peer not reading"
-                message = receiving.result()
-                if message["type"] == "websocket.disconnect":
-                    return close_codes.NORMAL, close_codes.disconnect_reason(message.get("code"))
-                outcome = await self._handle(call, transport, message)
-                if outcome is not None:
-                    return outcome
-                receiving = asyncio.ensure_future(self.ws.receive())
+            done, _ = await asyncio.wait({reading, broken}, return_when=asyncio.FIRST_COMPLETED)
+            if reading in done:
+                return reading.result()
+            return close_codes.POLICY, "peer not reading"
         finally:
-            receiving.cancel()
-            broken.cancel()
+            for task in (reading, broken):
+                task.cancel()
+            await asyncio.gather(reading, broken, return_exceptions=True)
+
+    async def _read(self, call: Call, transport: BrowserTransport) -> tuple[int, str]:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return close_codes.NORMAL, close_codes.disconnect_reason(message.get("code"))
+            outcome = await self._handle(call, transport, message)
+            if outcome is not None:
+                return outcome
 
     async def _handle(
         self, call: Call, transport: BrowserTransport, message: dict

@@ -18,6 +18,8 @@ VERSION = 1
 WIRE_RATE = INTERNAL_RATE
 AUDIO_HEADER = struct.Struct("<II")
 """Server audio frames: turn id, offset of the frame in its turn (ms); then PCM16 LE."""
+MAX_AUDIO_MS = 200
+"""The most audio a client may ask for in one server message (hello's `audio_ms`)."""
 MAX_TEXT_CHARS = 4096
 
 
@@ -27,6 +29,8 @@ class Hello:
     token: str
     window_ms: int
     client_transport: str
+    audio_ms: int = FRAME_MS
+    """The most audio the client takes in one binary message: 20 ms unless it asks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +77,14 @@ def _hello(m: dict) -> Hello:
     client = m.get("client") or {}
     if not isinstance(token, str) or not isinstance(client, dict):
         raise ProtocolError("malformed", "token must be a string and client an object")
-    return Hello(version, token, _int(m, "window_ms"), str(client.get("transport", ""))[:40])
+    audio_ms = _int(m, "audio_ms") if "audio_ms" in m else FRAME_MS
+    if not FRAME_MS <= audio_ms <= MAX_AUDIO_MS or audio_ms % FRAME_MS:
+        raise ProtocolError(
+            "malformed", f"audio_ms must be a multiple of {FRAME_MS} from {FRAME_MS} to "
+            f"{MAX_AUDIO_MS}, got {audio_ms}",
+        )  # fmt: skip
+    transport = str(client.get("transport", ""))[:40]
+    return Hello(version, token, _int(m, "window_ms"), transport, audio_ms)
 
 
 def _grant(m: dict) -> GrantMsg:
@@ -126,7 +137,7 @@ def message(kind: str, **body: object) -> str:
     return json.dumps({"type": kind, **body}, separators=(",", ":"))
 
 
-def welcome(call_id: str, window_ms: int, epoch: int) -> str:
+def welcome(call_id: str, window_ms: int, epoch: int, audio_ms: int = FRAME_MS) -> str:
     return message(
         "welcome",
         protocol=PROTOCOL,
@@ -136,6 +147,7 @@ def welcome(call_id: str, window_ms: int, epoch: int) -> str:
         frame_ms=FRAME_MS,
         window_ms=window_ms,
         epoch=epoch,
+        audio_ms=audio_ms,
     )
 
 
