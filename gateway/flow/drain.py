@@ -4,10 +4,11 @@ Audio plays back to back from the moment each piece could first play (sent
 after a dry spell, it starts when sent), delayed by the far end's own latency:
 the network and its jitter buffer. A confirmation says the far end had played
 a point by the time the gateway read it, which is an upper bound on that
-latency, loose by however late the loop read it. The least such bound over the
-call is the estimate: one confirmation read promptly is enough, and a loop
-that reads every confirmation late (the stall that causes the gaps) cannot
-talk the estimate up.
+latency, loose by however late the loop read it. The least of the last few
+such bounds is the estimate: one of them read promptly is enough, so a stall
+(the thing that causes the gaps) cannot talk the estimate up, while a far end
+whose delay really grew (a loaded network, a far end that started a turn
+late) raises it within a few confirmations.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from gateway.clock import Clock
 
 SENDS_KEPT = 256
 """Send times kept for the live turn: more than a 5 s window of 20 ms sends."""
+DELAYS_KEPT = 8
+"""Confirmations the delay is the least of: about 1.3 s of marks at 160 ms."""
 
 
 class FarEndDrain:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.latency_s: float | None = None
-        """The far end's playout delay: the least any confirmation showed."""
+        self._delays: deque[float] = deque(maxlen=DELAYS_KEPT)
         self._turn: int | None = None
         self._sent_ms = 0
         self._drains_at = 0.0
@@ -53,8 +55,12 @@ class FarEndDrain:
             return
         end_ms, played_at = self._sends[0]
         earliest = played_at - (end_ms - position_ms) / 1000
-        shown = max(0.0, self.clock.now() - earliest)
-        self.latency_s = shown if self.latency_s is None else min(self.latency_s, shown)
+        self._delays.append(max(0.0, self.clock.now() - earliest))
+
+    @property
+    def latency_s(self) -> float:
+        """The far end's playout delay: the least the last few confirmations showed."""
+        return min(self._delays, default=0.0)
 
     def restart(self, turn_id: int) -> None:
         """The turn is sent again from a resume point: nothing is queued there now."""
@@ -69,7 +75,9 @@ class FarEndDrain:
             self._sends.clear()
 
     def dry_at(self, turn_id: int) -> float | None:
-        """When the far end has played everything of the turn sent so far."""
-        if turn_id != self._turn:
+        """When the far end has played everything of the turn sent so far;
+        None until a confirmation has shown the far end's delay (a call's first
+        fraction of a second), for a turn not being sent, or a cleared one."""
+        if turn_id != self._turn or not self._delays:
             return None
-        return self._drains_at + (self.latency_s or 0.0)
+        return self._drains_at + self.latency_s

@@ -7,7 +7,7 @@ import pytest
 
 from gateway.audio.frames import FRAME_BYTES, AudioChunk
 from gateway.clock import FakeClock
-from gateway.flow.drain import FarEndDrain
+from gateway.flow.drain import DELAYS_KEPT, FarEndDrain
 from tests.unit.conversation_rig import T0, answer, echo, played, rig, speak, underruns
 
 pytestmark = pytest.mark.timeout(5)
@@ -16,7 +16,10 @@ pytestmark = pytest.mark.timeout(5)
 def test_audio_drains_back_to_back_from_its_first_send() -> None:
     clock = FakeClock(T0)
     drain = FarEndDrain(clock)
-    drain.sent(1, 0, 160)
+    drain.sent(1, 0, 20)
+    assert drain.dry_at(1) is None  # the far end's delay is not known yet
+    drain.confirmed(1, 20)  # played the moment it could: no delay
+    drain.sent(1, 20, 160)
     clock.advance(0.1)
     drain.sent(1, 160, 320)  # queued behind the first 160 ms
     assert drain.dry_at(1) == pytest.approx(T0 + 0.32)
@@ -25,7 +28,7 @@ def test_audio_drains_back_to_back_from_its_first_send() -> None:
     assert drain.dry_at(1) == pytest.approx(T0 + 0.6 + 0.08)
 
 
-def test_the_far_ends_delay_is_the_least_any_confirmation_shows() -> None:
+def test_the_far_ends_delay_is_the_least_of_the_last_few_confirmations() -> None:
     clock = FakeClock(T0)
     drain = FarEndDrain(clock)
     drain.sent(1, 0, 320)
@@ -36,12 +39,19 @@ def test_the_far_ends_delay_is_the_least_any_confirmation_shows() -> None:
     drain.confirmed(1, 320)
     assert drain.latency_s == pytest.approx(0.05)
     assert drain.dry_at(1) == pytest.approx(T0 + 0.32 + 0.05)
+    for n in range(DELAYS_KEPT):  # a far end that really is later now raises it
+        drain.sent(1, 320 + n * 20, 340 + n * 20)
+        clock.advance(0.3)
+        drain.confirmed(1, 340 + n * 20)
+    assert drain.latency_s > 0.2
 
 
 def test_a_cleared_turn_has_no_dry_time_and_a_resumed_one_starts_now() -> None:
     clock = FakeClock(T0)
     drain = FarEndDrain(clock)
-    drain.sent(1, 0, 400)
+    drain.sent(1, 0, 20)
+    drain.confirmed(1, 20)
+    drain.sent(1, 20, 400)
     drain.forget(1)
     assert drain.dry_at(1) is None
     clock.advance(1.0)
@@ -62,6 +72,7 @@ def test_a_send_after_the_far_end_ran_dry_is_one_gap(grants: bool) -> None:
     r = rig(grants=grants)
     turn = answer(r)
     speak(r, turn, 100)
+    r.flow.positions.drain.confirmed(turn, 20)  # the far end showed no delay
     r.core.reply_audio(turn, 100)
     r.clock.advance(0.1 + 0.015)  # within one frame of slack: still in time
     assert underruns(_send(r, turn, 100)) == 0
@@ -77,6 +88,7 @@ def test_a_gap_the_last_echo_already_counted_is_not_counted_again() -> None:
     r = rig()
     turn = answer(r)
     marks = speak(r, turn, 160)
+    r.flow.positions.drain.confirmed(turn, 20)
     r.core.reply_audio(turn, 40)
     r.clock.advance(0.4)
     assert underruns(echo(r, marks[0], queued_ms=40)) == 1  # nothing in flight
@@ -99,8 +111,11 @@ def test_no_gap_on_a_paced_wire_or_for_a_turn_no_longer_live() -> None:
     assert r.core.sending(turn) == []
 
 
-def test_the_first_frame_of_a_turn_is_never_late() -> None:
+def test_nothing_is_late_before_the_far_end_has_shown_its_delay() -> None:
     r = rig()
     turn = answer(r)
     r.clock.advance(5.0)
-    assert r.core.sending(turn) == []
+    assert r.core.sending(turn) == []  # the turn's first frame
+    speak(r, turn, 100)
+    r.clock.advance(5.0)
+    assert r.core.sending(turn) == []  # no confirmation yet
