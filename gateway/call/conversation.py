@@ -64,10 +64,9 @@ ACTIONS_KEPT = 8
 INTERRUPTS_KEPT = 16
 SAME_INSTANT_S = 0.001
 LATE_SEND_S = 0.020
-"""A frame handed to the wire more than one frame after the far end's estimated
-dry time reaches it after its buffer ran out. The estimate runs from the last
-confirmation (or the turn's first send) at one millisecond a millisecond, so a
-saturated loop's late sends count even where no confirmation could show them:
+"""Audio handed to the wire more than one frame after the far end's estimated
+dry time (gateway/flow/drain.py) reaches it after its buffer ran out. This
+counts a saturated loop's late sends where no confirmation could show them:
 on Twilio an echo only shows the far end dry once the last mark is back."""
 
 
