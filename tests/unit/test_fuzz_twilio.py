@@ -25,6 +25,7 @@ from tests.unit.fuzz_material import (
     single_replacements,
 )
 from transports.errors import ProtocolError
+from transports.media_stream.events import Audio
 from transports.twilio import protocol as twilio
 
 pytestmark = pytest.mark.timeout(120)
@@ -76,12 +77,19 @@ SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def twilio_parse(text: str) -> twilio.TwilioEvent | None:
-    """parse(), holding it to its contract: an event with sane fields, or ProtocolError."""
+    """parse(), holding it to its contract: an event with sane fields, or ProtocolError;
+    and the stream layer's own parser (the dialect, with its media fast path)
+    refusing exactly what parse() refuses."""
     try:
         event = twilio.parse(text)
     except ProtocolError as exc:
         assert isinstance(exc.kind, str) and exc.kind
+        with pytest.raises(ProtocolError):
+            twilio.TwilioDialect().parse(text)
         return None
+    streamed = twilio.TwilioDialect().parse(text)
+    if isinstance(event, twilio.Media):
+        assert isinstance(streamed, Audio) and streamed.payload == event.payload
     assert isinstance(event, twilio.TwilioEvent)
     if isinstance(event, twilio.Start):
         # media_message() writes the sid into every reply frame unescaped: it must stay tame.

@@ -141,8 +141,12 @@ def parse(text: str) -> TwilioEvent:
 
 def _caller_audio(m: dict) -> Audio:
     """A media message as the stream layer takes it: fifty a second per call,
-    so no fields the call does not read and no event in between."""
-    return Audio(fields.payload(fields.obj(m, "media"), most=MAX_MEDIA_BYTES))
+    so no event in between. Its other fields are checked as `_parse_media`
+    checks them: a malformed one is still the carrier's error, counted."""
+    media = fields.obj(m, "media")
+    fields.whole(media, "chunk", 0)
+    fields.whole(media, "timestamp", 0)
+    return Audio(fields.payload(media, most=MAX_MEDIA_BYTES))
 
 
 _STREAM_PARSERS: dict[str, Callable[[dict], TwilioEvent | Audio]] = {
