@@ -41,9 +41,10 @@ class GrantTracker:
     already returned) is never returned twice.
     """
 
-    def __init__(self, window: CreditWindow, clock: Clock) -> None:
+    def __init__(self, window: CreditWindow, clock: Clock, paced: bool = False) -> None:
+        """`paced`: the gateway paces this wire itself (WebRTC), so no drain estimate."""
         self.window = window
-        self.positions = TurnPositions(clock)
+        self.positions = TurnPositions(clock, drain=not paced)
         self.epoch = 0
 
     def needs_flush_before(self, turn_id: int) -> bool:

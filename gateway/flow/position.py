@@ -26,11 +26,13 @@ class TurnPositions:
     first confirmation of a turn the anchor is its first send.
     """
 
-    def __init__(self, clock: Clock, kept: int = 4) -> None:
+    def __init__(self, clock: Clock, kept: int = 4, drain: bool = True) -> None:
+        """`drain`: keep the far end's drain estimate (drain.py); a wire the
+        gateway paces itself has its pacer instead, and skips it per frame."""
         self.clock = clock
         self.kept = kept
         self._turns: OrderedDict[int, _Turn] = OrderedDict()
-        self.drain = FarEndDrain(clock)
+        self.drain = FarEndDrain(clock) if drain else None
 
     def on_sent(self, turn_id: int, offset_ms: int, end_ms: int) -> None:
         turn = self._turns.get(turn_id)
@@ -40,7 +42,8 @@ class TurnPositions:
             while len(self._turns) > self.kept:
                 self._turns.popitem(last=False)
         turn.sent_ms = max(turn.sent_ms, end_ms)
-        self.drain.sent(turn_id, offset_ms, end_ms)
+        if self.drain is not None:
+            self.drain.sent(turn_id, offset_ms, end_ms)
 
     def sent_ms(self, turn_id: int) -> int:
         turn = self._turns.get(turn_id)
@@ -57,7 +60,8 @@ class TurnPositions:
         turn.anchor_t = self.clock.now()
         turn.anchor_ms = position_ms
         turn.confirmed_ms = max(turn.confirmed_ms, position_ms)
-        self.drain.confirmed(turn_id, position_ms)
+        if self.drain is not None:
+            self.drain.confirmed(turn_id, position_ms)
         return True
 
     def confirmed_ms(self, turn_id: int) -> int:
@@ -81,7 +85,7 @@ class TurnPositions:
     def dry_at(self, turn_id: int) -> float | None:
         """When the far end will have played all of the turn sent so far
         (drain.py); None for a turn never sent, or cleared."""
-        return self.drain.dry_at(turn_id)
+        return self.drain.dry_at(turn_id) if self.drain is not None else None
 
     def rewind(self, turn_id: int, from_ms: int) -> None:
         """After a clear, the turn is sent again from `from_ms`: positions run
@@ -94,13 +98,15 @@ class TurnPositions:
         turn.sent_ms = from_ms
         turn.anchor_ms = from_ms
         turn.anchor_t = self.clock.now()
-        self.drain.restart(turn_id)
+        if self.drain is not None:
+            self.drain.restart(turn_id)
         turn.confirmed_ms = min(turn.confirmed_ms, from_ms)
 
     def truncate(self, turn_id: int, heard_ms: int) -> None:
         """After a clear: nothing past `heard_ms` of the turn will ever play."""
         turn = self._turns.get(turn_id)
-        self.drain.forget(turn_id)
+        if self.drain is not None:
+            self.drain.forget(turn_id)
         if turn is not None:
             turn.cleared_at_ms = heard_ms
             turn.anchor_ms = heard_ms

@@ -7,7 +7,9 @@ import pytest
 
 from gateway.audio.frames import FRAME_BYTES, AudioChunk
 from gateway.clock import FakeClock
+from gateway.flow.credit import CreditWindow
 from gateway.flow.drain import DELAYS_KEPT, FarEndDrain
+from gateway.flow.grants import GrantTracker
 from tests.unit.conversation_rig import T0, answer, echo, played, rig, speak, underruns
 
 pytestmark = pytest.mark.timeout(5)
@@ -58,6 +60,17 @@ def test_a_cleared_turn_has_no_dry_time_and_a_resumed_one_starts_now() -> None:
     drain.restart(1)
     drain.sent(1, 200, 260)
     assert drain.dry_at(1) == pytest.approx(T0 + 1.0 + 0.06)
+
+
+def test_a_wire_the_gateway_paces_keeps_no_drain_estimate() -> None:
+    """WebRTC's pacer judges late frames itself: no estimate is kept per frame."""
+    clock = FakeClock(T0)
+    flow = GrantTracker(CreditWindow(100), clock, paced=True)
+    flow.on_sent(AudioChunk(1, bytes(FRAME_BYTES), 0))
+    flow.on_played(1, 20)
+    clock.advance(1.0)
+    assert flow.positions.drain is None and flow.dry_at(1) is None
+    assert flow.position_ms(1) == 20
 
 
 def _send(r, turn: int, offset: int) -> list:

@@ -84,7 +84,7 @@ class WebRtcSession:
         settings = ctx.settings
         self.pc = RTCPeerConnection(rtc_configuration(settings))
         cushion_ms = settings.window_ms(settings.webrtc_cushion_ms)
-        self.flow = GrantTracker(CreditWindow(cushion_ms), ctx.clock)
+        self.flow = GrantTracker(CreditWindow(cushion_ms), ctx.clock, paced=True)
         self.pacer = Pacer(ctx.clock, cushion_ms, late_ms=LATE_AFTER_MS)
         self.track = PacedAudioTrack(self.pacer, self._on_emit, settings.webrtc_opus_complexity)
         self.playout_delay_s = settings.webrtc_playout_delay_ms / 1000
