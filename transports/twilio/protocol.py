@@ -102,11 +102,15 @@ def _parse_start(m: dict) -> Start:
     return result
 
 
-def _parse_media(m: dict) -> Media:
+def _media_fields(m: dict) -> tuple[dict, bytes, int, int]:
+    """A media message's object, payload, chunk and timestamp, each checked."""
     media = fields.obj(m, "media")
     payload = fields.payload(media, most=MAX_MEDIA_BYTES)
-    chunk = fields.whole(media, "chunk", 0)
-    timestamp = fields.whole(media, "timestamp", 0)
+    return media, payload, fields.whole(media, "chunk", 0), fields.whole(media, "timestamp", 0)
+
+
+def _parse_media(m: dict) -> Media:
+    media, payload, chunk, timestamp = _media_fields(m)
     return Media(payload, chunk, timestamp, str(media.get("track", "inbound"))[:16])
 
 
@@ -141,12 +145,8 @@ def parse(text: str) -> TwilioEvent:
 
 def _caller_audio(m: dict) -> Audio:
     """A media message as the stream layer takes it: fifty a second per call,
-    so no event in between. Its other fields are checked as `_parse_media`
-    checks them: a malformed one is still the carrier's error, counted."""
-    media = fields.obj(m, "media")
-    fields.whole(media, "chunk", 0)
-    fields.whole(media, "timestamp", 0)
-    return Audio(fields.payload(media, most=MAX_MEDIA_BYTES))
+    so no event in between, with the same checks as `_parse_media`."""
+    return Audio(_media_fields(m)[1])
 
 
 _STREAM_PARSERS: dict[str, Callable[[dict], TwilioEvent | Audio]] = {
