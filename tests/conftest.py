@@ -57,9 +57,12 @@ def speech(services: Services):
 async def gateway_factory(services: Services):
     running: list[RunningGateway] = []
 
-    async def start(services_override: Services | None = None, **overrides) -> RunningGateway:
+    async def start(
+        services_override: Services | None = None, ws_protocol: type | None = None, **overrides
+    ) -> RunningGateway:
         settings = Settings(**{"vad_min_silence_ms": 500, **overrides})
-        gw = await start_gateway(settings, services_override or services)
+        protocol = {"ws_protocol": ws_protocol} if ws_protocol else {}
+        gw = await start_gateway(settings, services_override or services, **protocol)
         running.append(gw)
         return gw
 

@@ -39,6 +39,8 @@ class G711:
     def __init__(self, codec: str) -> None:
         self._decode, self._encode = _tables(codec)
         self.silence = self.encode(np.zeros(1, dtype=np.int16))
+        self.powers = ((self._decode.astype(np.float64) / 32768) ** 2).astype(np.float32)
+        """Each byte's power on a full scale of 1.0 (caller_audio.py)."""
 
     def decode(self, data: bytes) -> np.ndarray:
         """G.711 bytes to int16 samples."""

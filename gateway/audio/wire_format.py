@@ -1,8 +1,9 @@
 """A telephone wire's own audio format, and the one conversion at its edge.
 
 Carriers send G.711 (μ-law or A-law) or 16-bit linear PCM at 8 or 16 kHz
-(24 kHz on a few). Caller audio is converted once, on arrival, to whole 20 ms
-frames at the internal rate; agent audio is converted once, on the way out.
+(24 kHz on a few). Caller audio becomes whole 20 ms frames at the internal
+rate: a G.711 frame when it is first used (caller_audio.py), anything else
+on arrival. Agent audio is converted once, on the way out.
 μ-law at 8 kHz passes straight through both ways, so a voice that speaks it
 (the Realtime model) is never transcoded.
 """
@@ -14,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from gateway.audio.caller_audio import CallerAudio, wire_block_powers
 from gateway.audio.frames import FRAME_BYTES, FRAME_MS, INTERNAL_RATE, AudioChunk
 from gateway.audio.g711 import ALAW, MULAW
 from gateway.audio.resample import StreamResampler
@@ -73,20 +75,68 @@ class WireFormat:
 
 
 class InboundAudio:
-    """Caller audio in the wire's format to whole 20 ms frames at the internal rate."""
+    """Caller audio in the wire's format to whole 20 ms frames at the internal rate.
+
+    G.711 stays on the wire until somebody reads a frame's `pcm`
+    (caller_audio.py): messages are cut into whole 20 ms frames of wire bytes,
+    the rest kept for the next message. Frames are converted in order; after
+    frames nobody read, the resampler starts afresh (a quarter of a
+    millisecond of start-up, padded with silence, so each frame is whole).
+    Linear PCM is converted on arrival, with whatever does not fill a frame
+    kept for the next message.
+    """
 
     def __init__(self, fmt: WireFormat) -> None:
         self.fmt = fmt
         self._up = StreamResampler(fmt.rate, INTERNAL_RATE)
         self._pending = b""
+        """What did not fill a frame: wire bytes for G.711, else PCM."""
+        codec = {"pcmu": MULAW, "pcma": ALAW}.get(fmt.encoding)
+        self._powers = codec.powers if codec is not None else None
+        self._seq = 0
+        self._next = 1
+        """The frame the resampler's state continues into."""
 
-    def convert(self, payload: bytes) -> tuple[bytes, bytes]:
-        """(PCM frames, the same audio as 8 kHz μ-law when that is what arrived)."""
+    def audio(self, payload: bytes) -> list[CallerAudio]:
+        """The whole frames this message completes (none, one, or more)."""
+        if self._powers is None:
+            pcm = self._convert(payload)
+            return [CallerAudio(pcm)] if pcm else []
+        size = self.fmt.frame_bytes
+        data = self._pending + payload if self._pending else payload
+        whole = len(data) - len(data) % size
+        self._pending = data[whole:]
+        ulaw = self.fmt.encoding == "pcmu"
+        frames = []
+        for i in range(0, whole, size):
+            self._seq += 1
+            wire = data if len(data) == size else data[i : i + size]  # the usual: no copy
+            frames.append(
+                CallerAudio(ulaw8k=wire if ulaw else b"", wire=wire, seq=self._seq, source=self)
+            )
+        return frames
+
+    def pcm_of(self, seq: int, wire: bytes) -> bytes:
+        if seq != self._next:
+            self._up.reset()
+        self._next = seq + 1
+        samples = self._up.process(self.fmt.decode(wire))
+        short = FRAME_BYTES // 2 - samples.size
+        if short > 0:
+            samples = np.concatenate((np.zeros(short, dtype=np.int16), samples))
+        return samples[-(FRAME_BYTES // 2) :].tobytes()
+
+    def block_powers(self, wire: bytes) -> list[float]:
+        assert self._powers is not None
+        return wire_block_powers(self._powers, wire)
+
+    def _convert(self, payload: bytes) -> bytes:
+        """Linear PCM on arrival: whole frames, the rest kept (as PCM) for the next."""
         samples = self._up.process(self.fmt.decode(payload))
         pcm = self._pending + samples.tobytes() if self._pending else samples.tobytes()
         whole = len(pcm) - len(pcm) % FRAME_BYTES
         self._pending = pcm[whole:]
-        return pcm[:whole], (payload if self.fmt.encoding == "pcmu" else b"")
+        return pcm[:whole]
 
 
 class OutboundAudio:

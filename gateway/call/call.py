@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.audio.frames import (
-    FRAME_BYTES,
     FRAME_MS,
     AudioChunk,
     split_frames,
@@ -289,9 +288,12 @@ class Call:
     # ---- inbound ---------------------------------------------------------
 
     async def on_audio(self, pcm: bytes, ulaw8k: bytes = b"") -> None:
-        """Caller audio at the internal rate, any whole number of frames, and
-        the same as μ-law if the wire carried that."""
-        ms = len(pcm) // FRAME_BYTES * FRAME_MS
+        """`hear`, for a receive loop that awaits: PCM at the internal rate,
+        any whole number of frames, and the same as μ-law if the wire carried that."""
+        self.hear(CallerAudio(pcm, ulaw8k))
+
+    def hear(self, audio: CallerAudio) -> None:
+        ms = audio.ms
         if not self.inbound.admit(ms):
             self.metrics.inbound_dropped_ms.labels(self.kind).inc(ms)
             if not self._flood_logged:
@@ -299,7 +301,7 @@ class Call:
                 log.warning("caller audio arrives faster than real time; dropping the surplus")
             return
         if self._voice_failed is None:
-            self.voice.feed(CallerAudio(pcm, ulaw8k))
+            self.voice.feed(audio)
 
     def on_dtmf(self, digit: str) -> None:
         self.emit(Dtmf(digit))

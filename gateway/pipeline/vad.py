@@ -4,17 +4,21 @@ start and end. Results come back a batch later, through `on_event`."""
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
+from gateway.audio.caller_audio import BLOCK_SAMPLES, BLOCKS_PER_FRAME, CallerAudio
 from gateway.audio.frames import FRAME_BYTES, INTERNAL_RATE
 from gateway.clock import Clock
 from gateway.pipeline.onset import OnsetEvent, OnsetTracker
 from gateway.pipeline.segmenter import SpeechEnded, SpeechSegmenter, VadEvent, VadSettings
 
 DetectorEvent = VadEvent | OnsetEvent
+BLOCK_BYTES = BLOCK_SAMPLES * 2
 
 
 class VoiceStream(Protocol):
@@ -36,6 +40,9 @@ class VoiceDetector:
     An energy pre-gate keeps silence and steady line noise away from the model:
     digital silence below `energy_gate_dbfs`, and anything within
     `noise_margin_db` of the tracked noise floor while no speech is under way.
+    It judges a window from the power of its 4 ms blocks (caller_audio.py),
+    so the samples of a window the model does not hear are never read: a quiet
+    caller on a G.711 wire is never decoded.
     """
 
     def __init__(
@@ -60,9 +67,17 @@ class VoiceDetector:
         )
         self._on_event = on_event
         self._window = stream.window_samples
-        self._pending = np.zeros(self._window * 2, dtype=np.float32)
-        self._filled = 0
+        if self._window % BLOCK_SAMPLES:
+            raise ValueError(f"a window of {self._window} samples is not whole 4 ms blocks")
+        self._window_blocks = self._window // BLOCK_SAMPLES
         self._window_ms = self._window * 1000 / INTERNAL_RATE
+        # The frames the next window takes from, and each 4 ms block's power:
+        # a window is judged from its blocks, and its samples are read only
+        # when the model is to hear it (a quiet caller's never are).
+        self._frames: deque[CallerAudio] = deque()
+        self._powers: deque[float] = deque()
+        self._first_block = 0
+        """Blocks of the oldest frame that earlier windows took."""
         self._gate_db = settings.energy_gate_dbfs
         self._floor_db = 0.0
         self.model_windows = 0
@@ -72,9 +87,8 @@ class VoiceDetector:
     # so a louder room raises it but a few seconds of speech do not.
     _FLOOR_RISE_DB = 0.03
 
-    def _worth_a_model_run(self, window: np.ndarray) -> bool:
-        power = float(np.dot(window, window)) / window.size
-        level_db = 10.0 * np.log10(power) if power > 1e-12 else -120.0
+    def _worth_a_model_run(self, power: float) -> bool:
+        level_db = 10.0 * math.log10(power) if power > 1e-12 else -120.0
         if level_db < self._floor_db:
             self._floor_db = level_db
         else:
@@ -84,26 +98,41 @@ class VoiceDetector:
         return self.segmenter.active or level_db > self._floor_db + self.settings.noise_margin_db
 
     def feed(self, frame: bytes) -> None:
+        """One 20 ms frame of PCM16 at the internal rate."""
         if len(frame) != FRAME_BYTES:
             raise ValueError(f"VAD takes {FRAME_BYTES}-byte frames, got {len(frame)}")
-        samples = np.frombuffer(frame, dtype=np.int16)
-        n = samples.size
-        # Scaled straight into the window buffer: no temporaries per frame.
-        np.multiply(samples, 1 / 32768.0, out=self._pending[self._filled : self._filled + n])
-        self._filled += n
-        while self._filled >= self._window:
-            window = self._pending[: self._window].copy()
-            self._pending[: self._filled - self._window] = self._pending[
-                self._window : self._filled
-            ]
-            self._filled -= self._window
+        self.hear(CallerAudio(frame))
+
+    def hear(self, frame: CallerAudio) -> None:
+        """One 20 ms frame, whose samples are read only if the model hears them."""
+        self._frames.append(frame)
+        self._powers.extend(frame.block_powers())
+        blocks = self._window_blocks
+        while len(self._powers) >= blocks:
+            power = sum(self._powers.popleft() for _ in range(blocks)) / blocks
             now = self.clock.now()
-            if self._worth_a_model_run(window):
+            if self._worth_a_model_run(power):
                 self.model_windows += 1
+                window = self._take_window()
                 self.stream.submit(window, lambda p, at=now: self._decided(p, at))
             else:
                 self.gated_windows += 1
+                self._skip_window()
                 self.stream.submit(None, lambda p, at=now: self._decided(p, at))
+
+    def _take_window(self) -> np.ndarray:
+        start = self._first_block * BLOCK_BYTES
+        end = start + self._window_blocks * BLOCK_BYTES
+        frames_spanned = -(-end // FRAME_BYTES)
+        pcm = b"".join(self._frames[i].pcm for i in range(frames_spanned))
+        self._skip_window()
+        return np.frombuffer(pcm[start:end], dtype=np.int16) * np.float32(1 / 32768)
+
+    def _skip_window(self) -> None:
+        taken = self._first_block + self._window_blocks
+        whole, self._first_block = divmod(taken, BLOCKS_PER_FRAME)
+        for _ in range(whole):
+            self._frames.popleft()
 
     def _decided(self, probability: float, at: float) -> None:
         # Onset before speech start, fade before speech end: the order they happened.

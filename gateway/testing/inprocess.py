@@ -35,7 +35,11 @@ class RunningGateway:
             self.task.cancel()
 
 
-async def start_gateway(settings: Settings, services: Services) -> RunningGateway:
+async def start_gateway(
+    settings: Settings, services: Services, ws_protocol: type = ReadAheadProtocol
+) -> RunningGateway:
+    """`ws_protocol`: the server's WebSocket protocol; uvicorn's own shows how
+    the gateway runs under a server without the hand-over (transports/direct.py)."""
     app = create_app(settings, services=services)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -45,7 +49,7 @@ async def start_gateway(settings: Settings, services: Services) -> RunningGatewa
         app,
         log_config=None,
         ws_max_size=256 * 1024,  # as `sluice serve`: adapters refuse past 64 KiB
-        ws=ReadAheadProtocol,
+        ws=ws_protocol,
         lifespan="on",
         ws_ping_interval=None,
         ws_per_message_deflate=False,

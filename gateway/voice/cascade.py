@@ -187,10 +187,10 @@ class CascadeSession:
         out = self._out
         if out is None:
             return
-        for frame in self.watch.frames(audio.pcm):
+        for frame in audio.frames():
             if self._stt is not None:
-                self._stt.feed(frame)
-            self.watch.feed(frame)
+                self._stt.feed(frame.pcm)
+            self.watch.hear(frame)
 
     def _on_voice(self, change: VoiceChange) -> None:
         if self._out is not None:

@@ -335,9 +335,9 @@ class GeminiSession:
     # ---- the caller's side -------------------------------------------------
 
     def feed(self, audio: CallerAudio) -> None:
-        for frame in self.watch.frames(audio.pcm):
-            self.watch.feed(frame)
-            self._send_all(self.speech.take(frame))
+        for frame in audio.frames():
+            self.watch.hear(frame)
+            self._send_all(self.speech.take(frame.pcm))
 
     def _send_all(self, messages: list[dict]) -> None:
         for message in messages:

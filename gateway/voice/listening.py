@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from gateway.audio.frames import FRAME_BYTES, FRAME_MS
+from gateway.audio.caller_audio import CallerAudio
+from gateway.audio.frames import FRAME_MS
 from gateway.clock import Clock
 from gateway.pipeline.onset import VoiceFaded, VoiceHeld, VoiceOnset
 from gateway.pipeline.segmenter import SpeechStarted as VadStarted
@@ -53,7 +54,7 @@ class SpeechWatch:
         # The detector answers late under load (its windows wait for a shared
         # batch): the ring also holds what arrived while the verdict was due.
         self._preroll_frames = max(1, settings.preroll_ms // FRAME_MS)
-        self.preroll: deque[bytes] = deque(
+        self.preroll: deque[CallerAudio] = deque(
             maxlen=self._preroll_frames + DETECTOR_LAG_MS // FRAME_MS
         )
         self._late_frames = 0
@@ -63,14 +64,16 @@ class SpeechWatch:
     def speaking(self) -> bool:
         return self.detector.segmenter.speaking
 
-    def frames(self, pcm: bytes) -> list[bytes]:
-        return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES)]
+    def hear(self, audio: CallerAudio) -> None:
+        """Any whole number of frames; kept as pre-roll while nobody speaks."""
+        for frame in audio.frames():
+            if not self.speaking:
+                self.preroll.append(frame)
+            self.detector.hear(frame)
 
     def feed(self, frame: bytes) -> None:
-        """One 20 ms frame; kept as pre-roll while nobody speaks."""
-        if not self.speaking:
-            self.preroll.append(frame)
-        self.detector.feed(frame)
+        """One 20 ms frame of PCM16 at the internal rate."""
+        self.hear(CallerAudio(frame))
 
     def _decided(self, event: DetectorEvent, now: float) -> None:
         match event:
@@ -94,7 +97,8 @@ class SpeechWatch:
     def take_preroll(self) -> bytes:
         """The pre-roll before the speech, and what came while it was decided."""
         wanted = self._preroll_frames + self._late_frames
-        audio = b"".join(list(self.preroll)[-wanted:])
+        # Converted now, in order, if nobody read them before (caller_audio.py).
+        audio = b"".join(frame.pcm for frame in list(self.preroll)[-wanted:])
         self.preroll.clear()
         self._late_frames = 0
         return audio

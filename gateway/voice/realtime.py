@@ -307,8 +307,7 @@ class RealtimeSession:
     # ---- the call's side ---------------------------------------------------
 
     def feed(self, audio: CallerAudio) -> None:
-        for frame in self.watch.frames(audio.pcm):
-            self.watch.feed(frame)
+        self.watch.hear(audio)
         if self.fmt == PCMU:
             wire = audio.ulaw8k or mulaw.encode(
                 self._to_8k.process(np.frombuffer(audio.pcm, dtype=np.int16))

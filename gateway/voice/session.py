@@ -17,16 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gateway.audio.caller_audio import CallerAudio
 
-@dataclass(frozen=True, slots=True)
-class CallerAudio:
-    """One or more 20 ms frames of caller audio."""
-
-    pcm: bytes
-    """PCM16 mono at the internal rate."""
-    ulaw8k: bytes = b""
-    """The same audio as G.711 μ-law at 8 kHz, when the wire carried it so:
-    a voice that takes μ-law can use it untouched."""
+__all__ = ["CallerAudio"]  # the voices' view of caller audio lives with the audio
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,15 @@ import asyncio
 import time
 
 import websockets
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gateway.call.call import Call
 from gateway.call.events import CallEvent
 from gateway.call.turns import TurnPhase
+from gateway.server.ws_protocol import ReadAheadProtocol
+
+SERVERS = {"hand-over": ReadAheadProtocol, "asgi": WebSocketsSansIOProtocol}
+"""Sluice's own WebSocket protocol, and uvicorn's (every message through ASGI)."""
 
 
 async def wait_for(predicate, timeout: float, poll: float = 0.01) -> None:

@@ -7,8 +7,9 @@ import asyncio
 import pytest
 
 from gateway.pipeline.agent import _STORY
+from gateway.server.ws_protocol import ReadAheadProtocol
 from gateway.testing.browser_caller import BrowserCaller
-from tests.integration.helpers import listening_after, only_call, wait_for
+from tests.integration.helpers import SERVERS, listening_after, only_call, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -17,7 +18,10 @@ def url(gw) -> str:
     return gw.ws_url + "/browser/ws"
 
 
-async def test_a_browser_call_greets_hears_and_answers(gateway, speech):
+@pytest.mark.parametrize("server", SERVERS)
+async def test_a_browser_call_greets_hears_and_answers(gateway_factory, speech, server):
+    gateway = await gateway_factory(ws_protocol=SERVERS[server])
+    handed_over = ReadAheadProtocol.handed_over
     async with BrowserCaller(url(gateway)) as caller:
         call = await only_call(gateway.ctx)
         assert caller.welcome["window_ms"] == 800 and caller.welcome["sample_rate"] == 16000
@@ -29,6 +33,7 @@ async def test_a_browser_call_greets_hears_and_answers(gateway, speech):
     assert caller.log.played_ms(2) >= call.records[2].produced_ms - 40
     assert caller.log.underruns() == (0, 0)
     assert caller.errors == [] and caller.protocol_errors == []
+    assert (ReadAheadProtocol.handed_over > handed_over) == (server == "hand-over")
 
 
 async def test_barge_in_sends_clear_and_the_ring_is_emptied(gateway, speech):

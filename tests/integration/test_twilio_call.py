@@ -5,13 +5,23 @@ from __future__ import annotations
 import pytest
 
 from gateway.call.events import AgentText, Transcript
+from gateway.server.ws_protocol import ReadAheadProtocol
 from gateway.testing.twilio_caller import TwilioCaller
-from tests.integration.helpers import listening_after, only_call, record_events, wait_for
+from tests.integration.helpers import (
+    SERVERS,
+    listening_after,
+    only_call,
+    record_events,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_scripted_call_greets_hears_the_caller_and_answers(gateway, speech):
+@pytest.mark.parametrize("server", SERVERS)
+async def test_scripted_call_greets_hears_the_caller_and_answers(gateway_factory, speech, server):
+    gateway = await gateway_factory(ws_protocol=SERVERS[server])
+    handed_over = ReadAheadProtocol.handed_over
     async with TwilioCaller(gateway.ws_url + "/twilio/media") as caller:
         call = await only_call(gateway.ctx)
         events = record_events(call)
@@ -30,3 +40,4 @@ async def test_scripted_call_greets_hears_the_caller_and_answers(gateway, speech
     assert caller.log.played_ms(2) >= call.records[2].produced_ms - 40
     assert caller.log.underruns() == (0, 0)
     assert caller.errors == []
+    assert (ReadAheadProtocol.handed_over > handed_over) == (server == "hand-over")

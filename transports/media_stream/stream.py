@@ -7,6 +7,7 @@ dialect; what they mean for the call is the flow core's.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -22,6 +23,7 @@ from gateway.runtime.context import GatewayContext
 from gateway.wire import Aliases, Call, PointReached
 from transports import close_codes
 from transports.call_runner import CallDetails, client_address, run_call
+from transports.direct import Ending, direct_of, receive_directly
 from transports.errors import ProtocolError
 from transports.media_stream.events import (
     Audio,
@@ -273,7 +275,12 @@ class MediaStream:
             call.answered_by(placed.answered_by == "machine", placed.end_of_greeting)
 
     async def _receive_loop(self, call: Call, inbound: InboundAudio) -> tuple[int, str]:
-        assert self.transport is not None
+        direct = direct_of(self.ws)
+        if direct is None:  # a server without the hand-over (a test client)
+            return await self._receive_each(call, inbound)
+        return await receive_directly(self.ws, direct, partial(self._handle, call, inbound))
+
+    async def _receive_each(self, call: Call, inbound: InboundAudio) -> tuple[int, str]:
         while True:
             try:
                 message = await self._receive()
@@ -281,30 +288,39 @@ class MediaStream:
                 return close_codes.NORMAL, close_codes.disconnect_reason(gone.code)
             if message is None:
                 return close_codes.NORMAL, close_codes.disconnect_reason(self.disconnect_code)
-            try:
-                event = self.dialect.parse(message)
-            except ProtocolError as exc:
-                self._error(exc.kind, exc.detail)
-                if exc.kind in CLOSE_FOR_KIND:
-                    return CLOSE_FOR_KIND[exc.kind], exc.detail[:100]
-                if self.errors >= ERROR_BUDGET:
-                    return close_codes.POLICY, "too many protocol errors"
-                continue
-            if isinstance(event, Audio):
-                await call.on_audio(*inbound.convert(event.payload))
-            elif isinstance(event, Played):
-                if not call.confirm(PointReached(event.name)):
-                    self._error("unknown_mark", event.name[:60])
-            elif isinstance(event, Watermark):
-                self.transport.watermark(event.full)
-            elif isinstance(event, Digit):
-                call.on_dtmf(event.digit)
-            elif isinstance(event, Stopped):
-                return close_codes.NORMAL, "stream stopped"
-            elif isinstance(event, Noted):
-                if event.what.startswith("error"):
-                    log.warning("%s reports %s", self.kind, event.what)
-            else:
-                self._error("unexpected", f"{type(event).__name__} after start")
+            outcome = self._handle(call, inbound, message)
+            if outcome is not None:
+                return outcome
+
+    def _handle(self, call: Call, inbound: InboundAudio, message: Outgoing) -> Ending | None:
+        """One message of a running stream; how the stream ends, if it does."""
+        assert self.transport is not None
+        try:
+            event = self.dialect.parse(message)
+        except ProtocolError as exc:
+            self._error(exc.kind, exc.detail)
+            if exc.kind in CLOSE_FOR_KIND:
+                return CLOSE_FOR_KIND[exc.kind], exc.detail[:100]
             if self.errors >= ERROR_BUDGET:
                 return close_codes.POLICY, "too many protocol errors"
+            return None
+        if isinstance(event, Audio):
+            for audio in inbound.audio(event.payload):
+                call.hear(audio)
+        elif isinstance(event, Played):
+            if not call.confirm(PointReached(event.name)):
+                self._error("unknown_mark", event.name[:60])
+        elif isinstance(event, Watermark):
+            self.transport.watermark(event.full)
+        elif isinstance(event, Digit):
+            call.on_dtmf(event.digit)
+        elif isinstance(event, Stopped):
+            return close_codes.NORMAL, "stream stopped"
+        elif isinstance(event, Noted):
+            if event.what.startswith("error"):
+                log.warning("%s reports %s", self.kind, event.what)
+        else:
+            self._error("unexpected", f"{type(event).__name__} after start")
+        if self.errors >= ERROR_BUDGET:
+            return close_codes.POLICY, "too many protocol errors"
+        return None

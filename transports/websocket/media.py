@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gateway.access.admission import Evicted
 from gateway.access.slots import REFUSALS
 from gateway.access.tokens import token_matches
+from gateway.audio.caller_audio import CallerAudio
 from gateway.audio.frames import FRAME_MS
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import BadGrant, GrantTracker
@@ -20,6 +22,7 @@ from gateway.runtime.context import GatewayContext
 from gateway.wire import AudioChunk, Call, CallEvent, Cleared, Mark, PlayedTo, RoomGranted
 from transports import close_codes
 from transports.call_runner import client_address, run_call
+from transports.direct import Ending, Handler, direct_of, receive_directly
 from transports.websocket import protocol
 from transports.websocket.protocol import Bye, GrantMsg, Hello, Ping, Played, ProtocolError
 from transports.websocket.send_queue import Outgoing, SendQueue
@@ -251,10 +254,14 @@ class BrowserStream:
             self.ctx, call_id, transport, flow, lambda call: self._receive(call, transport)
         )
 
-    async def _receive(self, call: Call, transport: BrowserTransport) -> tuple[int, str]:
+    async def _receive(self, call: Call, transport: BrowserTransport) -> Ending:
         # Two waiters for the whole call, not two per message: a frame's
         # receive is the hottest path on this wire.
-        reading = asyncio.ensure_future(self._read(call, transport))
+        direct = direct_of(self.ws)
+        handle: Handler = partial(self._handle, call, transport)
+        reading = asyncio.ensure_future(
+            receive_directly(self.ws, direct, handle) if direct else self._read(handle)
+        )
         broken = asyncio.ensure_future(transport.broken.wait())
         try:
             done, _ = await asyncio.wait({reading, broken}, return_when=asyncio.FIRST_COMPLETED)
@@ -266,29 +273,31 @@ class BrowserStream:
                 task.cancel()
             await asyncio.gather(reading, broken, return_exceptions=True)
 
-    async def _read(self, call: Call, transport: BrowserTransport) -> tuple[int, str]:
+    async def _read(self, handle: Handler) -> Ending:
+        """Each message through ASGI: for a server without the hand-over (a test client)."""
         while True:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 return close_codes.NORMAL, close_codes.disconnect_reason(message.get("code"))
-            outcome = await self._handle(call, transport, message)
+            data = message.get("bytes")
+            outcome = handle(data if data is not None else message.get("text") or "")
             if outcome is not None:
                 return outcome
 
-    async def _handle(
-        self, call: Call, transport: BrowserTransport, message: dict
-    ) -> tuple[int, str] | None:
+    def _handle(
+        self, call: Call, transport: BrowserTransport, message: str | bytes
+    ) -> Ending | None:
         try:
-            data = message.get("bytes")
-            if data is not None:
+            if isinstance(message, bytes):
+                data = message
                 if len(data) > MAX_FRAME_BYTES:
                     # Read whole, then refused: a close sent while the peer's
                     # frame was still unread would reach it as a reset, not 1009.
                     self._error("oversized", f"a binary frame of {len(data)} bytes")
                     return close_codes.TOO_BIG, "oversized message"
-                await call.on_audio(protocol.check_audio(data))
+                call.hear(CallerAudio(protocol.check_audio(data)))
                 return None
-            event = protocol.parse_text(message.get("text") or "")
+            event = protocol.parse_text(message)
             match event:
                 case GrantMsg(ms=ms, epoch=epoch):
                     call.confirm(RoomGranted(ms, epoch))
