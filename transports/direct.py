@@ -14,6 +14,7 @@ server there is no extension and every message goes through ASGI as before.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from typing import Any
 
@@ -32,18 +33,21 @@ Handler = Callable[[str | bytes], Ending | None]
 
 def direct_of(ws: WebSocket) -> dict[str, Any] | None:
     """The hand-over the server offers on this socket, if any (a test client's has none)."""
-    return ws.scope.get("extensions", {}).get(DIRECT)
+    return (ws.scope.get("extensions") or {}).get(DIRECT)
 
 
 async def receive_directly(ws: WebSocket, direct: dict[str, Any], handle: Handler) -> Ending:
     """Runs until `handle` returns an ending, raises, or the peer disconnects."""
     ended: asyncio.Future[Ending] = asyncio.get_running_loop().create_future()
+    # The protocol calls back in the server's context: the handler runs in the
+    # call's, so its log lines still name the call (gateway/observe/logs.py).
+    context = contextvars.copy_context()
 
     def receive(message: str | bytes) -> None:
         if ended.done():
             return  # the loop is ending: nothing more is the call's
         try:
-            outcome = handle(message)
+            outcome = context.run(handle, message)
         except Exception as exc:  # the call's failure, raised in its own task
             ended.set_exception(exc)
             return

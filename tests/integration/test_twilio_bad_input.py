@@ -6,10 +6,13 @@ import asyncio
 import base64
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import websockets
 
+from gateway.observe import logs
 from gateway.pipeline.agent import _STORY
 from gateway.testing.twilio_caller import TwilioCaller
 from tests.integration.helpers import wait_for
@@ -134,10 +137,32 @@ async def test_recoverable_input_is_logged_and_the_call_goes_on(
     gw, caller = busy_gateway
     caplog.set_level(logging.WARNING)
     before = errors_of(gw, kind)
-    assert await still_served_after(gw.ws_url + "/twilio/media", message) == 5
+    with calls_named_in_logs() as named:
+        assert await still_served_after(gw.ws_url + "/twilio/media", message) == 5
     assert errors_of(gw, kind) == before + 1
     assert any(kind in r.getMessage() for r in caplog.records)
+    # Logged where the call's messages are handled: the line names the call.
+    calls = [call for line, call in named if kind in line]
+    assert len(calls) == 1 and calls[0].startswith("tw-"), named
     assert_unharmed(caller)
+
+
+@contextmanager
+def calls_named_in_logs() -> Iterator[list[tuple[str, str]]]:
+    """(message, call id) of each warning the stream layer logs, as the log filter sees it."""
+    named: list[tuple[str, str]] = []
+
+    class Naming(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            named.append((record.getMessage(), logs.call_id_var.get()))
+
+    handler = Naming(logging.WARNING)
+    stream_log = logging.getLogger("transports.media_stream.stream")
+    stream_log.addHandler(handler)
+    try:
+        yield named
+    finally:
+        stream_log.removeHandler(handler)
 
 
 async def test_a_stream_of_garbage_is_closed_after_the_error_budget(busy_gateway):
