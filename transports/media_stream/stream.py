@@ -276,7 +276,7 @@ class MediaStream:
 
     async def _receive_loop(self, call: Call, inbound: InboundAudio) -> tuple[int, str]:
         direct = direct_of(self.ws)
-        if direct is None:  # a server without the hand-over (a test client)
+        if direct is None:  # another ASGI server: every message through ASGI
             return await self._receive_each(call, inbound)
         return await receive_directly(self.ws, direct, partial(self._handle, call, inbound))
 

@@ -274,7 +274,7 @@ class BrowserStream:
             await asyncio.gather(reading, broken, return_exceptions=True)
 
     async def _read(self, handle: Handler) -> Ending:
-        """Each message through ASGI: for a server without the hand-over (a test client)."""
+        """Each message through ASGI: under a server without the hand-over."""
         while True:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
