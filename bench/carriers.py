@@ -18,7 +18,7 @@ import argparse
 import asyncio
 import statistics
 
-from bench.common import until, write_json
+from bench.common import new_call, until, write_json
 from gateway.call.turns import TurnPhase
 from gateway.runtime.config import Settings
 from gateway.runtime.services import build_services
@@ -29,9 +29,9 @@ CARRIERS = ["twilio", *NEW_CARRIERS]
 
 
 async def one_trial(gw, account: Account, question: bytes, interruption: bytes) -> dict:
+    earlier = set(gw.ctx.calls)
     async with await account.caller(gw) as caller:
-        await until(lambda: len(gw.ctx.calls) == 1, 5)
-        call = next(iter(gw.ctx.calls.values()))
+        call = await new_call(gw.ctx.calls, earlier)
         await until(lambda: call.turns.phase is TurnPhase.LISTENING, 20)
         caller.say(question)
         await until(lambda: caller.log.first_played(2) is not None, 20)

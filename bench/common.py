@@ -122,6 +122,14 @@ async def until(predicate, timeout: float) -> None:
         await asyncio.sleep(0.005)
 
 
+async def new_call(calls: dict, earlier: set, timeout: float = 5.0):
+    """The call that joined since `earlier` was taken: the last trial's call may
+    still be leaving, and taking it for this one's reads the wrong call."""
+    await until(lambda: bool(calls.keys() - earlier), timeout)
+    (call_id,) = calls.keys() - earlier
+    return calls[call_id]
+
+
 def write_json(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / name
