@@ -74,8 +74,11 @@ class VoiceDetector:
         # The frames the next window takes from, and each 4 ms block's power:
         # a window is judged from its blocks, and its samples are read only
         # when the model is to hear it (a quiet caller's never are).
-        self._frames: deque[CallerAudio] = deque()
-        self._powers: deque[float] = deque()
+        # Bounded by the window: before a frame arrives, fewer than a window's
+        # blocks wait, over at most that many blocks plus a frame's, in whole frames.
+        most_blocks = self._window_blocks + BLOCKS_PER_FRAME - 1
+        self._frames: deque[CallerAudio] = deque(maxlen=-(-most_blocks // BLOCKS_PER_FRAME) + 1)
+        self._powers: deque[float] = deque(maxlen=most_blocks)
         self._first_block = 0
         """Blocks of the oldest frame that earlier windows took."""
         self._gate_db = settings.energy_gate_dbfs
