@@ -36,6 +36,12 @@ def direct_of(ws: WebSocket) -> dict[str, Any] | None:
     return (ws.scope.get("extensions") or {}).get(DIRECT)
 
 
+def asgi_data(message: dict[str, Any]) -> str | bytes:
+    """An ASGI receive event's text, or else its bytes: what a receiver is given."""
+    text = message.get("text")
+    return text if text is not None else message.get("bytes") or b""
+
+
 async def receive_directly(ws: WebSocket, direct: dict[str, Any], handle: Handler) -> Ending:
     """Runs until `handle` returns an ending, raises, or the peer disconnects."""
     ended: asyncio.Future[Ending] = asyncio.get_running_loop().create_future()
@@ -70,7 +76,7 @@ async def receive_directly(ws: WebSocket, direct: dict[str, Any], handle: Handle
             if message["type"] == "websocket.disconnect":
                 return close_codes.NORMAL, close_codes.disconnect_reason(message.get("code"))
             # A message queued before the hand-over was attached.
-            outcome = handle(message.get("text") or message.get("bytes") or b"")
+            outcome = handle(asgi_data(message))
             if outcome is not None:
                 return outcome
     finally:

@@ -27,7 +27,7 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from transports.direct import DIRECT
+from transports.direct import DIRECT, asgi_data
 
 UNREAD = 8
 """Messages queued for the app before reading stops (each at most ws_max_size)."""
@@ -53,7 +53,7 @@ class ReadAheadProtocol(WebSocketsSansIOProtocol):
             held.append(self.queue.get_nowait())
         for message in held:
             if message["type"] == "websocket.receive":
-                receiver(message["text"] if message.get("text") is not None else message["bytes"])
+                receiver(asgi_data(message))
             else:  # a disconnect stays for the app's own receive
                 self.queue.put_nowait(message)
         self._receiver = receiver

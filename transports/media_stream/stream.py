@@ -23,7 +23,7 @@ from gateway.runtime.context import GatewayContext
 from gateway.wire import Aliases, Call, PointReached
 from transports import close_codes
 from transports.call_runner import CallDetails, client_address, run_call
-from transports.direct import Ending, direct_of, receive_directly
+from transports.direct import Ending, asgi_data, direct_of, receive_directly
 from transports.errors import ProtocolError
 from transports.media_stream.events import (
     Audio,
@@ -112,9 +112,7 @@ class MediaStream:
         if message["type"] == "websocket.disconnect":
             self.disconnect_code = message.get("code")
             return None
-        if message.get("text") is not None:
-            return message["text"]
-        return message.get("bytes") or b""
+        return asgi_data(message)
 
     async def _await_start(self) -> Started:
         while True:

@@ -22,7 +22,7 @@ from gateway.runtime.context import GatewayContext
 from gateway.wire import AudioChunk, Call, CallEvent, Cleared, Mark, PlayedTo, RoomGranted
 from transports import close_codes
 from transports.call_runner import client_address, run_call
-from transports.direct import Ending, Handler, direct_of, receive_directly
+from transports.direct import Ending, Handler, asgi_data, direct_of, receive_directly
 from transports.websocket import protocol
 from transports.websocket.protocol import Bye, GrantMsg, Hello, Ping, Played, ProtocolError
 from transports.websocket.send_queue import Outgoing, SendQueue
@@ -279,8 +279,7 @@ class BrowserStream:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 return close_codes.NORMAL, close_codes.disconnect_reason(message.get("code"))
-            data = message.get("bytes")
-            outcome = handle(data if data is not None else message.get("text") or "")
+            outcome = handle(asgi_data(message))
             if outcome is not None:
                 return outcome
 
