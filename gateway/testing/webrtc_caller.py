@@ -22,10 +22,9 @@ import httpx
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
 
 from gateway.audio.frames import FRAME_SAMPLES, INTERNAL_RATE
-from gateway.audio.resample import MonoResampler, one_thread
+from gateway.audio.opus import OpusDecoder
 from gateway.testing.microphone import Microphone, SpeaksThroughMicrophone
 from gateway.testing.playout import Listener, PlayedFrame, PlayoutLog, Received
 from gateway.testing.realtime_caller import FRAME_S
@@ -37,7 +36,8 @@ VOICED_PEAK = 500
 
 class _MicTrack(MediaStreamTrack):
     """The caller's microphone, paced in real time and encoded like the gateway's
-    own track (Opus from 16 kHz), so that many callers fit in one process."""
+    own track (Opus from 16 kHz, libopus called directly), so that many callers
+    fit in one process."""
 
     kind = "audio"
 
@@ -47,28 +47,20 @@ class _MicTrack(MediaStreamTrack):
         self._start: float | None = None
         self._n = 0
         self._encoder = opus_encoder(complexity=0)  # a test microphone: cost over quality
-        self._frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        self._frame.sample_rate = INTERNAL_RATE
-        self._frame.time_base = TIME_BASE
 
     async def recv(self) -> av.Packet:
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            if self._start is None:
-                self._start = time.monotonic()
-            wait = self._start + self._n * FRAME_S - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._frame.planes[0].update(self.caller.mic.next_frame().tobytes())
-            self._frame.pts = self._n * FRAME_SAMPLES
-            packets = self._encoder.encode(self._frame)
-            self._n += 1
-            if packets:
-                packet = packets[-1]
-                packet.pts = (self._n - 1) * FRAME_SAMPLES
-                packet.time_base = TIME_BASE
-                return packet
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._n * FRAME_S - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        packet = av.Packet(self._encoder.encode(self.caller.mic.next_frame().tobytes()))
+        packet.pts = self._n * FRAME_SAMPLES
+        packet.time_base = TIME_BASE
+        self._n += 1
+        return packet
 
 
 class WebRtcCaller(SpeaksThroughMicrophone):
@@ -99,9 +91,7 @@ class WebRtcCaller(SpeaksThroughMicrophone):
         self.rewrite_answer = rewrite_answer
         self.rewrite_offer = rewrite_offer
         self.mic = Microphone(noise_dbfs, seed=11)
-        self._decoder = one_thread(av.CodecContext.create("opus", "r"))
-        self._decoder.layout = "mono"
-        self._to_16k = MonoResampler(INTERNAL_RATE)
+        self._decoder = OpusDecoder(INTERNAL_RATE)
         self._queue: deque[np.ndarray] = deque(maxlen=500)
         self._arrived = asyncio.Event()
         self._last_arrival: float | None = None
@@ -158,10 +148,7 @@ class WebRtcCaller(SpeaksThroughMicrophone):
         self._last_arrival = now
         self.arrivals.append((now, self._frame_index))
         self.received_frames += 1
-        pcm = b""
-        for frame in self._decoder.decode(av.Packet(payload)):
-            for out in self._to_16k.resample(frame):
-                pcm += bytes(out.planes[0])[: out.samples * 2]
+        pcm = self._decoder.decode(payload)
         if len(self._queue) == self._queue.maxlen:
             self.dropped += 1
         self._queue.append(np.frombuffer(pcm, dtype=np.int16))

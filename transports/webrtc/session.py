@@ -9,7 +9,6 @@ import logging
 import time
 from collections import deque
 
-import av
 from aiortc import (
     RTCPeerConnection,
     RTCRtpSender,
@@ -17,7 +16,7 @@ from aiortc import (
 )
 
 from gateway.audio.frames import FRAME_BYTES, FRAME_MS, INTERNAL_RATE
-from gateway.audio.resample import MonoResampler, one_thread
+from gateway.audio.opus import OpusDecoder, OpusError
 from gateway.flow.credit import CreditWindow
 from gateway.flow.grants import GrantTracker
 from gateway.flow.pacer import Pacer
@@ -98,9 +97,9 @@ class WebRtcSession:
         self.end_reason = "caller hung up"
         self._inbound: deque[bytes] = deque(maxlen=INBOUND_FRAMES)
         self._inbound_ready = asyncio.Event()
-        self._decoder = one_thread(av.CodecContext.create("opus", "r"))
-        self._decoder.layout = "mono"  # browsers may send stereo; the pipeline wants one channel
-        self._to_pipeline = MonoResampler(INTERNAL_RATE)
+        # Mono at the pipeline's rate: libopus downmixes a browser's stereo and
+        # decodes straight to 16 kHz, so no resampler follows.
+        self._decoder = OpusDecoder(INTERNAL_RATE)
         self._pending_pcm = b""
         self.last_packet_at = time.monotonic()
         self._watchdog: asyncio.TimerHandle | None = None
@@ -203,14 +202,10 @@ class WebRtcSession:
         """A caller frame, in order, from the tapped receiver (on the event loop)."""
         self.last_packet_at = time.monotonic()
         try:
-            frames = self._decoder.decode(av.Packet(payload))
-        except av.FFmpegError:
+            pcm = self._pending_pcm + self._decoder.decode(payload)
+        except OpusError:
             self.ctx.metrics.protocol_errors.labels(KIND, "bad_opus").inc()
             return
-        pcm = self._pending_pcm
-        for frame in frames:
-            for out in self._to_pipeline.resample(frame):
-                pcm += memoryview(out.planes[0])[: out.samples * 2]
         whole = len(pcm) - len(pcm) % FRAME_BYTES
         self._pending_pcm = pcm[whole:]
         if whole:

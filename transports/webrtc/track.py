@@ -1,12 +1,14 @@
 """The paced output track: what aiortc's sender pulls, one 20 ms frame per deadline.
 
-The track encodes Opus itself, straight from the pipeline's 16 kHz, and hands
-aiortc ready packets (which its sender supports: a track may return encoded
-packets). Measured on ten calls, that removes a 16 to 48 kHz resample here,
-aiortc's own resample to 48 kHz stereo, a thread-pool hop per frame, and
-aiortc's per-frame audio level computed in pure Python (about 7 % of the
-gateway's time on its own). Opus is rate-agnostic on the wire: the RTP clock
-stays 48 kHz and any receiver decodes these packets.
+The track encodes Opus itself, straight from the pipeline's 16 kHz with
+libopus (gateway/audio/opus.py), and hands aiortc ready packets (which its
+sender supports: a track may return encoded packets). Measured on ten calls,
+that removes a 16 to 48 kHz resample here, aiortc's own resample to 48 kHz
+stereo, a thread-pool hop per frame, and aiortc's per-frame audio level
+computed in pure Python (about 7 % of the gateway's time on its own). Calling
+libopus itself, not through PyAV's encoder, halves the encode again. Opus is
+rate-agnostic on the wire: the RTP clock stays 48 kHz and any receiver decodes
+these packets.
 
 Encoding is then most of a call's cost, so two more savings: the encoder's
 complexity is a setting (1 by default: on eSpeak speech at 32 kbit/s its
@@ -26,7 +28,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from gateway.audio.frames import FRAME_BYTES, FRAME_SAMPLES, INTERNAL_RATE, AudioChunk
-from gateway.audio.resample import one_thread
+from gateway.audio.opus import OpusEncoder
 from gateway.flow.pacer import Pacer
 
 TIME_BASE = fractions.Fraction(1, INTERNAL_RATE)
@@ -40,15 +42,8 @@ packets to shrink to their steady 7 bytes."""
 log = logging.getLogger(__name__)
 
 
-def opus_encoder(complexity: int = 1) -> av.CodecContext:
-    encoder = one_thread(av.CodecContext.create("libopus", "w"))
-    encoder.sample_rate = INTERNAL_RATE
-    encoder.layout = "mono"
-    encoder.format = "s16"
-    encoder.bit_rate = OPUS_BITRATE
-    encoder.time_base = TIME_BASE
-    encoder.options = {"application": "voip", "compression_level": str(complexity)}
-    return encoder
+def opus_encoder(complexity: int = 1) -> OpusEncoder:
+    return OpusEncoder(INTERNAL_RATE, bitrate=OPUS_BITRATE, complexity=complexity)
 
 
 class PacedAudioTrack(MediaStreamTrack):
@@ -72,15 +67,12 @@ class PacedAudioTrack(MediaStreamTrack):
         self._silent_run = 0
         self._silence_packet: bytes | None = None
         self.frames_encoded = 0
-        self._frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        self._frame.sample_rate = INTERNAL_RATE
-        self._frame.time_base = TIME_BASE
         self._n = 0
 
     def flush(self, turn_id: int) -> int:
         return self.pacer.flush(turn_id)
 
-    def _encode(self, pcm: bytes | None) -> av.Packet | None:
+    def _encode(self, pcm: bytes | None) -> av.Packet:
         """`None` is silence."""
         if pcm is None:
             self._silent_run += 1
@@ -89,16 +81,14 @@ class PacedAudioTrack(MediaStreamTrack):
             pcm = _SILENCE
         else:
             self._silent_run = 0
+            # libopus takes whole frames only, and an error here would end the sender.
+            if len(pcm) != FRAME_BYTES:
+                pcm = pcm[:FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
         self.frames_encoded += 1
-        self._frame.planes[0].update(pcm)
-        self._frame.pts = self._n * FRAME_SAMPLES
-        packets = self._encoder.encode(self._frame)
-        if not packets:
-            return None
-        packet = packets[-1]
+        packet = self._encoder.encode(pcm)
         if self._silent_run == SILENCE_SETTLE_FRAMES:
-            self._silence_packet = bytes(packet)
-        return self._stamp(packet)
+            self._silence_packet = packet
+        return self._stamp(av.Packet(packet))
 
     def _stamp(self, packet: av.Packet) -> av.Packet:
         # Our own clock, not the encoder's pre-skip-shifted one: monotonic from 0.
@@ -107,18 +97,16 @@ class PacedAudioTrack(MediaStreamTrack):
         return packet
 
     async def recv(self) -> av.Packet:
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            wait = self.pacer.next_deadline() - self.pacer.clock.now()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            chunk = self.pacer.emit()
-            try:
-                self._on_emit(chunk)
-            except Exception:  # an error here must not end the sender
-                log.exception("on_emit failed")
-            packet = self._encode(chunk.pcm if chunk is not None else None)
-            self._n += 1
-            if packet is not None:
-                return packet
+        if self.readyState != "live":
+            raise MediaStreamError
+        wait = self.pacer.next_deadline() - self.pacer.clock.now()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        chunk = self.pacer.emit()
+        try:
+            self._on_emit(chunk)
+        except Exception:  # an error here must not end the sender
+            log.exception("on_emit failed")
+        packet = self._encode(chunk.pcm if chunk is not None else None)
+        self._n += 1
+        return packet
