@@ -76,6 +76,7 @@ bench: install-test
 	$(BIN)/python -m bench.capacity --transport webrtc --workers 2 --ladder 1,10,40
 	taskset -c 0 $(BIN)/python -m bench.vad_batch
 	taskset -c 0 $(BIN)/python -m bench.join_cost
+	taskset -c 0 $(BIN)/python -m bench.opus
 	$(BIN)/python -m bench.twilio_turns
 	$(BIN)/python -m bench.barge_in
 	$(BIN)/python -m bench.barge_in --scenarios backchannel

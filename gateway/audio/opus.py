@@ -3,11 +3,11 @@
 PyAV's `libopus` encoder context pushes every frame through a libavfilter graph
 first (libopus takes fixed-size frames, so PyAV re-chunks everything it is
 given), and its `opus` decoder always gives 48 kHz that then needs resampling
-to the pipeline's 16 kHz. Measured here on 20 ms of 16 kHz speech: encoding
-104 µs a frame through PyAV against 57 µs calling libopus, and decoding with
-the resample to 16 kHz 70 µs against 19 µs from a libopus decoder opened at
-16 kHz. A WebRTC call does both 50 times a second on the event loop, so this
-is the codec's cost halved for the gateway and for the test callers alike.
+to the pipeline's 16 kHz. On 20 ms frames of recorded speech (`python -m
+bench.opus`): encoding 78 to 83 µs a frame through PyAV against 56 µs calling
+libopus, and decoding to 16 kHz 43 to 45 µs against 16.5 µs from a libopus
+decoder opened at 16 kHz. A WebRTC call does both 50 times a second on the
+event loop, for the gateway and for the test callers alike.
 
 The library is the libopus PyAV's wheel already bundles and loads (so a pip
 install needs nothing more), else the system's. Calls go through ctypes: about
