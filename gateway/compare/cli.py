@@ -28,7 +28,7 @@ def add_arguments(compare: argparse.ArgumentParser) -> None:
                          f"{listed(list(profile_data.BUILTIN))} [default: %(default)s]")
     compare.add_argument("--profiles-file", type=Path, metavar="FILE",
                          help="JSON list of extra profiles (name, delay_ms, jitter_ms, loss, "
-                         "rate_kbit, playout)")
+                         "loss_burst, rate_kbit, playout)")
     compare.add_argument("--scenarios", default="interrupt,burst,many",
                          help=f"comma-separated, from: {listed(SCENARIOS)} [default: %(default)s]")
     compare.add_argument("--modes", default="controlled,naive",
@@ -47,7 +47,12 @@ def add_arguments(compare: argparse.ArgumentParser) -> None:
                          "flow_mode = naive")
     compare.add_argument("--token", default="", help="the gateway's call_records_token")
     compare.add_argument("--out", type=Path, metavar="DIR",
-                         help="results directory [default: results/compare-<time>]")  # fmt: skip
+                         help="results directory [default: results/compare-<time>]")
+    compare.add_argument("--check-network", action="store_true",
+                         help="measure only the kernel network path under each profile "
+                         "(datagrams and a TCP transfer through the impairer, between two "
+                         "network namespaces; needs root) and exit: 1 if a profile's achieved "
+                         "figures miss its targets")  # fmt: skip
 
 
 def _pick(value: str, allowed: tuple[str, ...], what: str) -> list[str]:
@@ -88,6 +93,16 @@ async def _run(args: argparse.Namespace, command: str) -> Path:
 def compare(args: argparse.Namespace, argv: list[str]) -> int:
     # The progress lines are the output; the gateways run in processes of their own.
     logging.getLogger().setLevel(logging.WARNING)
+    if args.check_network:
+        from gateway.compare.netpath import check, namespaces
+
+        reason = namespaces.unavailable()
+        if reason:
+            raise SystemExit(f"the kernel network path is unavailable here: {reason}")
+        names = [p.strip() for p in args.profiles.split(",")]
+        chosen = profile_data.load(names, args.profiles_file)
+        out = args.out or Path("results") / time.strftime("network-%Y%m%d-%H%M%S")
+        return check.run(chosen, out)
     report = asyncio.run(_run(args, "sluice " + " ".join(argv)))
     print(f"report: {report}")
     return 0

@@ -16,6 +16,9 @@ class Profile:
     """Standard deviation of extra one-way delay, per packet (half-normal)."""
     loss: float = 0.0
     """Probability that a packet (UDP) or a segment (TCP) is lost."""
+    loss_burst: float = 1.0
+    """Mean length of a run of lost packets on the kernel path: 1 is independent
+    loss, more is bursty (Gilbert's model) with the same mean loss."""
     rate_kbit: float = 0.0
     """Bandwidth cap per direction; 0 for none."""
     playout: str = "realtime"
