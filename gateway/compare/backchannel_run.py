@@ -14,7 +14,6 @@ from functools import partial
 
 from gateway.compare.harness import (
     Harness,
-    Relays,
     Run,
     call_id_of,
     hang_up,
@@ -46,8 +45,8 @@ async def backchannel_run(run: Run, harness: Harness, target: Target) -> dict:
 
 
 async def _one_call(run: Run, harness: Harness, target: Target, hm: bool) -> dict:
-    async with Relays(run, target) as relays:
-        caller = synthetic_caller(run, relays.tcp, relays.udp)
+    async with harness.route(run, target) as relays:
+        caller = synthetic_caller(run, relays)
         read = None
         try:
             await caller.connect()

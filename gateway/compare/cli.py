@@ -48,6 +48,11 @@ def add_arguments(compare: argparse.ArgumentParser) -> None:
     compare.add_argument("--token", default="", help="the gateway's call_records_token")
     compare.add_argument("--out", type=Path, metavar="DIR",
                          help="results directory [default: results/compare-<time>]")
+    compare.add_argument("--network", choices=("kernel", "relay"),
+                         help="kernel: real TCP and UDP between two network namespaces through "
+                         "Sluice's packet impairer (needs root); relay: user-space relays on "
+                         "loopback [default: kernel where namespaces can be made, else relay; "
+                         "relay with --url]")
     compare.add_argument("--check-network", action="store_true",
                          help="measure only the kernel network path under each profile "
                          "(datagrams and a TCP transfer through the impairer, between two "
@@ -85,9 +90,28 @@ async def _run(args: argparse.Namespace, command: str) -> Path:
     else:
         gateways = LocalGateways()
     out = args.out or Path("results") / time.strftime("compare-%Y%m%d-%H%M%S")
+    network = _network(args)
     runs = plan(transports, chosen, scenarios, modes, clients)
-    records = await run_matrix(gateways, runs, many_calls=args.many_calls)
+    records = await run_matrix(gateways, runs, many_calls=args.many_calls, network=network)
     return write_report(records, out, command)
+
+
+def _network(args: argparse.Namespace) -> str:
+    from gateway.compare.netpath import namespaces
+
+    reason = namespaces.unavailable()
+    if args.network == "kernel":
+        if args.url:
+            raise SystemExit(
+                "--network kernel starts its own gateways inside the path; "
+                "a gateway given by --url is measured with --network relay"
+            )
+        if reason:
+            raise SystemExit(f"the kernel network path is unavailable here: {reason}")
+    network = args.network or ("relay" if args.url or reason else "kernel")
+    why = f" ({reason})" if network == "relay" and reason and not args.url else ""
+    print(f"network: {network}{why}")
+    return network
 
 
 def compare(args: argparse.Namespace, argv: list[str]) -> int:

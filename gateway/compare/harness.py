@@ -1,5 +1,6 @@
-"""What every comparison run shares: the run's name, the harness, the relays
-in front of the gateway, the clients, and polling the gateway's call record."""
+"""What every comparison run shares: the run's name, the harness, the route to
+the gateway (the relays, or the kernel path), the clients, and polling the
+gateway's call record."""
 
 from __future__ import annotations
 
@@ -63,7 +64,14 @@ class Harness:
     workdir: Path
     many_calls: int = 10
     many_seconds: float = 15.0
+    network: str = "relay"
+    """"relay": the user-space relays on loopback; "kernel": the gateway is
+    reached directly, across the impaired kernel path this process is inside."""
     _mics: dict[str, Path] = field(default_factory=dict)
+    """Kept across the groups of one matrix: each is written once."""
+
+    def route(self, run: Run, target: Target) -> Relays | Direct:
+        return Relays(run, target) if self.network == "relay" else Direct(target)
 
     def mic_wav(self, scenario: str) -> Path:
         """The page's fake microphone for a scenario (made once)."""
@@ -92,24 +100,28 @@ async def until_record(
         if record is not None and check(record):
             return record
         if time.monotonic() > deadline:
-            raise TimeoutError("the gateway's record never showed the expected step")
+            seen = "no record" if record is None else (
+                f"turn {record.get('turn_id')}, {record.get('phase')}, "
+                f"{len(record.get('interrupts', []))} interrupts"
+            )  # fmt: skip
+            raise TimeoutError(f"the gateway's record never showed the expected step ({seen})")
         await asyncio.sleep(POLL_S)
 
 
-def synthetic_caller(run: Run, tcp: TcpRelay, udp: list[UdpRelay]):
-    port = tcp.port
+def synthetic_caller(run: Run, route: Relays | Direct):
+    where = f"{route.host}:{route.port}"
     listener = Listener.named(run.profile.playout)
     if run.transport == "twilio":
-        return TwilioCaller(f"ws://127.0.0.1:{port}/twilio/media", listener=listener)
+        return TwilioCaller(f"ws://{where}/twilio/media", listener=listener)
     if run.transport == "websocket":
         # The naive baseline has no window, so its client must hold whatever comes.
         ring = 600_000 if run.mode == "naive" else 4000
-        return BrowserCaller(f"ws://127.0.0.1:{port}/browser/ws", listener=listener, ring_ms=ring)
+        return BrowserCaller(f"ws://{where}/browser/ws", listener=listener, ring_ms=ring)
     return WebRtcCaller(
-        f"http://127.0.0.1:{port}",
+        f"http://{where}",
         listener=listener,
-        rewrite_answer=sdp_through_relay(run.profile, udp),
-        rewrite_offer=sdp_through_relay(run.profile, udp),
+        rewrite_answer=route.rewrite_sdp,
+        rewrite_offer=route.rewrite_sdp,
     )
 
 
@@ -136,11 +148,23 @@ def listening(record: dict) -> bool:
 
 
 class Relays:
+    """The relays' route: a TCP relay on loopback in front of the gateway, and
+    for WebRTC a UDP relay in front of each side's host candidate."""
+
+    host = "127.0.0.1"
+
     def __init__(self, run: Run, target: Target) -> None:
         self.run = run
         self.target = target
         self.tcp = TcpRelay(run.profile, target.port, target_host=target.host)
         self.udp: list[UdpRelay] = []
+        self.rewrite_sdp: Callable[[str], Awaitable[str]] | None = sdp_through_relay(
+            run.profile, self.udp
+        )
+
+    @property
+    def port(self) -> int:
+        return self.tcp.port
 
     async def __aenter__(self) -> Relays:
         await self.tcp.start()
@@ -152,10 +176,28 @@ class Relays:
             await relay.stop()
 
     @property
-    def packets(self) -> int:
+    def packets(self) -> int | None:
         return sum(r.out.sent + r.back.sent for r in self.udp) + sum(
             d.sent for d in self.tcp.directions
         )
+
+
+class Direct:
+    """The kernel path's route: the gateway's own address, through the
+    impairer that every packet between the namespaces crosses."""
+
+    rewrite_sdp = None
+    packets = None  # the forwarder counts them, per profile
+
+    def __init__(self, target: Target) -> None:
+        self.host = target.host
+        self.port = target.port
+
+    async def __aenter__(self) -> Direct:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Nothing to stop: the path outlives the run."""
 
 
 async def wait_ended(read: Callable[[], Awaitable[dict | None]]) -> None:

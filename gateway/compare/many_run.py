@@ -10,7 +10,6 @@ from functools import partial
 from gateway.compare.harness import (
     QUESTION,
     Harness,
-    Relays,
     Run,
     call_id_of,
     listening,
@@ -25,8 +24,8 @@ from gateway.compare.target import Target
 async def many_run(run: Run, harness: Harness, target: Target) -> dict:
     """Many calls at once, each asking for a long story: the gateway's CPU per call."""
     n = harness.many_calls
-    async with Relays(run, target) as relays:
-        callers = [synthetic_caller(run, relays.tcp, relays.udp) for _ in range(n)]
+    async with harness.route(run, target) as relays:
+        callers = [synthetic_caller(run, relays) for _ in range(n)]
         ids: list[str] = []
         try:
             for caller in callers:

@@ -9,14 +9,12 @@ from functools import partial
 from gateway.compare.harness import (
     PAGE_WIRES,
     Harness,
-    Relays,
     Run,
     call_id_of,
     hang_up,
     turn_of,
     until_record,
 )
-from gateway.compare.relay import sdp_through_relay
 from gateway.compare.target import Target, wall_to_monotonic
 from gateway.testing.page_caller import PageCaller
 
@@ -27,11 +25,10 @@ async def page_run(run: Run, harness: Harness, target: Target) -> dict:
         raise ValueError(f"no page client for {run.transport}")
     out: dict = {}
     delay_s = run.profile.delay_ms / 1000
-    async with Relays(run, target) as relays:
+    async with harness.route(run, target) as relays:
         caller = PageCaller(
-            f"http://127.0.0.1:{relays.tcp.port}/", run.transport, harness.mic_wav(run.scenario),
-            rewrite_answer=sdp_through_relay(run.profile, relays.udp),
-            rewrite_offer=sdp_through_relay(run.profile, relays.udp),
+            f"http://{relays.host}:{relays.port}/", run.transport, harness.mic_wav(run.scenario),
+            rewrite_answer=relays.rewrite_sdp, rewrite_offer=relays.rewrite_sdp,
         )  # fmt: skip
         read = None
         try:

@@ -12,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on a server
 import matplotlib.pyplot as plt  # noqa: E402
 
+from gateway.compare.netpath.report import network_section  # noqa: E402
+
 COLUMNS = [
     ("profile", "profile"),
     ("scenario", "scenario"),
@@ -201,6 +203,9 @@ def headline(records: list[dict]) -> list[str]:
 def write_report(records: list[dict], out: Path, command: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "runs.json").write_text(json.dumps(records, indent=1, default=str))
+    network = network_section(records)
+    # A run whose path missed its profile is reported there, never averaged in.
+    records = [r for r in records if r.get("network_valid", True)]
     single = [r for r in records if r["scenario"] not in ("many", "backchannel")]
     many = [r for r in records if r["scenario"] == "many"]
     backchannel = [r for r in records if r["scenario"] == "backchannel"]
@@ -235,6 +240,7 @@ def write_report(records: list[dict], out: Path, command: str) -> Path:
         "baseline (no credit, no cushion, no clear) on the same machine in the same run; "
         "its stale audio is cut off by the end of the observation, so it is a lower bound.",
         "",
+        *network,
         "## Headline",
         "",
         *heads,

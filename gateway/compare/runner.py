@@ -8,6 +8,7 @@ import asyncio
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -25,7 +26,6 @@ from gateway.compare.harness import (
     TRANSPORTS,
     Gateways,
     Harness,
-    Relays,
     Run,
     call_id_of,
     hang_up,
@@ -36,6 +36,9 @@ from gateway.compare.harness import (
     until_record,
 )
 from gateway.compare.many_run import many_run
+from gateway.compare.netpath import namespaces
+from gateway.compare.netpath.gateways import KernelGateways
+from gateway.compare.netpath.path import NetworkPath
 from gateway.compare.page_run import page_run
 from gateway.compare.profiles import Profile
 from gateway.compare.target import Target, wall_to_monotonic
@@ -67,8 +70,8 @@ async def run_one(run: Run, harness: Harness) -> dict:
 
 async def _onesynthetic_caller(run: Run, harness: Harness, target: Target) -> dict:
     out: dict = {}
-    async with Relays(run, target) as relays:
-        caller = synthetic_caller(run, relays.tcp, relays.udp)
+    async with harness.route(run, target) as relays:
+        caller = synthetic_caller(run, relays)
         read = None
         try:
             await caller.connect()
@@ -184,9 +187,38 @@ async def run_matrix(
     many_calls: int = 10,
     many_seconds: float = 15.0,
     interruption: str = INTERRUPTION,
+    network: str = "relay",
 ) -> list[dict]:
-    """`interruption`: what the caller says over the reply in the interrupt scenario."""
-    advertise_host_addresses(["127.0.0.1"])
+    """`interruption`: what the caller says over the reply in the interrupt scenario.
+    `network`: "relay", or "kernel" for the impaired path between namespaces; there
+    the comparison's own gateways start inside it, once per profile."""
+    speech = await _speech(interruption)
+    records: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="sluice-compare-") as workdir:
+        shared = _Shared(speech, Path(workdir), many_calls, many_seconds, network, len(runs))
+        if network == "relay":
+            advertise_host_addresses(["127.0.0.1"])
+            await _run_all(shared, gateways, runs, records, progress)
+        else:
+            for profile, group in _by_profile(runs):
+                await _run_on_kernel_path(shared, profile, group, records, progress)
+    return records
+
+
+@dataclass
+class _Shared:
+    """What every group of runs shares, whichever path it takes."""
+
+    speech: dict[str, bytes]
+    workdir: Path
+    many_calls: int
+    many_seconds: float
+    network: str
+    total: int
+    mics: dict[str, Path] = field(default_factory=dict)
+
+
+async def _speech(interruption: str) -> dict[str, bytes]:
     tts = EspeakTts()
     try:
         speech = {
@@ -196,21 +228,54 @@ async def run_matrix(
         speech["hm"] = await sounds.short_hm()
     finally:
         tts.close()
-    records = []
-    with tempfile.TemporaryDirectory(prefix="sluice-compare-") as workdir:
-        async with httpx.AsyncClient(timeout=10) as http:
-            harness = Harness(gateways, speech, http, Path(workdir), many_calls, many_seconds)
-            try:
-                for i, run in enumerate(runs, 1):
-                    progress(f"[{i}/{len(runs)}] {run.label} …")
-                    started = time.monotonic()
-                    record = await run_one(run, harness)
-                    records.append(record)
-                    progress(f"[{i}/{len(runs)}] {run.label}: {_brief(record)} "
-                             f"({time.monotonic() - started:.0f} s)")  # fmt: skip
-            finally:
-                await gateways.stop()
-    return records
+    return speech
+
+
+async def _run_all(
+    shared: _Shared, gateways: Gateways, runs: list[Run], records: list[dict],
+    progress: Callable[[str], None],
+) -> None:  # fmt: skip
+    total = shared.total
+    async with httpx.AsyncClient(timeout=10) as http:
+        harness = Harness(gateways, shared.speech, http, shared.workdir, shared.many_calls,
+                          shared.many_seconds, shared.network, shared.mics)  # fmt: skip
+        try:
+            for run in runs:
+                i = len(records) + 1
+                progress(f"[{i}/{total}] {run.label} …")
+                started = time.monotonic()
+                record = await run_one(run, harness)
+                records.append(record)
+                progress(f"[{i}/{total}] {run.label}: {_brief(record)} "
+                         f"({time.monotonic() - started:.0f} s)")  # fmt: skip
+        finally:
+            await harness.gateways.stop()
+
+
+def _by_profile(runs: list[Run]) -> list[tuple[Profile, list[Run]]]:
+    groups: dict[str, tuple[Profile, list[Run]]] = {}
+    for run in runs:
+        groups.setdefault(run.profile.name, (run.profile, []))[1].append(run)
+    return list(groups.values())
+
+
+async def _run_on_kernel_path(
+    shared: _Shared, profile: Profile, runs: list[Run], records: list[dict],
+    progress: Callable[[str], None],
+) -> None:  # fmt: skip
+    """A fresh path for the profile, the gateways inside it, and this process's
+    main thread in the caller namespace while the runs go: every socket the
+    callers (and Chromium, started from here) open is on the caller's side."""
+    first = len(records)
+    with NetworkPath(profile) as path:
+        with namespaces.entered(path.caller_ns):
+            advertise_host_addresses([path.caller_address])
+            await _run_all(shared, KernelGateways(path), runs, records, progress)
+    calibration = path.calibration or {"valid": False, "verdicts": {}, "directions": {}}
+    progress(f"{profile.name}: the path was {'valid' if calibration['valid'] else 'INVALID'}")
+    for record in records[first:]:
+        record["network"] = calibration
+        record["network_valid"] = calibration["valid"]
 
 
 def _brief(record: dict) -> str:

@@ -91,17 +91,21 @@ class LocalGateways:
             self._running[mode] = await self._start(mode)
         return self._running[mode][1]
 
+    def _command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
+                "--port", str(port), "--log-level", "WARNING"]  # fmt: skip
+
+    def _target(self, port: int) -> Target:
+        return Target(f"http://127.0.0.1:{port}")
+
     async def _start(self, mode: str) -> tuple[asyncio.subprocess.Process, Target]:
         port = free_port()
         env = {**os.environ, **self.SETTINGS, "SLUICE_FLOW_MODE": "naive" if mode == "naive"
                else "controlled"}  # fmt: skip
         if mode == "no-pause":
             env["SLUICE_INTERRUPT_PROVISIONAL"] = "false"
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "WARNING", env=env,
-        )  # fmt: skip
-        target = Target(f"http://127.0.0.1:{port}")
+        process = await asyncio.create_subprocess_exec(*self._command(port), env=env)
+        target = self._target(port)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         async with httpx.AsyncClient(timeout=1) as http:
             while True:

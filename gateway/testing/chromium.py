@@ -46,11 +46,14 @@ def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * 16_000), dtype=np.int16)
 
 
-async def launch(playwright, mic_wav: Path):
+async def launch(playwright, mic_wav: Path, origin: str | None = None):
     """With %noloop Chromium repeats the file's last 10 ms forever, so the file
-    must end in silence."""
+    must end in silence. `origin`: a plain-HTTP origin beyond loopback to treat
+    as secure (the comparison's gateway namespace): the microphone and the
+    audio worklet need a secure context, which only loopback gets for free."""
+    secure = [f"--unsafely-treat-insecure-origin-as-secure={origin}"] if origin else []
     return await playwright.chromium.launch(
         executable_path=CHROMIUM,
-        args=[*FLAGS, f"--use-file-for-fake-audio-capture={mic_wav}%noloop"],
+        args=[*FLAGS, *secure, f"--use-file-for-fake-audio-capture={mic_wav}%noloop"],
         ignore_default_args=["--mute-audio"],
     )

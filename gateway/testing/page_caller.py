@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -70,7 +71,8 @@ class PageCaller:
         from playwright.async_api import async_playwright
 
         self._playwright = await async_playwright().start()
-        self._browser = await launch(self._playwright, self.mic_wav)
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.page_url))
+        self._browser = await launch(self._playwright, self.mic_wav, origin)
         self._page = await self._browser.new_page()
         if self.wire == "webrtc" and self.rewrite_answer is not None:
             await self._page.route("**/webrtc/offer", self._through_relay)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from matplotlib import image
 
+from gateway.compare.netpath import namespaces
 from gateway.compare.profiles import load
 from gateway.compare.report import COLORS, physics_violations, write_report
 from gateway.compare.runner import plan, run_matrix
@@ -171,3 +172,30 @@ async def test_a_gateway_given_by_url_is_measured_through_its_records(tmp_path):
         await local.stop()
     assert record["ok"], record.get("error")
     assert record["stale_ms"] < 150 and record["peak_in_flight_ms"] <= record["window_ms"]
+
+
+@pytest.mark.skipif(namespaces.unavailable() is not None, reason=str(namespaces.unavailable()))
+async def test_a_short_comparison_on_the_kernel_path(tmp_path):
+    """The same call over each wire, its gateway and its listeners in two
+    network namespaces, every packet through the impairer under 4g: the path
+    is calibrated and valid, no figure beats physics, and the report says so."""
+    clients = ["synthetic", "chromium"] if BROWSERS else ["synthetic"]
+    runs = plan(ALL, load(["4g"]), ["interrupt"], ["controlled"], ["synthetic"]) + plan(
+        ["webrtc"], load(["4g"]), ["interrupt"], ["controlled"], clients[1:]
+    )
+    records = await run_matrix(LocalGateways(), runs, progress=lambda line: None,
+                               network="kernel")  # fmt: skip
+    assert [r.get("error") for r in records if not r["ok"]] == []
+    assert physics_violations(records) == []
+    for r in records:
+        assert r["network_valid"], r["network"]["verdicts"]
+        up, down = r["network"]["directions"]["up"], r["network"]["directions"]["down"]
+        assert min(up["sent"], down["sent"]) > 1000  # the calls crossed it
+        assert r["ttfa_ms"] >= 2 * 40  # the question goes up and the answer comes down
+        if r["transport"] != "webrtc":
+            assert r["stale_ms"] >= 40  # the clear needs the one-way delay to arrive
+        assert r["stale_ms"] < 400  # and flow control still keeps stale audio short
+    text = write_report(records, tmp_path, "pytest").read_text()
+    network = text[text.index("## Network") : text.index("## Headline")]
+    assert network.count("| valid |") == 2  # one profile, two ways
+    assert "Stale audio is never below the one-way delay: passed." in text
