@@ -158,7 +158,7 @@ class Relays:
         self.target = target
         self.tcp = TcpRelay(run.profile, target.port, target_host=target.host)
         self.udp: list[UdpRelay] = []
-        self.rewrite_sdp: Callable[[str], Awaitable[str]] | None = sdp_through_relay(
+        self.rewrite_sdp: Callable[[str], Awaitable[str]] = sdp_through_relay(
             run.profile, self.udp
         )
 
@@ -176,7 +176,7 @@ class Relays:
             await relay.stop()
 
     @property
-    def packets(self) -> int | None:
+    def packets(self) -> int:
         return sum(r.out.sent + r.back.sent for r in self.udp) + sum(
             d.sent for d in self.tcp.directions
         )
