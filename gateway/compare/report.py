@@ -248,7 +248,7 @@ def write_report(records: list[dict], out: Path, command: str) -> Path:
         "## Summary",
         "",
         "`client` is `synthetic` (the Python clients with modelled playout) or "
-        "`chromium` (the real page in headless Chromium, through the same relays), "
+        "`chromium` (the real page in headless Chromium, over the same network path), "
         "so the synthetic playout models can be checked against a browser.",
         "",
         *table,
