@@ -1,5 +1,6 @@
 """The one error every wire's parser raises for bad input, and the JSON dispatch they share."""
 
+import gc
 import json
 
 
@@ -20,12 +21,20 @@ def dispatch_json(text: str, max_chars: int, key: str, parsers: dict, unknown_ki
     """
     if len(text) > max_chars:
         raise ProtocolError("oversized", f"message of {len(text)} characters")
+    # No collection inside the parser: a deeply nested message takes it to the
+    # edge of the stack, where any finalizer the collector ran (another call's
+    # resources being freed) would fail with RecursionError and leak.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         message = json.loads(text)
     except ValueError as exc:
         raise ProtocolError("not_json", str(exc)) from None
     except RecursionError:
         raise ProtocolError("malformed", "JSON nested too deeply") from None
+    finally:
+        if collecting:
+            gc.enable()
     if not isinstance(message, dict):
         raise ProtocolError("malformed", "a message must be a JSON object")
     tag = message.get(key)
