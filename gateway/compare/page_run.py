@@ -15,6 +15,7 @@ from gateway.compare.harness import (
     turn_of,
     until_record,
 )
+from gateway.compare.rtc_stats import summarize
 from gateway.compare.target import Target, wall_to_monotonic
 from gateway.testing.page_caller import PageCaller
 
@@ -90,6 +91,10 @@ async def page_run(run: Run, harness: Harness, target: Target) -> dict:
                 packets_lost=stats.get("packetsLost"),
                 jitter_buffer_ms=stats.get("jitterBufferMs"),
             )
+            if run.transport == "webrtc":
+                readings = caller.rtc_stats()
+                out["webrtc_stats"] = summarize(readings, question_end)
+                out["webrtc_stats_series"] = readings
         finally:
             await hang_up(caller, read)
         out["relayed_packets"] = relays.packets

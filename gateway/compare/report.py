@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on a server
 import matplotlib.pyplot as plt  # noqa: E402
 
+from gateway.compare import rtc_stats  # noqa: E402
 from gateway.compare.netpath.report import network_section  # noqa: E402
 
 COLUMNS = [
@@ -253,6 +254,7 @@ def write_report(records: list[dict], out: Path, command: str) -> Path:
         "",
         *table,
         "",
+        *rtc_stats.section(records),
         *(
             [
                 "## Many calls at once",

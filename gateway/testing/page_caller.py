@@ -130,6 +130,18 @@ class PageCaller:
         base = max((h for t, h, _ in points if t <= instant), default=0.0)
         return next((t for t, h, _ in points if t > instant and h > base), None)
 
+    def rtc_stats(self) -> list[dict]:
+        """Every getStats() reading the page took over WebRTC (every 250 ms), on
+        this process's monotonic clock."""
+        offset = time.time() - time.monotonic()
+        keys = ("jitter_buffer_ms", "jitter_target_ms", "concealed_samples",
+                "concealment_events", "inserted_samples", "removed_samples",
+                "packets_lost", "rtt_ms")  # fmt: skip
+        return [
+            {"at": row[0] / 1000 - offset, **dict(zip(keys, row[1:], strict=True))}
+            for row in self.stats.get("rtcStats", [])
+        ]
+
     def peak_buffer_ms(self, after: float) -> float:
         return max((b for t, _, b in self.timeline() if t >= after), default=0.0)
 

@@ -14,6 +14,7 @@ const RING_MS = 4000;
 const GRANT_EVERY_MS = 100;
 const STALE_SETTLE_MS = 200; // WebRTC: the old turn has stopped playing after this much quiet
 const TIMELINE_MAX = 20000;
+const RTC_STATS_MAX = 4800; // 20 minutes of readings every 250 ms
 const $ = (id) => document.getElementById(id);
 
 const stats = freshStats();
@@ -253,6 +254,14 @@ async function startWebRtc(ctx, media, { token }) {
     stats.packetsLost = s.packetsLost ?? null;
     stats.concealedSamples = s.concealedSamples ?? null;
     if (s.rttMs !== undefined) stats.rttMs = s.rttMs;
+    // Every reading, for comparison runs: [wall-clock ms, jitter buffer ms, its
+    // target ms, concealed samples, concealment events, samples inserted to
+    // slow down, removed to speed up, packets lost, round trip ms].
+    stats.rtcStats.push([Date.now(), s.jitterBufferMs ?? null, s.jitterTargetMs ?? null,
+      s.concealedSamples ?? null, s.concealmentEvents ?? null,
+      s.insertedSamplesForDeceleration ?? null, s.removedSamplesForAcceleration ?? null,
+      s.packetsLost ?? null, s.rttMs ?? null]);
+    if (stats.rtcStats.length > RTC_STATS_MAX) stats.rtcStats.splice(0, RTC_STATS_MAX / 2);
     plot.sample(now, stats.jitterBufferMs, stats.jitterTargetMs, null);
     render();
   };

@@ -13,6 +13,7 @@ export function freshStats() {
     // WebRTC: the browser's jitter buffer owns playout; the page meters what it played.
     voicedMs: 0, voicedAtClear: null, jitterBufferMs: null, jitterTargetMs: null,
     packetsLost: null, concealedSamples: null,
+    rtcStats: [], // every getStats() reading over WebRTC (see app.js)
     // Per turn: first audio, heard, sent, stale; the same definitions as the docs.
     turns: {},
     // [wall-clock ms, audio heard so far in ms, client buffer ms]: what comparison

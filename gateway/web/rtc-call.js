@@ -2,6 +2,8 @@
 // channel for the gateway's events and the page's playout statistics.
 // Non-trickle: the offer goes out with every candidate.
 const CONNECT_TIMEOUT_MS = 10000; // no ICE path by then: say so rather than wait on
+const STATS_MS = 250; // getStats() this often: NetEq's target moves within a second
+const REPORT_EVERY = 2; // the gateway hears every second reading (twice a second)
 
 export class RtcCall {
   constructor(media, { token = "", relayOnly = false } = {}) {
@@ -16,6 +18,7 @@ export class RtcCall {
     this.closed = false;
     this.resource = null;
     this.last = null; // the previous inbound-rtp report, for current (not lifetime) delays
+    this.readings = 0;
   }
 
   get wire() {
@@ -59,7 +62,7 @@ export class RtcCall {
     this.resource = answer.resource;
     this.callId = answer.id;
     await this.pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-    this.statsTimer = setInterval(() => this.reportStats(), 500);
+    this.statsTimer = setInterval(() => this.reportStats(), STATS_MS);
     this.connectTimer = setTimeout(() => {
       if (this.pc.connectionState !== "connected") this.finish("failed");
     }, CONNECT_TIMEOUT_MS);
@@ -80,6 +83,9 @@ export class RtcCall {
         this.last = s;
         stats.packetsLost = s.packetsLost;
         stats.concealedSamples = s.concealedSamples;
+        stats.concealmentEvents = s.concealmentEvents;
+        stats.insertedSamplesForDeceleration = s.insertedSamplesForDeceleration;
+        stats.removedSamplesForAcceleration = s.removedSamplesForAcceleration;
         stats.samplesReceived = s.totalSamplesReceived;
       }
       if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) {
@@ -87,6 +93,8 @@ export class RtcCall {
       }
     });
     this.onStats(stats);
+    this.readings += 1;
+    if (this.readings % REPORT_EVERY) return;
     if (this.channel.readyState === "open" && stats.jitterBufferMs !== undefined) {
       this.channel.send(JSON.stringify({
         type: "stats", jitter_buffer_ms: stats.jitterBufferMs, packets_lost: stats.packetsLost,
