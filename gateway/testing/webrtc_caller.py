@@ -23,13 +23,13 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from gateway.audio.frames import FRAME_SAMPLES, INTERNAL_RATE
+from gateway.audio.frames import INTERNAL_RATE
 from gateway.audio.opus import OpusDecoder
 from gateway.testing.microphone import Microphone, SpeaksThroughMicrophone
 from gateway.testing.playout import Listener, PlayedFrame, PlayoutLog, Received
 from gateway.testing.realtime_caller import FRAME_S
 from transports.webrtc.aiortc_workarounds import tap_audio_receiver
-from transports.webrtc.track import TIME_BASE, opus_encoder
+from transports.webrtc.track import opus_encoder, rtp_packet
 
 VOICED_PEAK = 500
 
@@ -56,9 +56,7 @@ class _MicTrack(MediaStreamTrack):
         wait = self._start + self._n * FRAME_S - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        packet = av.Packet(self._encoder.encode(self.caller.mic.next_frame().tobytes()))
-        packet.pts = self._n * FRAME_SAMPLES
-        packet.time_base = TIME_BASE
+        packet = rtp_packet(self._encoder.encode(self.caller.mic.next_frame().tobytes()), self._n)
         self._n += 1
         return packet
 

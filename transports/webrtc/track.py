@@ -46,6 +46,15 @@ def opus_encoder(complexity: int = 1) -> OpusEncoder:
     return OpusEncoder(INTERNAL_RATE, bitrate=OPUS_BITRATE, complexity=complexity)
 
 
+def rtp_packet(opus: bytes, n: int) -> av.Packet:
+    """Frame `n`'s Opus packet as aiortc's sender takes it: stamped on our own
+    clock (monotonic from 0, 20 ms a frame), not the encoder's."""
+    packet = av.Packet(opus)
+    packet.pts = n * FRAME_SAMPLES
+    packet.time_base = TIME_BASE
+    return packet
+
+
 class PacedAudioTrack(MediaStreamTrack):
     """recv() sleeps to an absolute deadline, then returns the pacer's frame (or
     silence) as one Opus packet. It never blocks beyond the deadline and never
@@ -77,7 +86,7 @@ class PacedAudioTrack(MediaStreamTrack):
         if pcm is None:
             self._silent_run += 1
             if self._silence_packet is not None and self._silent_run > SILENCE_SETTLE_FRAMES:
-                return self._stamp(av.Packet(self._silence_packet))
+                return rtp_packet(self._silence_packet, self._n)
             pcm = _SILENCE
         else:
             self._silent_run = 0
@@ -88,13 +97,7 @@ class PacedAudioTrack(MediaStreamTrack):
         packet = self._encoder.encode(pcm)
         if self._silent_run == SILENCE_SETTLE_FRAMES:
             self._silence_packet = packet
-        return self._stamp(av.Packet(packet))
-
-    def _stamp(self, packet: av.Packet) -> av.Packet:
-        # Our own clock, not the encoder's pre-skip-shifted one: monotonic from 0.
-        packet.pts = self._n * FRAME_SAMPLES
-        packet.time_base = TIME_BASE
-        return packet
+        return rtp_packet(packet, self._n)
 
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
