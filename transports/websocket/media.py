@@ -34,6 +34,11 @@ SEND_LIMIT_BYTES = 1 << 20
 """Unwritten bytes past which a peer is not reading and its connection is closed."""
 SEND_WARN_BYTES = 256 << 10
 """A healthy call never queues this much: a metric and a warning."""
+AUDIO_HIGH_WATER_BYTES = 128 << 10
+"""Audio waits for the socket past this (4 s of 16 kHz audio). The credit window
+keeps a flow-controlled call far below it; only the naive baseline, which has no
+window, reaches it, and waits as `await ws.send()` would instead of being closed
+as a peer that does not read."""
 ERROR_BUDGET = 20
 MAX_FRAME_BYTES = 64 * 1024
 """The largest message the protocol allows; the server reads up to 256 KiB so
@@ -93,9 +98,11 @@ class BrowserTransport:
                     await self.ws.send_text(item.data)
             except (WebSocketDisconnect, RuntimeError):
                 self.closed = True
+                self.queue.release()
                 return
 
     async def send_audio(self, chunk: AudioChunk) -> None:
+        await self.queue.until_below(AUDIO_HIGH_WATER_BYTES)
         self._enqueue(Outgoing(protocol.audio_frame(chunk), chunk.turn_id))
 
     async def send_mark(self, mark: Mark) -> None:
@@ -115,6 +122,7 @@ class BrowserTransport:
         if self.closed:
             return
         self.closed = True
+        self.queue.release()
         if self._writer is not None:
             # Let queued control messages (the error that explains the close) go first.
             try:

@@ -4,6 +4,11 @@ The credit window bounds audio, but a peer that stops reading still lets
 events pile up behind a blocked write. Past `warn_bytes` the connection is
 unhealthy (a metric and a warning, once); past `limit_bytes` it is hopeless
 and `put` says so, so the adapter can close it instead of growing.
+
+A sender that can outrun the socket waits in `until_below` first, as a stack
+awaiting `ws.send()` would: the naive baseline's pump writes a whole reply at
+TTS speed, and a real TCP path (slow start, a lossy link) takes it far slower
+than loopback does.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ class SendQueue:
         self.peak_bytes = 0
         self.warned = False
         self._ready = asyncio.Event()
+        self._taken = asyncio.Event()
+        """Set when bytes leave the queue (written, dropped) or it is given up."""
+        self._released = False
 
     def put(self, item: Outgoing) -> bool:
         """False when the item would pass the limit: the peer is not reading."""
@@ -55,7 +63,19 @@ class SendQueue:
             await self._ready.wait()
         item = self._items.popleft()
         self.queued_bytes -= item.size
+        self._taken.set()
         return item
+
+    async def until_below(self, mark_bytes: int) -> None:
+        """Wait until at most `mark_bytes` are queued, or the queue is released."""
+        while self.queued_bytes > mark_bytes and not self._released:
+            self._taken.clear()
+            await self._taken.wait()
+
+    def release(self) -> None:
+        """Nothing will be written any more: no sender waits for room."""
+        self._released = True
+        self._taken.set()
 
     def drop_turn(self, turn: int) -> int:
         kept = [item for item in self._items if item.turn != turn]
@@ -63,4 +83,5 @@ class SendQueue:
         self._items.clear()
         self._items.extend(kept)
         self.queued_bytes -= dropped
+        self._taken.set()
         return dropped
