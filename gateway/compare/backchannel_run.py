@@ -3,8 +3,14 @@
 What the listener heard, from their own playout record: how long they heard
 the agent over their "hm" (talk-over), the silence that followed (the pause),
 the audio of the greeting they never heard (backchannel loss), and whether a
-new reply started. WebRTC carries no turn ids, so there the greeting's audio
-is its voiced frames, and a plain call first says how much of it is voiced.
+new reply started.
+
+WebRTC carries no turn ids, so there the greeting's audio is its voiced
+frames, and a plain call first says how much of it is voiced and how long it
+took to hear. Its pause is what the hm added to that time (plus any audio
+lost): measured from the last voiced frame instead, it would take in whatever
+gap between words the hm fell in, which is the speech, not the gateway. That
+measure is kept beside it as `pause_after_last_voiced_ms`.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from gateway.compare.harness import (
     until,
     until_record,
 )
-from gateway.compare.target import Target
+from gateway.compare.target import Target, wall_to_monotonic
 
 HM_AT_MS = 1000
 """How far into the greeting the listener says it."""
@@ -35,13 +41,45 @@ for a reply to it (which must not come) to start."""
 
 
 async def backchannel_run(run: Run, harness: Harness, target: Target) -> dict:
-    baseline = None
-    if run.transport == "webrtc":
-        baseline = (await _one_call(run, harness, target, hm=False))["heard_ms"]
+    if run.transport != "webrtc":
+        out = await _one_call(run, harness, target, hm=True)
+        out["backchannel_loss_ms"] = out["greeting_ms"] - out["heard_ms"]
+        return out
+    plain = await _one_call(run, harness, target, hm=False)
     out = await _one_call(run, harness, target, hm=True)
-    whole = baseline if baseline is not None else out["greeting_ms"]
-    out["backchannel_loss_ms"] = whole - out["heard_ms"]
+    return with_baseline(out, plain)
+
+
+def with_baseline(out: dict, plain: dict) -> dict:
+    """A voiced-only listener's loss and pause, against a plain call's. A hm
+    that cut the greeting (provisional interrupts off) left no pause to measure."""
+    lost = plain["heard_ms"] - out["heard_ms"]
+    out.update(
+        backchannel_loss_ms=lost,
+        pause_after_last_voiced_ms=out["pause_ms"],
+        pause_ms=None if out["interrupted"] else out["span_ms"] - plain["span_ms"] + lost,
+        baseline_span_ms=plain["span_ms"],
+    )
     return out
+
+
+def gateway_side(record: dict) -> dict:
+    """What the gateway's record says of the backchannel: its first pause on
+    this machine's monotonic clock, and how long it lasted."""
+    first = next(iter(record.get("backchannels", [])), None)
+    return {
+        "gateway_paused_at": wall_to_monotonic(first["paused_at"]) if first else None,
+        "gateway_resumed_at": wall_to_monotonic(first["resumed_at"]) if first else None,
+        "new_reply": record["turn_id"] > 1,
+        "resumed": len(record.get("backchannels", [])),
+        "gateway_pause_ms": next(
+            ((b["resumed_at"] - b["paused_at"]) * 1000 for b in record.get("backchannels", [])),
+            None,
+        ),
+        "interrupted": len(record["interrupts"]),
+        "window_ms": record["window_ms"],
+        "peak_in_flight_ms": record["peak_in_flight_ms"],
+    }
 
 
 async def _one_call(run: Run, harness: Harness, target: Target, hm: bool) -> dict:
@@ -68,7 +106,11 @@ async def _one_call(run: Run, harness: Harness, target: Target, hm: bool) -> dic
             assert record is not None
             greeting = turn_of(record, 1)
             assert greeting is not None
-            out.update(heard_ms=caller.log.played_ms(1), greeting_ms=greeting["produced_ms"])
+            out.update(
+                heard_ms=caller.log.played_ms(1),
+                greeting_ms=greeting["produced_ms"],
+                span_ms=caller.log.span_s(1) * 1000,
+            )
             if hm:
                 # Heard over the hm, and after it until the agent went quiet: on a
                 # slow path the pause may only reach the listener once they are done.
@@ -81,17 +123,9 @@ async def _one_call(run: Run, harness: Harness, target: Target, hm: bool) -> dic
                     talk_over_ms=talk_over * 1000,
                     pause_ms=(again - stopped) * 1000 if again is not None else None,
                     hm_ms=(ended - onset) * 1000,
-                    new_reply=record["turn_id"] > 1,
-                    resumed=len(record.get("backchannels", [])),
-                    gateway_pause_ms=next(
-                        ((b["resumed_at"] - b["paused_at"]) * 1000
-                         for b in record.get("backchannels", [])), None
-                    ),  # fmt: skip
-                    interrupted=len(record["interrupts"]),
-                    window_ms=record["window_ms"],
-                    peak_in_flight_ms=record["peak_in_flight_ms"],
                     peak_client_buffer_ms=caller.log.peak_buffer_ms,
                     underruns=record["underruns"],
+                    **gateway_side(record),
                 )
         finally:
             await hang_up(caller, read)

@@ -51,7 +51,8 @@ def section(records: list[dict]) -> list[str]:
     lines = [
         "## WebRTC in Chromium",
         "",
-        "From the page's `getStats()` every 250 ms, from the end of the question on: NetEq's "
+        "From the page's `getStats()` every 250 ms, from the end of the question on (in the "
+        "backchannel, from the hm on): NetEq's "
         "jitter-buffer delay and its target, audio it concealed, samples it inserted to slow "
         "playout down or removed to speed it up, packets lost, and the round trip.",
         "",

@@ -39,6 +39,7 @@ from gateway.compare.many_run import many_run
 from gateway.compare.netpath import namespaces
 from gateway.compare.netpath.gateways import KernelGateways
 from gateway.compare.netpath.path import NetworkPath
+from gateway.compare.page_backchannel_run import page_backchannel_run
 from gateway.compare.page_run import page_run
 from gateway.compare.profiles import Profile
 from gateway.compare.target import Target, wall_to_monotonic
@@ -57,7 +58,8 @@ async def run_one(run: Run, harness: Harness) -> dict:
         if run.scenario == "many":
             record.update(await many_run(run, harness, target))
         elif run.scenario == "backchannel":
-            record.update(await backchannel_run(run, harness, target))
+            scenario = page_backchannel_run if run.client == "chromium" else backchannel_run
+            record.update(await scenario(run, harness, target))
         elif run.client == "chromium":
             record.update(await page_run(run, harness, target))
         else:
@@ -158,7 +160,7 @@ def plan(
     """Every combination that means something: the page only over the browser
     wires and flow-controlled (it checks the synthetic playout models, and its
     own ring is bounded), many calls only flow-controlled and synthetic (it
-    measures cost), the backchannel synthetic only, and provisional interrupts
+    measures cost), and provisional interrupts
     off only where the caller speaks over the agent."""
     runs = []
     for p in profiles:
@@ -171,8 +173,6 @@ def plan(
                         ):
                             continue
                         if s == "many" and m != "controlled":
-                            continue
-                        if s == "backchannel" and c != "synthetic":
                             continue
                         if m in TALK_OVER_MODES and s not in ("interrupt", "backchannel"):
                             continue

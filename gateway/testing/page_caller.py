@@ -67,6 +67,14 @@ class PageCaller:
         )
         return write_wav(path, pcm)
 
+    @staticmethod
+    def write_hm_mic(path: Path, hm: bytes | None, at_s: float) -> Path:
+        """Silence, and `hm` (None: nothing) `at_s` into it."""
+        parts = [silence(at_s)]
+        if hm is not None:
+            parts += [np.frombuffer(hm, dtype=np.int16), silence(1.0)]
+        return write_wav(path, np.concatenate(parts))
+
     async def connect(self) -> None:
         from playwright.async_api import async_playwright
 
@@ -124,6 +132,21 @@ class PageCaller:
             return before[-1] if before else 0.0
 
         return max(0.0, heard_at(end) - heard_at(start))
+
+    def heard_points(self) -> list[tuple[float, float]]:
+        """(monotonic instant, audio heard so far in ms)."""
+        return [(t, heard) for t, heard, _ in self.timeline()]
+
+    def mic_onsets(self) -> list[float]:
+        """When each spell of the caller's voice began at the microphone (monotonic)."""
+        offset = time.time() - time.monotonic()
+        return [t / 1000 - offset for t in self.stats.get("micOnsets", [])]
+
+    def mic_started(self) -> float | None:
+        """When the page opened the microphone (monotonic): Chromium's fake
+        capture plays its file from about then."""
+        started = self.stats.get("micStartedAt")
+        return None if started is None else started / 1000 - (time.time() - time.monotonic())
 
     def first_heard_after(self, instant: float) -> float | None:
         points = self.timeline()

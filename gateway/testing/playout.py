@@ -71,6 +71,12 @@ class PlayoutLog:
         ends = [f.at + f.ms / 1000 for f in self.frames if f.turn == turn]
         return max(ends) if ends else None
 
+    def span_s(self, turn: int) -> float:
+        """From the turn's first frame played to the end of its last: how long
+        hearing it took, its pauses included."""
+        first, last = self.first_played(turn), self.last_played_end(turn)
+        return 0.0 if first is None or last is None else last - first
+
     def underruns(self, turn: int | None = None) -> tuple[int, int]:
         """Gaps inside a turn: silence between two frames of the same turn. (count, ms)"""
         count = total = 0

@@ -15,6 +15,7 @@ const GRANT_EVERY_MS = 100;
 const STALE_SETTLE_MS = 200; // WebRTC: the old turn has stopped playing after this much quiet
 const TIMELINE_MAX = 20000;
 const RTC_STATS_MAX = 4800; // 20 minutes of readings every 250 ms
+const MIC_ONSETS_MAX = 1000;
 const $ = (id) => document.getElementById(id);
 
 const stats = freshStats();
@@ -98,9 +99,16 @@ async function openAudio() {
   const mute = ctx.createGain();
   mute.gain.value = 0;
   ctx.createMediaStreamSource(media).connect(micMeter).connect(mute).connect(ctx.destination);
+  stats.micStartedAt = Date.now();
+  let onset = null;
   micMeter.port.onmessage = (e) => {
     if (e.data.lastVoicedAt === null) return;
     micVoiceEndedAt = performance.now() - (ctx.currentTime - e.data.lastVoicedAt) * 1000;
+    if (e.data.lastOnsetAt !== onset && stats.micOnsets.length < MIC_ONSETS_MAX) {
+      onset = e.data.lastOnsetAt;
+      // On the wall clock, as the timeline: when the caller's voice began.
+      stats.micOnsets.push(Date.now() - (ctx.currentTime - onset) * 1000);
+    }
   };
   return { ctx, media };
 }

@@ -14,6 +14,9 @@ export function freshStats() {
     voicedMs: 0, voicedAtClear: null, jitterBufferMs: null, jitterTargetMs: null,
     packetsLost: null, concealedSamples: null,
     rtcStats: [], // every getStats() reading over WebRTC (see app.js)
+    // The microphone: when capture began, and when each spell of voice began
+    // (wall-clock ms), so that a comparison knows when the caller spoke.
+    micStartedAt: null, micOnsets: [],
     // Per turn: first audio, heard, sent, stale; the same definitions as the docs.
     turns: {},
     // [wall-clock ms, audio heard so far in ms, client buffer ms]: what comparison

@@ -55,12 +55,6 @@ def around_the_pause(log: PlayoutLog, turn: int, onset: float, resumed_at: float
     return (stopped - onset) * 1000, (again - stopped) * 1000
 
 
-def voiced_span_ms(log: PlayoutLog, turn: int) -> float:
-    """From the turn's first voiced frame to the end of its last, as played."""
-    voiced = [f for f in log.frames if f.turn == turn]
-    return (voiced[-1].at + voiced[-1].ms / 1000 - voiced[0].at) * 1000
-
-
 async def call_with_a_hm(gw, kind: str, hm: bytes | None, at_ms: int = 1200):
     """Greets, says `hm` (None: nothing) `at_ms` into the greeting, waits for the
     greeting to end; returns (call, caller, events, onset)."""
@@ -101,7 +95,7 @@ async def test_a_hm_pauses_the_greeting_and_it_resumes_with_nothing_lost(
         # fell in: one frame of the next word, heard 140 ms after the onset
         # before the pause cut in, made it read 340 ms, and without that frame
         # 485 ms, for the same 320 to 360 ms added to the greeting.
-        pause = voiced_span_ms(caller.log, 1) - voiced_span_ms(plain.log, 1)
+        pause = (caller.log.span_s(1) - plain.log.span_s(1)) * 1000
     played = caller.log.played_ms(1)
     print(f"{kind}: talk-over {talk_over:.0f} ms, pause {pause:.0f} ms, "
           f"heard {played} ms of {whole} ms")

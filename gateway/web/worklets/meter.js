@@ -3,6 +3,7 @@
 // buffer (not the page) owns playout.
 const VOICED = 500 / 32768;
 const REPORT_EVERY = 6;
+const ONSET_QUIET_S = 0.25; // voice after this much quiet starts a new spell
 
 class MeterProcessor extends AudioWorkletProcessor {
   constructor() {
@@ -10,6 +11,7 @@ class MeterProcessor extends AudioWorkletProcessor {
     this.voicedSamples = 0;
     this.quanta = 0;
     this.lastVoicedAt = null;
+    this.lastOnsetAt = null;
   }
 
   process(inputs, outputs) {
@@ -20,12 +22,19 @@ class MeterProcessor extends AudioWorkletProcessor {
       let peak = 0;
       for (let i = 0; i < input.length; i++) peak = Math.max(peak, Math.abs(input[i]));
       if (peak > VOICED) {
+        if (this.lastVoicedAt === null || currentTime - this.lastVoicedAt > ONSET_QUIET_S) {
+          this.lastOnsetAt = currentTime;
+        }
         this.voicedSamples += input.length;
         this.lastVoicedAt = currentTime;
       }
     }
     if (++this.quanta % REPORT_EVERY === 0) {
-      this.port.postMessage({ voicedMs: this.voicedSamples * 1000 / sampleRate, lastVoicedAt: this.lastVoicedAt });
+      this.port.postMessage({
+        voicedMs: this.voicedSamples * 1000 / sampleRate,
+        lastVoicedAt: this.lastVoicedAt,
+        lastOnsetAt: this.lastOnsetAt,
+      });
     }
     return true;
   }
