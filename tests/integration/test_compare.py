@@ -179,9 +179,10 @@ async def test_a_short_comparison_on_the_kernel_path(tmp_path):
     network namespaces, every packet through the impairer under 4g: the path
     is calibrated and valid, no figure beats physics, and the report says so."""
     clients = ["synthetic", "chromium"] if BROWSERS else ["synthetic"]
-    runs = plan(ALL, load(["4g"]), ["interrupt"], ["controlled"], ["synthetic"]) + plan(
-        ["webrtc"], load(["4g"]), ["interrupt"], ["controlled"], clients[1:]
-    )
+    runs = (
+        plan(ALL, load(["4g"]), ["interrupt"], ["controlled"], ["synthetic"])
+        + plan(["webrtc"], load(["4g"]), ["interrupt", "backchannel"], ["controlled"], clients[1:])
+    )  # fmt: skip
     records = await run_matrix(LocalGateways(), runs, progress=lambda line: None,
                                network="kernel")  # fmt: skip
     assert [r.get("error") for r in records if not r["ok"]] == []
@@ -190,15 +191,32 @@ async def test_a_short_comparison_on_the_kernel_path(tmp_path):
         assert r["network_valid"], r["network"]["verdicts"]
         up, down = r["network"]["directions"]["up"], r["network"]["directions"]["down"]
         assert min(up["sent"], down["sent"]) > 1000  # the calls crossed it
+    for r in by(records, scenario="backchannel"):
+        # Chromium's NetEq, not a model of it, plays the pause: the listener hears
+        # the gateway's own pause (its record), give or take a jitter buffer, and
+        # the greeting whole.
+        assert not r["new_reply"] and r["resumed"] == 1 and r["interrupted"] == 0
+        figures = {k: r.get(k) for k in ("pause_ms", "gateway_pause_ms", "span_ms",
+                   "baseline_span_ms", "backchannel_loss_ms", "talk_over_ms")}  # fmt: skip
+        assert abs(r["pause_ms"] - r["gateway_pause_ms"]) <= 120, figures
+        assert abs(r["backchannel_loss_ms"]) <= 200, figures
+    for r in by(records, scenario="interrupt"):
         assert r["ttfa_ms"] >= 2 * 40  # the question goes up and the answer comes down
         if r["transport"] != "webrtc":
             assert r["stale_ms"] >= 40  # the clear needs the one-way delay to arrive
-        assert r["stale_ms"] < 400  # and flow control still keeps stale audio short
+        # Flow control keeps stale audio short (the naive baseline's is seconds),
+        # but on a lossy path real TCP may lose the segment that carries the
+        # clear: 416 ms was seen once in seven runs of the three wires. Linux resends a lost tail
+        # after a probe timeout (two round trips), or failing that after its
+        # retransmission timeout (the round trip plus at least 200 ms). Bound:
+        # the one-way delay and three deviations of jitter, plus both.
+        rtt = 2 * 40
+        assert r["stale_ms"] < 40 + 3 * 15 + 2 * rtt + (rtt + 200)
     text = write_report(records, tmp_path, "pytest").read_text()
     network = text[text.index("## Network") : text.index("## Headline")]
     assert network.count("| valid |") == 2  # one profile, two ways
-    assert "Stale audio is never below the one-way delay: passed." in text
-    for r in records:
+    assert "No figure beats physics: passed." in text
+    for r in by(records, scenario="interrupt"):
         if r["client"] == "chromium":
             # NetEq's own view, read every 250 ms from the question's end on.
             rtc = r["webrtc_stats"]
