@@ -41,11 +41,34 @@ _calls = itertools.count()
 """Names each call's microphone file within a matrix's work directory."""
 
 
+ATTEMPTS = 3
+"""Calls at most to land the hm inside the greeting (see `_landed`)."""
+EARLIEST_S = 0.3
+LATEST_S = 1.0
+"""The hm must begin this far after the greeting's start and before its end:
+a pause needs the uplink, the detector and the downlink to reach the listener,
+and one that lands after the greeting's last audio cannot be heard at all."""
+
+
 async def page_backchannel_run(run: Run, harness: Harness, target: Target) -> dict:
     plain = await _page_call(run, harness, target, hm_at_s=None)
-    out = await _page_call(
-        run, harness, target, hm_at_s=plain["greeting_after_s"] + HM_AT_MS / 1000
-    )
+    # When the greeting starts on the microphone's clock varies from call to
+    # call (an ICE or DTLS packet lost on a lossy path is resent a second
+    # later), so a call whose hm missed the scenario is made again, aimed by
+    # its own greeting's start. Its figures are not kept: it measured
+    # something else.
+    greeting_after_s = plain["greeting_after_s"]
+    for attempt in range(1, ATTEMPTS + 1):
+        out = await _page_call(run, harness, target, greeting_after_s + HM_AT_MS / 1000)
+        out["hm_attempts"] = attempt
+        if _landed(out):
+            break
+        greeting_after_s = out["greeting_after_s"]
+    else:
+        raise RuntimeError(
+            f"the hm missed the greeting in {ATTEMPTS} calls: it began "
+            f"{out['hm_into_greeting_s']:.2f} s into a greeting heard for {out['span_ms']:.0f} ms"
+        )
     if run.transport == "webrtc":
         return with_baseline(out, plain)
     out["backchannel_loss_ms"] = plain["heard_ms"] - out["heard_ms"]
@@ -96,6 +119,11 @@ async def _page_call(run: Run, harness: Harness, target: Target, hm_at_s: float 
     return out
 
 
+def _landed(out: dict) -> bool:
+    into = out["hm_into_greeting_s"]
+    return into >= EARLIEST_S and out["span_ms"] / 1000 - into >= LATEST_S
+
+
 def _around_the_hm(
     points: list[tuple[float, float]], caller: PageCaller, started: float, hm_s: float
 ) -> dict:
@@ -103,13 +131,12 @@ def _around_the_hm(
     grew = growth(points)
     if onset is None:
         raise RuntimeError("the page's microphone never heard the hm")
-    if not grew[0] < onset < grew[-1]:
-        raise RuntimeError("the hm missed the greeting: it began before or after it")
     talk_over = talk_over_s(points, onset, onset + hm_s + LISTEN_AFTER_S)
     stopped = onset + talk_over
     again = resumed_at(points, stopped)
     return {
         "onset_at": onset,
+        "hm_into_greeting_s": onset - grew[0],
         "hm_ms": hm_s * 1000,
         "talk_over_ms": talk_over * 1000,
         "pause_ms": (again - stopped) * 1000 if again is not None else None,
