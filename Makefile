@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: serve test docs install install-test install-system install-browser bench lint clean
+.PHONY: serve test docs install install-test install-system install-browser bench compare lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,13 @@ bench: install-test
 	$(BIN)/python -m bench.barge_in --scenarios backchannel
 	taskset -c 0 $(BIN)/python -m bench.stt
 	taskset -c 0 $(BIN)/python -m bench.tts
+
+# The comparison's full matrix: the defaults (every wire, four profiles,
+# interrupt, burst and many calls, Sluice against the naive baseline, synthetic
+# and Chromium listeners) and the backchannel, on the kernel path where this
+# machine can make namespaces. About 45 minutes; results/compare-<time>/.
+compare: install-test install-system
+	$(BIN)/sluice compare --scenarios interrupt,burst,many,backchannel
 
 clean:
 	rm -rf $(VENV) results bench/results build .cache

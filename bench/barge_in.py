@@ -32,8 +32,11 @@ SAID_OVER = "Wait, stop, stop please."
 
 FIGURES = {
     "interrupt": ("talk_over_ms", "stale_ms", "barge_in_reaction_ms"),
-    "backchannel": ("talk_over_ms", "pause_ms", "backchannel_loss_ms"),
+    "backchannel": ("talk_over_ms", "pause_ms", "backchannel_loss_ms", "gateway_pause_ms",
+                    "pause_after_last_voiced_ms"),
 }
+"""`pause_after_last_voiced_ms` is WebRTC's only (None elsewhere): the measure
+that took in gaps between words (see gateway/compare/backchannel_run.py)."""
 
 
 def _median(values: list[float]) -> float | None:
