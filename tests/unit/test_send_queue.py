@@ -27,7 +27,7 @@ def test_a_put_past_the_limit_is_refused_and_changes_nothing() -> None:
 
 async def test_a_sender_waits_until_the_writer_takes_it_below_the_mark() -> None:
     queue = filled(10)  # 1,000 bytes
-    waiter = asyncio.create_task(queue.until_below(700))
+    waiter = asyncio.create_task(queue.until_below(700, 5))
     await asyncio.sleep(0.01)
     assert not waiter.done(), "1,000 bytes queued is above the mark"
     for _ in range(2):
@@ -41,7 +41,7 @@ async def test_a_sender_waits_until_the_writer_takes_it_below_the_mark() -> None
 
 async def test_a_clear_that_drops_the_turn_lets_the_sender_go() -> None:
     queue = filled(10, turn=3)
-    waiter = asyncio.create_task(queue.until_below(0))
+    waiter = asyncio.create_task(queue.until_below(0, 5))
     await asyncio.sleep(0.01)
     assert not waiter.done()
     assert queue.drop_turn(3) == 1_000
@@ -50,16 +50,22 @@ async def test_a_clear_that_drops_the_turn_lets_the_sender_go() -> None:
 
 async def test_releasing_the_queue_frees_every_waiting_sender() -> None:
     queue = filled(10)
-    waiters = [asyncio.create_task(queue.until_below(0)) for _ in range(3)]
+    waiters = [asyncio.create_task(queue.until_below(0, 5)) for _ in range(3)]
     await asyncio.sleep(0.01)
     assert not any(w.done() for w in waiters)
     queue.release()
     await asyncio.wait_for(asyncio.gather(*waiters), 1)
     # Released for good: a later sender does not wait either.
-    await asyncio.wait_for(queue.until_below(0), 1)
+    await asyncio.wait_for(queue.until_below(0, 5), 1)
 
 
 @pytest.mark.parametrize("queued", [0, 500])
 async def test_a_sender_under_the_mark_does_not_wait(queued: int) -> None:
     queue = filled(queued // 100)
-    await asyncio.wait_for(queue.until_below(500), 0.1)
+    assert await asyncio.wait_for(queue.until_below(500, 5), 0.1)
+
+
+async def test_a_sender_gives_up_when_nothing_leaves_the_queue() -> None:
+    queue = filled(10)
+    assert await queue.until_below(0, 0.05) is False
+    assert queue.queued_bytes == 1_000

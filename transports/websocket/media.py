@@ -39,6 +39,10 @@ AUDIO_HIGH_WATER_BYTES = 128 << 10
 keeps a flow-controlled call far below it; only the naive baseline, which has no
 window, reaches it, and waits as `await ws.send()` would instead of being closed
 as a peer that does not read."""
+SEND_STALL_S = 10.0
+"""Audio waiting this long with nothing written: the peer is not reading."""
+CLEARS_KEPT = 8
+"""Turns whose clears are counted; only the live turn's audio is ever waiting."""
 ERROR_BUDGET = 20
 MAX_FRAME_BYTES = 64 * 1024
 """The largest message the protocol allows; the server reads up to 256 KiB so
@@ -72,6 +76,9 @@ class BrowserTransport:
         self.broken = asyncio.Event()
         """Set when the peer stopped reading past the send limit."""
         self._writer: asyncio.Task | None = None
+        self._clears: dict[int, int] = {}
+        """Clears sent per turn, the latest few turns: audio of a turn that
+        waited for the socket across one of its clears is not written."""
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="ws-writer")
@@ -102,15 +109,29 @@ class BrowserTransport:
                 return
 
     async def send_audio(self, chunk: AudioChunk) -> None:
-        await self.queue.until_below(AUDIO_HIGH_WATER_BYTES)
+        if self.queue.queued_bytes > AUDIO_HIGH_WATER_BYTES:
+            clears = self._clears.get(chunk.turn_id, 0)
+            if not await self.queue.until_below(AUDIO_HIGH_WATER_BYTES, SEND_STALL_S):
+                log.warning("peer not reading: nothing written for %g s; closing", SEND_STALL_S)
+                self.broken.set()
+                return
+            if self._clears.get(chunk.turn_id, 0) != clears:
+                # Its turn was cleared (an interrupt, or a pause for the caller's
+                # voice) while this waited: written now, it would follow the clear
+                # and play. The pump keeps it for a resume, or drops it.
+                return
         self._enqueue(Outgoing(protocol.audio_frame(chunk), chunk.turn_id))
 
     async def send_mark(self, mark: Mark) -> None:
         """Browser playout is confirmed by `played` acks; no marks on this wire."""
 
     async def send_clear(self, cleared: Cleared) -> None:
-        self.queue.drop_turn(cleared.turn_id)
-        self._enqueue(Outgoing(protocol.clear(cleared.turn_id, self.flow.epoch, cleared.heard_ms)))
+        turn = cleared.turn_id
+        self._clears[turn] = self._clears.pop(turn, 0) + 1  # latest last
+        if len(self._clears) > CLEARS_KEPT:
+            del self._clears[next(iter(self._clears))]
+        self.queue.drop_turn(turn)
+        self._enqueue(Outgoing(protocol.clear(turn, self.flow.epoch, cleared.heard_ms)))
 
     def send_event(self, event: CallEvent) -> None:
         self._enqueue(Outgoing(protocol.message(event.type, **_fields(event))))

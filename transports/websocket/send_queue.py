@@ -66,11 +66,17 @@ class SendQueue:
         self._taken.set()
         return item
 
-    async def until_below(self, mark_bytes: int) -> None:
-        """Wait until at most `mark_bytes` are queued, or the queue is released."""
+    async def until_below(self, mark_bytes: int, stall_s: float) -> bool:
+        """Wait until at most `mark_bytes` are queued, or the queue is released.
+        False if nothing left the queue for `stall_s`: the peer is not reading."""
         while self.queued_bytes > mark_bytes and not self._released:
             self._taken.clear()
-            await self._taken.wait()
+            try:
+                async with asyncio.timeout(stall_s):
+                    await self._taken.wait()
+            except TimeoutError:
+                return False
+        return True
 
     def release(self) -> None:
         """Nothing will be written any more: no sender waits for room."""
