@@ -52,12 +52,14 @@ async def backchannel_run(run: Run, harness: Harness, target: Target) -> dict:
 
 def with_baseline(out: dict, plain: dict) -> dict:
     """A voiced-only listener's loss and pause, against a plain call's. A hm
-    that cut the greeting (provisional interrupts off) left no pause to measure."""
+    that cut the greeting (provisional interrupts off) left no pause to measure,
+    and one that was answered put the answer's audio in the span."""
     lost = plain["heard_ms"] - out["heard_ms"]
+    measurable = not out["interrupted"] and not out["new_reply"]
     out.update(
         backchannel_loss_ms=lost,
         pause_after_last_voiced_ms=out["pause_ms"],
-        pause_ms=None if out["interrupted"] else out["span_ms"] - plain["span_ms"] + lost,
+        pause_ms=out["span_ms"] - plain["span_ms"] + lost if measurable else None,
         baseline_span_ms=plain["span_ms"],
     )
     return out

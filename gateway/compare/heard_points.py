@@ -1,9 +1,9 @@
 """What a listener heard, read from a timeline of (instant, audio heard so far).
 
-The page in Chromium keeps such a timeline: the player's count of samples
-played over WebSocket (every 48 ms), the meter's count of voiced samples on
-the browser's WebRTC output (every 16 ms). An instant where the count grew is
-an instant the listener was hearing the agent. Pure functions, so that the
+The page in Chromium keeps such a timeline, every 48 ms, stamped on the audio
+clock: the player's count of samples played over WebSocket, the meter's count
+of voiced samples on the browser's WebRTC output. An instant where the count
+grew is an instant the listener was hearing the agent. Pure functions, so that the
 measures can be checked without a browser.
 """
 
@@ -15,8 +15,8 @@ Points = Sequence[tuple[float, float]]
 """(instant in seconds, milliseconds heard so far), in time order."""
 
 QUIET_S = 0.12
-"""Longer than a report interval, shorter than the pause it finds: as the
-synthetic listener's talk-over."""
+"""As the synthetic listener's talk-over: longer than two report intervals,
+shorter than the pause it finds."""
 
 
 def growth(points: Points, after: float = float("-inf")) -> list[float]:

@@ -48,6 +48,7 @@ BACKCHANNEL_COLUMNS = [
     ("talk_over_ms", "talk-over (ms)"),
     ("pause_ms", "pause (ms)"),
     ("pause_after_last_voiced_ms", "silence after the last voiced audio (ms)"),
+    ("gateway_pause_ms", "the gateway's pause (ms)"),
     ("backchannel_loss_ms", "greeting lost (ms)"),
     ("new_reply", "new reply"),
 ]
@@ -291,7 +292,8 @@ def write_report(records: list[dict], out: Path, command: str) -> Path:
                 "Over WebRTC, which carries no turn ids, the listener hears voiced audio only: "
                 "there the pause is what the hm added to the time the greeting took to hear, "
                 "against a plain call, and the silence after the last voiced audio, which "
-                "takes in whatever gap between words the hm fell in, is shown beside it.",
+                "takes in whatever gap between words the hm fell in, is shown beside it. The "
+                "gateway's pause is its own record's: from pausing the turn to resuming it.",
                 "",
                 *bc_table,
                 "",

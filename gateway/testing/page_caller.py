@@ -69,11 +69,12 @@ class PageCaller:
 
     @staticmethod
     def write_hm_mic(path: Path, hm: bytes | None, at_s: float) -> Path:
-        """Silence, and `hm` (None: nothing) `at_s` into it."""
+        """Silence, and `hm` (None: nothing) `at_s` into it; the file ends in
+        silence, which %noloop repeats."""
         parts = [silence(at_s)]
         if hm is not None:
-            parts += [np.frombuffer(hm, dtype=np.int16), silence(1.0)]
-        return write_wav(path, np.concatenate(parts))
+            parts.append(np.frombuffer(hm, dtype=np.int16))
+        return write_wav(path, np.concatenate([*parts, silence(1.0)]))
 
     async def connect(self) -> None:
         from playwright.async_api import async_playwright

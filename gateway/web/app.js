@@ -35,8 +35,10 @@ window.sluice = {
   },
 };
 
-function note(heardMs) {
-  stats.timeline.push([Date.now(), heardMs, stats.bufferedMs]);
+// `at`: when a worklet measured it, on the audio clock (its messages reach this
+// thread late, and unevenly when the page is busy).
+function note(heardMs, ctx, at) {
+  stats.timeline.push([Date.now() - (ctx.currentTime - at) * 1000, heardMs, stats.bufferedMs]);
   if (stats.timeline.length > TIMELINE_MAX) stats.timeline.splice(0, TIMELINE_MAX / 2);
 }
 
@@ -191,7 +193,7 @@ async function startWebSocket(ctx, media, { useStream, token }) {
         if (played > 0) firstPlayed(Number(turn), now - m.playedMs);
         turnStats(turn).heardMs = played;
       }
-      note(Object.values(m.playedByTurn).reduce((a, b) => a + b, 0));
+      note(Object.values(m.playedByTurn).reduce((a, b) => a + b, 0), ctx, m.at);
       session.pendingGrantMs += m.playedMs;
       if (session.pendingGrantMs >= GRANT_EVERY_MS || (m.playedMs && m.bufferedMs === 0)) {
         call.grant(session.pendingGrantMs, m.turn, m.positionMs);
@@ -241,7 +243,7 @@ async function startWebRtc(ctx, media, { token }) {
       const now = performance.now();
       const grew = e.data.voicedMs > stats.voicedMs;
       stats.voicedMs = e.data.voicedMs;
-      note(stats.voicedMs);
+      note(stats.voicedMs, ctx, e.data.at);
       if (grew && stats.state === "speaking") firstPlayed(session.speakingTurn, now);
       if (stale) {
         // Stale audio: what played of the interrupted turn after the clear, until

@@ -191,6 +191,7 @@ async def test_a_short_comparison_on_the_kernel_path(tmp_path):
         assert r["network_valid"], r["network"]["verdicts"]
         up, down = r["network"]["directions"]["up"], r["network"]["directions"]["down"]
         assert min(up["sent"], down["sent"]) > 1000  # the calls crossed it
+    assert len(by(records, scenario="backchannel")) == (1 if BROWSERS else 0)
     for r in by(records, scenario="backchannel"):
         # Chromium's NetEq, not a model of it, plays the pause: the listener hears
         # the gateway's own pause (its record), give or take a jitter buffer, and

@@ -31,6 +31,7 @@ class MeterProcessor extends AudioWorkletProcessor {
     }
     if (++this.quanta % REPORT_EVERY === 0) {
       this.port.postMessage({
+        at: currentTime,
         voicedMs: this.voicedSamples * 1000 / sampleRate,
         lastVoicedAt: this.lastVoicedAt,
         lastOnsetAt: this.lastOnsetAt,

@@ -84,6 +84,7 @@ class PlayerProcessor extends AudioWorkletProcessor {
     if (++this.quanta % REPORT_EVERY === 0 || (this.playedSamples && !this.frames.length)) {
       this.port.postMessage({
         type: "stats",
+        at: currentTime, // when this was measured: the page stamps its timeline with it
         playedMs: this.playedSamples * 1000 / RATE,
         bufferedMs: this.bufferedSamples * 1000 / RATE,
         turn: this.turn, positionMs: this.positionMs,
