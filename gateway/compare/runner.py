@@ -236,7 +236,12 @@ async def _run_all(
     progress: Callable[[str], None],
 ) -> None:  # fmt: skip
     total = shared.total
-    async with httpx.AsyncClient(timeout=10) as http:
+    # Idle connections are dropped well before the gateway's own 5 s keep-alive
+    # (uvicorn's): with equal timeouts a read could reuse a connection whose
+    # close was still crossing a slow path ("Server disconnected without
+    # sending a response", seen on wifi-bad).
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as http:
         harness = Harness(gateways, shared.speech, http, shared.workdir, shared.many_calls,
                           shared.many_seconds, shared.network, shared.mics)  # fmt: skip
         try:
