@@ -61,13 +61,20 @@ async def fill(t: BrowserTransport, turn: int, frames: int) -> None:
         await t.send_audio(AudioChunk(turn, FRAME, i * 20))
 
 
-@pytest.mark.timeout(10)
-async def test_audio_waits_for_the_socket_and_then_goes_in_order(small_mark) -> None:
+async def waiting(frames: int) -> tuple[Socket, BrowserTransport, asyncio.Task]:
+    """A transport whose peer reads nothing yet, and a sender of `frames` of
+    turn 1 that is waiting for it."""
     socket = Socket()
     t = transport(socket)
-    sender = asyncio.create_task(fill(t, 1, 12))
+    sender = asyncio.create_task(fill(t, 1, frames))
     await asyncio.sleep(0.05)
     assert not sender.done(), "past the mark, audio waits for the peer"
+    return socket, t, sender
+
+
+@pytest.mark.timeout(10)
+async def test_audio_waits_for_the_socket_and_then_goes_in_order(small_mark) -> None:
+    socket, t, sender = await waiting(12)
     socket.read(12)
     await asyncio.wait_for(sender, 2)
     socket.read(12)
@@ -79,13 +86,9 @@ async def test_audio_waits_for_the_socket_and_then_goes_in_order(small_mark) -> 
 
 @pytest.mark.timeout(10)
 async def test_audio_that_waited_across_its_turns_clear_is_not_written(small_mark) -> None:
-    socket = Socket()
-    t = transport(socket)
     # One frame in the writer, five queued, the seventh waiting: then the
     # turn is cleared, and (as the pump does) nothing more of it is sent.
-    sender = asyncio.create_task(fill(t, 1, 7))
-    await asyncio.sleep(0.05)
-    assert not sender.done()
+    socket, t, sender = await waiting(7)
     await t.send_clear(Cleared(1, dropped_ms=100, heard_ms=40))
     await asyncio.wait_for(sender, 2)
     socket.read(20)
