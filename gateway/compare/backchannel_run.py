@@ -68,16 +68,14 @@ def with_baseline(out: dict, plain: dict) -> dict:
 def gateway_side(record: dict) -> dict:
     """What the gateway's record says of the backchannel: its first pause on
     this machine's monotonic clock, and how long it lasted."""
-    first = next(iter(record.get("backchannels", [])), None)
+    backchannels = record.get("backchannels", [])
+    first = backchannels[0] if backchannels else None
     return {
         "gateway_paused_at": wall_to_monotonic(first["paused_at"]) if first else None,
         "gateway_resumed_at": wall_to_monotonic(first["resumed_at"]) if first else None,
         "new_reply": record["turn_id"] > 1,
-        "resumed": len(record.get("backchannels", [])),
-        "gateway_pause_ms": next(
-            ((b["resumed_at"] - b["paused_at"]) * 1000 for b in record.get("backchannels", [])),
-            None,
-        ),
+        "resumed": len(backchannels),
+        "gateway_pause_ms": (first["resumed_at"] - first["paused_at"]) * 1000 if first else None,
         "interrupted": len(record["interrupts"]),
         "window_ms": record["window_ms"],
         "peak_in_flight_ms": record["peak_in_flight_ms"],

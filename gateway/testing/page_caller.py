@@ -34,6 +34,11 @@ def mic_schedule(question: np.ndarray, interruption: np.ndarray | None) -> np.nd
     return np.concatenate(parts)
 
 
+def _monotonic(wall_ms: float) -> float:
+    """A page instant (wall-clock ms, `Date.now()`) on this process's monotonic clock."""
+    return wall_ms / 1000 - (time.time() - time.monotonic())
+
+
 class PageCaller:
     def __init__(
         self,
@@ -120,8 +125,7 @@ class PageCaller:
 
     def timeline(self) -> list[tuple[float, float, float]]:
         """(monotonic instant, heard ms so far, client buffer ms)."""
-        offset = time.time() - time.monotonic()
-        return [(t / 1000 - offset, heard, buffered) for t, heard, buffered in self.stats.get(
+        return [(_monotonic(t), heard, buffered) for t, heard, buffered in self.stats.get(
             "timeline", [])]  # fmt: skip
 
     def heard_between(self, start: float, end: float) -> float:
@@ -140,14 +144,13 @@ class PageCaller:
 
     def mic_onsets(self) -> list[float]:
         """When each spell of the caller's voice began at the microphone (monotonic)."""
-        offset = time.time() - time.monotonic()
-        return [t / 1000 - offset for t in self.stats.get("micOnsets", [])]
+        return [_monotonic(t) for t in self.stats.get("micOnsets", [])]
 
     def mic_started(self) -> float | None:
         """When the page opened the microphone (monotonic): Chromium's fake
         capture plays its file from about then."""
         started = self.stats.get("micStartedAt")
-        return None if started is None else started / 1000 - (time.time() - time.monotonic())
+        return None if started is None else _monotonic(started)
 
     def first_heard_after(self, instant: float) -> float | None:
         points = self.timeline()
@@ -157,12 +160,11 @@ class PageCaller:
     def rtc_stats(self) -> list[dict]:
         """Every getStats() reading the page took over WebRTC (every 250 ms), on
         this process's monotonic clock."""
-        offset = time.time() - time.monotonic()
         keys = ("jitter_buffer_ms", "jitter_target_ms", "concealed_samples",
                 "concealment_events", "inserted_samples", "removed_samples",
                 "packets_lost", "rtt_ms")  # fmt: skip
         return [
-            {"at": row[0] / 1000 - offset, **dict(zip(keys, row[1:], strict=True))}
+            {"at": _monotonic(row[0]), **dict(zip(keys, row[1:], strict=True))}
             for row in self.stats.get("rtcStats", [])
         ]
 
